@@ -1,0 +1,116 @@
+# esimdash. A newcomer needs two commands: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+.SILENT:
+
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Debian packages the test suite starts or drives (apt-installed by `make test` when missing and root).
+TEST_PACKAGES := postgresql redis-server chromium fonts-noto-cjk
+
+# Prints the path of a Python >= 3.12: $PYTHON, then python3.13/python3.12/python3 on PATH, then pyenv.
+define FIND_PYTHON
+find_python() {
+  local candidate path version
+  for candidate in $${PYTHON:-} python3.13 python3.12 python3; do
+    path=$$(command -v "$$candidate" 2>/dev/null) || continue
+    "$$path" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo "$$path"; return 0; }
+  done
+  if command -v pyenv >/dev/null 2>&1; then
+    for version in $$(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9]|[2-9][0-9])(\.|$$)' | sort -rV); do
+      path=$$(PYENV_VERSION=$$version pyenv which python 2>/dev/null) && { echo "$$path"; return 0; }
+    done
+  fi
+  echo "esimdash needs Python 3.12 or newer, and none was found on PATH or in pyenv." >&2
+  echo "Install one (Debian/Ubuntu: apt-get install python3.12 python3.12-venv; or: pyenv install 3.12)," >&2
+  echo "or point PYTHON at it: make run PYTHON=/path/to/python3.12" >&2
+  return 1
+}
+endef
+
+.PHONY: help
+help:
+	@echo "make run    set everything up, load the demo, serve http://$(HOST):$(PORT)/ with a Celery worker and beat"
+	@echo "make test   set everything up and run the whole suite (SQLite, then PostgreSQL + Redis + Chromium)"
+	@echo "make lint   ruff and mypy"
+	@echo "make messages   recompile translations;  make clean   remove the environment (keeps var/ data)"
+
+# --- the environment: uv installs the locked dependencies into .venv --------------------------------
+$(VENV)/.synced: pyproject.toml uv.lock
+	$(FIND_PYTHON)
+	python=$$(find_python)
+	if command -v uv >/dev/null 2>&1; then uv=uv; else
+	  uv=var/tools/bin/uv
+	  if [ ! -x "$$uv" ]; then
+	    echo "==> installing uv $(UV_VERSION) into var/tools"
+	    "$$python" -m venv var/tools
+	    var/tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+	  fi
+	fi
+	echo "==> installing locked dependencies with $$python"
+	"$$uv" sync --frozen --python "$$python"
+	touch $@
+
+# Translations are compiled here (Babel, pure Python), never committed as binaries.
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard esimdash/locale/*/LC_MESSAGES/django.po))
+$(MO_FILES): %.mo: %.po $(VENV)/.synced
+	$(VENV)/bin/pybabel compile --statistics -i $< -o $@ -l $(word 3,$(subst /, ,$<)) 2>&1 | grep -v "^compiling"
+
+.PHONY: setup messages
+setup: $(VENV)/.synced $(MO_FILES)
+messages: $(MO_FILES)
+
+# --- make run ---------------------------------------------------------------------------------------------
+.PHONY: run
+run: export DEBUG ?= true
+run: export SIMULATOR_ENABLED ?= true
+run: export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+run: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo
+	echo
+	echo "  esimdash is starting on http://$(HOST):$(PORT)/"
+	echo "  Broker: $${REDIS_URL:-$${CELERY_BROKER_URL:-embedded (SQLite, var/celery-broker.sqlite3)}}. Ctrl-C stops everything."
+	echo
+	exec $(VENV)/bin/honcho start --port $(PORT) -f Procfile
+
+# --- make test --------------------------------------------------------------------------------------------
+.PHONY: services
+services:
+	missing=()
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null || missing+=(postgresql)
+	command -v redis-server >/dev/null || missing+=(redis-server)
+	[ -x /usr/bin/chromium ] || missing+=(chromium)
+	{ command -v fc-list >/dev/null && [ -n "$$(fc-list :lang=zh)" ]; } || missing+=(fonts-noto-cjk)
+	[ $${#missing[@]} -eq 0 ] && exit 0
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	  echo "==> installing $${missing[*]} with apt-get"
+	  export DEBIAN_FRONTEND=noninteractive
+	  apt-get update -qq
+	  apt-get install -y -qq --no-install-recommends "$${missing[@]}" >/dev/null
+	else
+	  echo "The test suite needs these Debian packages: $${missing[*]}" >&2
+	  echo "Install them (sudo apt-get install $(TEST_PACKAGES)) and run make test again." >&2
+	  exit 1
+	fi
+
+.PHONY: test lint
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	SECRET_KEY=type-checking-only $(VENV)/bin/mypy esimdash plans usage
+
+test: setup services lint
+	echo "==> tests on SQLite"
+	$(PY) -m pytest --database=sqlite
+	echo "==> tests on PostgreSQL and Redis"
+	$(PY) -m pytest --database=postgresql
+
+.PHONY: clean
+clean:
+	rm -rf $(VENV) var/tools $(MO_FILES)

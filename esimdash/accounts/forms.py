@@ -1,0 +1,33 @@
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+from django.utils.translation import gettext_lazy as _
+
+from esimdash.accounts.models import User, time_zone_choices
+
+
+class TimeZoneField(forms.ChoiceField):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(choices=time_zone_choices, label=_("Time zone"), **kwargs)  # type: ignore[arg-type]
+
+
+class SignUpForm(UserCreationForm):
+    email = forms.EmailField(label=_("E-mail address"), help_text=_("Used only to reset your password."))
+    time_zone = TimeZoneField()
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "email", "time_zone", "language")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(_("An account with this e-mail address already exists."))
+        return email
+
+
+class ProfileForm(forms.ModelForm):
+    time_zone = TimeZoneField()
+
+    class Meta:
+        model = User
+        fields = ("first_name", "last_name", "time_zone", "language")

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from esimdash.accounts import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("signup/", views.signup, name="signup"),
+    path("profile/", views.profile, name="profile"),
+]

@@ -1,0 +1,198 @@
+import calendar
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from esimdash.accounts.models import default_time_zone, validate_time_zone
+from plans.validators import validate_e164, validate_eid, validate_iccid
+
+
+class Carrier(models.Model):
+    """A network operator, or an MVNO / travel brand riding on one (`host`)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    slug = models.SlugField(unique=True)
+    network_codes = models.JSONField(default=list, blank=True, help_text="MCC-MNC codes, e.g. 440-10")
+    host = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="brands")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Plan(models.Model):
+    class Kind(models.TextChoices):
+        DAY_PASS = "day_pass", _("Day pass")
+        TRAVEL_PACK = "travel_pack", _("Travel pack")
+        MONTHLY = "monthly", _("Monthly")
+        UNLIMITED = "unlimited", _("Unlimited")
+
+    class AtCap(models.TextChoices):
+        THROTTLE = "throttle", _("Slow down")
+        STOP = "stop", _("Stop data")
+
+    carrier = models.ForeignKey(Carrier, on_delete=models.PROTECT, related_name="plans")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    allowance_bytes = models.PositiveBigIntegerField(null=True, blank=True, help_text="Empty for unlimited.")
+    validity_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Day passes and travel packs: how long the data lasts."
+    )
+    until_local_midnight = models.BooleanField(
+        default=False, help_text="Day passes that end at local midnight rather than after 24 hours."
+    )
+    daily_fair_use_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    price_jpy = models.PositiveIntegerField()
+    at_cap = models.CharField(max_length=8, choices=AtCap.choices, default=AtCap.THROTTLE)
+    throttle_kbps = models.PositiveIntegerField(null=True, blank=True)
+    tethering_allowed = models.BooleanField(default=True)
+    tethering_cap_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    countries = models.JSONField(default=list, help_text="ISO 3166 alpha-2 codes covered")
+    shareable = models.BooleanField(default=False)
+    member_limit = models.PositiveSmallIntegerField(default=1)
+    carry_over = models.BooleanField(default=False, help_text="Unused data lasts to the end of next month.")
+
+    class Meta:
+        ordering = ["carrier__name", "price_jpy"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="unlimited", allowance_bytes__isnull=True)
+                | (~Q(kind="unlimited") & Q(allowance_bytes__gt=0)),
+                name="plan_allowance_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["day_pass", "travel_pack"]) | Q(validity_days__gt=0),
+                name="plan_pass_has_validity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_unlimited(self) -> bool:
+        return self.kind == self.Kind.UNLIMITED
+
+    @property
+    def has_billing_cycle(self) -> bool:
+        return self.kind in (self.Kind.MONTHLY, self.Kind.UNLIMITED)
+
+
+@dataclass(frozen=True)
+class Period:
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+
+
+def _cycle_start(year: int, month: int, day: int, tz: dt.tzinfo) -> dt.datetime:
+    """Local midnight of the cycle start day; a day past the month's end means its last day."""
+    day = min(day, calendar.monthrange(year, month)[1])
+    return dt.datetime(year, month, day, tzinfo=tz)
+
+
+def _shift_month(year: int, month: int, by: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + by
+    return index // 12, index % 12 + 1
+
+
+class Line(models.Model):
+    """One eSIM profile, owned by one user."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        THROTTLED = "throttled", _("Throttled")
+        SUSPENDED = "suspended", _("Suspended")
+        EXPIRED = "expired", _("Expired")
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lines")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="lines")
+    iccid = models.CharField("ICCID", max_length=20, unique=True, validators=[validate_iccid])
+    eid = models.CharField("EID", max_length=32, blank=True, validators=[validate_eid])
+    phone_number = models.CharField(_("phone number"), max_length=16, blank=True, validators=[validate_e164])
+    nickname = models.CharField(_("nickname"), max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    cycle_start_day = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(31)]
+    )
+    time_zone = models.CharField(max_length=64, default=default_time_zone, validators=[validate_time_zone])
+    usage_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="End of the newest usage record received for this line."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.nickname} ({self.iccid[-4:]})"
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def billing_cycle(self, at: dt.datetime) -> Period:
+        """The billing cycle around `at`: from the cycle start day to the next, in the line's time zone."""
+        local = at.astimezone(self.tz)
+        start = _cycle_start(local.year, local.month, self.cycle_start_day, self.tz)
+        if local < start:
+            start = _cycle_start(*_shift_month(local.year, local.month, -1), self.cycle_start_day, self.tz)
+        end = _cycle_start(*_shift_month(start.year, start.month, 1), self.cycle_start_day, self.tz)
+        return Period(starts_at=start, ends_at=end)
+
+    def current_period(self, at: dt.datetime) -> Period | None:
+        """The period the line's figures are about: its billing cycle, or a pass's validity."""
+        if self.plan.has_billing_cycle:
+            return self.billing_cycle(at)
+        if self.activated_at and self.expires_at:
+            return Period(starts_at=self.activated_at, ends_at=self.expires_at)
+        return None
+
+
+class Grant(models.Model):
+    """A lot of data on a line. Remaining data is the grants less the usage, consumed in the order
+    priority (lower first), then earliest expiry, then oldest."""
+
+    class Source(models.TextChoices):
+        PLAN = "plan", _("Plan allowance")
+        TOP_UP = "top_up", _("Top-up")
+        GIFT = "gift", _("Gift")
+        CARRY_OVER = "carry_over", _("Carried over")
+        BONUS = "bonus", _("Bonus")
+
+    DEFAULT_PRIORITY = 100
+
+    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="grants")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    amount_bytes = models.PositiveBigIntegerField()
+    starts_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    priority = models.SmallIntegerField(default=DEFAULT_PRIORITY)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["line", "starts_at", "id"]
+        indexes = [models.Index(fields=["line", "expires_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_bytes__gt=0), name="grant_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True) | Q(expires_at__gt=models.F("starts_at")),
+                name="grant_expires_after_start",
+            ),
+            # One allowance per billing cycle, so renewing a cycle twice changes nothing.
+            models.UniqueConstraint(
+                fields=["line", "starts_at"], condition=Q(source="plan"), name="grant_one_allowance_per_cycle"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} {self.amount_bytes} B on {self.line_id}"

@@ -1,0 +1,113 @@
+"""Write paths for lines and their grants."""
+
+import datetime as dt
+
+from django.db import transaction
+
+from esimdash.accounts.models import User
+from plans.models import Grant, Line, Plan
+
+
+def _pass_expiry(plan: Plan, activated_at: dt.datetime, line: Line) -> dt.datetime:
+    if plan.validity_days is None:
+        raise ValueError(f"Plan {plan.slug} is a pass without validity days.")
+    if plan.until_local_midnight:
+        local = activated_at.astimezone(line.tz)
+        last_day = local.date() + dt.timedelta(days=plan.validity_days - 1)
+        return dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(), tzinfo=line.tz)
+    return activated_at + dt.timedelta(days=plan.validity_days)
+
+
+@transaction.atomic
+def line_create(
+    *,
+    owner: User,
+    plan: Plan,
+    iccid: str,
+    nickname: str,
+    activated_at: dt.datetime,
+    eid: str = "",
+    phone_number: str = "",
+    cycle_start_day: int = 1,
+    time_zone: str | None = None,
+) -> Line:
+    """Creates a validated line with the allowance its plan gives it up to `activated_at`."""
+    line = Line(
+        owner=owner,
+        plan=plan,
+        iccid=iccid,
+        eid=eid,
+        phone_number=phone_number,
+        nickname=nickname,
+        activated_at=activated_at,
+        cycle_start_day=cycle_start_day,
+        time_zone=time_zone or owner.time_zone,
+        created_at=activated_at,
+    )
+    if not plan.has_billing_cycle:
+        line.expires_at = _pass_expiry(plan, activated_at, line)
+    line.full_clean()
+    line.save()
+    if plan.has_billing_cycle:
+        line_cycle_grants_ensure(line=line, until=activated_at)
+    elif plan.allowance_bytes:
+        Grant.objects.create(
+            line=line,
+            source=Grant.Source.PLAN,
+            amount_bytes=plan.allowance_bytes,
+            starts_at=activated_at,
+            expires_at=line.expires_at,
+            created_at=activated_at,
+        )
+    return line
+
+
+def line_cycle_grants_ensure(*, line: Line, until: dt.datetime) -> int:
+    """Gives a monthly line its allowance for every billing cycle that has begun by `until`.
+
+    Idempotent: a cycle that already has its allowance is left alone (one allowance per cycle is a
+    database constraint). Returns how many grants were created."""
+    allowance = line.plan.allowance_bytes
+    if not allowance or not line.plan.has_billing_cycle or line.activated_at is None:
+        return 0
+    existing = set(line.grants.filter(source=Grant.Source.PLAN).values_list("starts_at", flat=True))
+    created = 0
+    cycle = line.billing_cycle(line.activated_at)
+    while cycle.starts_at <= until:
+        if cycle.starts_at not in existing:
+            _, was_created = Grant.objects.get_or_create(
+                line=line,
+                source=Grant.Source.PLAN,
+                starts_at=cycle.starts_at,
+                defaults={
+                    "amount_bytes": allowance,
+                    "expires_at": cycle.ends_at,
+                    "created_at": cycle.starts_at,
+                },
+            )
+            created += was_created
+        cycle = line.billing_cycle(cycle.ends_at)
+    return created
+
+
+@transaction.atomic
+def line_pass_renew(*, line: Line, starts_at: dt.datetime) -> Grant:
+    """Buys the line's day pass or travel pack again from `starts_at`: a new allowance lot, and
+    the line's validity moves to the new pack's end."""
+    plan = line.plan
+    if plan.has_billing_cycle or not plan.allowance_bytes:
+        raise ValueError(f"Plan {plan.slug} renews by billing cycle, not by pass.")
+    expires_at = _pass_expiry(plan, starts_at, line)
+    grant = Grant.objects.create(
+        line=line,
+        source=Grant.Source.PLAN,
+        amount_bytes=plan.allowance_bytes,
+        starts_at=starts_at,
+        expires_at=expires_at,
+        created_at=starts_at,
+    )
+    line.expires_at = expires_at
+    if line.status == Line.Status.EXPIRED:
+        line.status = Line.Status.ACTIVE
+    line.save(update_fields=["expires_at", "status"])
+    return grant

@@ -1,0 +1,50 @@
+"""The first journey in a real browser: sign in as a demo persona, see the dashboard, and watch the
+remaining figure follow new usage with no page reload."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone, translation
+from playwright.sync_api import Page, expect
+
+from tests.factories import MB, use
+from usage.demo import DEMO_PASSWORD, PERSONAS, demo_persona_create
+from usage.selectors import line_balance
+from usage.simulator import simulate_line
+from usage.templatetags.data_units import data_size
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def remaining_text(line, language: str) -> str:
+    with translation.override(language):
+        return data_size(line_balance(line).remaining_bytes)
+
+
+def test_the_dashboard_follows_new_usage_without_a_reload(page: Page, live_server, settings, catalog):
+    settings.DASHBOARD_REFRESH_SECONDS = 1
+    persona = next(p for p in PERSONAS if p.username == "wangming")
+    now = timezone.now()
+    simulation = demo_persona_create(persona, now=now)
+    simulate_line(simulation, until=now, seed=settings.SIMULATOR_SEED)
+    line = simulation.line
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    # The visitor's browser asks for English; once signed in, Wang Ming's own language takes over.
+    page.get_by_label("Username").fill(persona.username)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="我的线路")).to_be_visible()
+
+    card = page.locator(f"#line-{line.pk}")
+    figure = card.get_by_test_id("remaining")
+    before = remaining_text(line, persona.language)
+    expect(figure).to_have_text(before)
+    page.evaluate("window.__sameDocument = true")
+
+    use(line, 750 * MB, timezone.now() - dt.timedelta(minutes=1), external_id="browser-test-usage")
+
+    after = remaining_text(line, persona.language)
+    assert after != before
+    expect(figure).to_have_text(after, timeout=10_000)
+    assert page.evaluate("window.__sameDocument") is True, "the page reloaded"

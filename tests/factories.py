@@ -1,0 +1,91 @@
+"""Small builders for test data. They go through the same services the product uses."""
+
+import datetime as dt
+import itertools
+
+from stdnum import luhn
+
+from esimdash.accounts.models import User
+from plans.models import Carrier, Grant, Line, Plan
+from plans.services import line_create
+from usage.services import UsageRecordIn, usage_ingest
+
+PASSWORD = "correct-horse-battery-staple"
+GB = 1_000_000_000
+MB = 1_000_000
+_serials = itertools.count(1)
+
+
+def make_user(username: str, **fields) -> User:
+    return User.objects.create_user(
+        username=username, email=f"{username}@example.com", password=PASSWORD, **fields
+    )
+
+
+def make_iccid() -> str:
+    body = f"89811{next(_serials):013d}"
+    return body + luhn.calc_check_digit(body)
+
+
+def make_plan(kind: str = Plan.Kind.MONTHLY, **fields) -> Plan:
+    carrier, _ = Carrier.objects.get_or_create(slug="test-carrier", defaults={"name": "Test carrier"})
+    defaults = {
+        Plan.Kind.MONTHLY: {"allowance_bytes": 20 * GB},
+        Plan.Kind.TRAVEL_PACK: {"allowance_bytes": 10 * GB, "validity_days": 30},
+        Plan.Kind.DAY_PASS: {"allowance_bytes": 1 * GB, "validity_days": 1},
+        Plan.Kind.UNLIMITED: {"daily_fair_use_bytes": 3 * GB},
+    }[kind]
+    serial = next(_serials)
+    return Plan.objects.create(
+        carrier=carrier,
+        name=f"Plan {serial}",
+        slug=f"plan-{serial}",
+        kind=kind,
+        price_jpy=1000,
+        **{**defaults, **fields},
+    )
+
+
+def make_line(owner: User, *, plan: Plan | None = None, activated_at: dt.datetime, **fields) -> Line:
+    return line_create(
+        owner=owner,
+        plan=plan or make_plan(),
+        iccid=make_iccid(),
+        nickname=fields.pop("nickname", f"{owner.username}'s line"),
+        activated_at=activated_at,
+        **fields,
+    )
+
+
+def grant(
+    line: Line, amount_bytes: int, starts_at: dt.datetime, expires_at: dt.datetime | None, **fields
+) -> Grant:
+    return Grant.objects.create(
+        line=line,
+        source=fields.pop("source", Grant.Source.TOP_UP),
+        amount_bytes=amount_bytes,
+        starts_at=starts_at,
+        expires_at=expires_at,
+        created_at=fields.pop("created_at", starts_at),
+        **fields,
+    )
+
+
+def use(line: Line, total_bytes: int, at: dt.datetime, *, external_id: str | None = None, **fields) -> None:
+    """Records usage on a line through the ingestion service."""
+    record = UsageRecordIn(
+        line_id=line.pk,
+        device_id=fields.pop("device_id", None),
+        period_start=at,
+        period_end=at + dt.timedelta(minutes=fields.pop("minutes", 10)),
+        bytes_up=0,
+        bytes_down=total_bytes,
+        country=fields.pop("country", "JP"),
+        network=fields.pop("network", "440-10"),
+        app_category=fields.pop("app_category", "browsing"),
+        background=fields.pop("background", False),
+        tethered=fields.pop("tethered", False),
+        source=fields.pop("source", "test"),
+        external_id=external_id or f"{line.pk}-{at.isoformat()}-{total_bytes}",
+    )
+    usage_ingest(records=[record])

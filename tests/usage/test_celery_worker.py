@@ -1,0 +1,97 @@
+"""A real Celery worker, in its own process, takes the simulator task from a real broker (the
+embedded SQLite broker on the SQLite run, Redis on the PostgreSQL run) and writes to the test
+database."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from esimdash.celery import app
+from tests.factories import make_line
+from usage.models import Device, SimulatedLine, UsageRecord
+from usage.simulator import floor_to_minute
+from usage.tasks import simulate_usage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def broker_url(request, tmp_path):
+    if request.config.getoption("--database") == "postgresql":
+        redis = request.getfixturevalue("redis_proc")
+        return f"redis://{redis.host}:{redis.port}/0"
+    return f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker(broker_url, tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": broker_url,
+        "SIMULATOR_SEED": str(settings.SIMULATOR_SEED),
+    }
+    log = (tmp_path / "worker.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "esimdash",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=Path(settings.BASE_DIR),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+    assert process.returncode == 0, (tmp_path / "worker.log").read_text()
+
+
+def test_the_worker_runs_the_simulator_task_from_the_broker(owner, worker, broker_url):
+    start = floor_to_minute(timezone.now()) - dt.timedelta(hours=3)
+    line = make_line(owner, activated_at=start - dt.timedelta(days=1))
+    Device.objects.create(owner=owner, kind=Device.Kind.PHONE, name="Phone")
+    simulation = SimulatedLine.objects.create(line=line, profile="student", simulated_until=start)
+
+    with app.connection_for_write(broker_url) as broker:
+        simulate_usage.apply_async(connection=broker)
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and worker.poll() is None:
+        simulation.refresh_from_db()
+        if simulation.simulated_until > start:
+            break
+        time.sleep(0.25)
+    assert worker.poll() is None, "the worker died"
+    assert simulation.simulated_until >= start + dt.timedelta(hours=3)
+    # Everything the worker wrote is what the simulator gives for that span, and only that.
+    records = UsageRecord.objects.filter(line=line)
+    assert records.count() > 0
+    assert not records.filter(period_start__lt=start).exists()
+    assert not records.filter(period_end__gt=simulation.simulated_until).exists()

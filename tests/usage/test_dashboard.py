@@ -1,0 +1,84 @@
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.factories import GB, MB, make_line, use
+
+
+@pytest.fixture
+def owner_line(owner):
+    return make_line(owner, activated_at=timezone.now() - dt.timedelta(days=3), nickname="Owner phone")
+
+
+@pytest.mark.django_db
+def test_home_lists_only_the_signed_in_users_lines(client, owner, second_user, owner_line):
+    make_line(second_user, activated_at=timezone.now(), nickname="Second user's tablet")
+    use(owner_line, 1500 * MB, timezone.now() - dt.timedelta(hours=2))
+    client.force_login(owner)
+    response = client.get(reverse("usage:home"))
+    assert [summary.line for summary in response.context["summaries"]] == [owner_line]
+    body = response.content.decode()
+    assert "Owner phone" in body
+    assert "Second user&#x27;s tablet" not in body
+    assert response.context["summaries"][0].balance.remaining_bytes == 20 * GB - 1500 * MB
+    assert "18.5 GB" in body
+
+
+@pytest.mark.django_db
+def test_a_line_card_is_an_htmx_fragment_for_its_owner(client, owner, owner_line):
+    client.force_login(owner)
+    response = client.get(reverse("usage:line_card", args=[owner_line.pk]), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.lstrip().startswith('<article class="card status-active"')
+    assert "<html" not in body
+    assert f'hx-get="/lines/{owner_line.pk}/card/"' in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["second_user", "outsider"])
+def test_another_users_line_card_is_not_found(client, request, owner_line, who):
+    client.force_login(request.getfixturevalue(who))
+    assert client.get(reverse("usage:line_card", args=[owner_line.pk])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_line_that_does_not_exist_is_not_found(client, owner):
+    client.force_login(owner)
+    assert client.get(reverse("usage:line_card", args=[999_999])).status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["usage:home", "usage:line_card"])
+def test_anonymous_visitors_are_sent_to_sign_in(client, owner_line, name):
+    url = reverse(name, args=[owner_line.pk] if name == "usage:line_card" else [])
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('login')}?next={url}"
+
+
+@pytest.mark.django_db
+def test_the_dashboard_makes_the_same_number_of_queries_whatever_the_history(
+    client, owner, owner_line, django_assert_num_queries
+):
+    client.force_login(owner)
+    second = make_line(owner, activated_at=timezone.now() - dt.timedelta(days=3))
+
+    def count_queries() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("usage:home")).status_code == 200
+        return len(queries)
+
+    before = count_queries()
+    for hour in range(60):
+        use(owner_line, 10 * MB, timezone.now() - dt.timedelta(hours=hour + 1))
+        use(second, 5 * MB, timezone.now() - dt.timedelta(hours=hour + 1))
+    assert count_queries() == before
+    # session, user, lines, grants, one usage aggregate
+    with django_assert_num_queries(5):
+        client.get(reverse("usage:home"))

@@ -1,0 +1,42 @@
+import pytest
+import time_machine
+from django.core.management import call_command
+
+from esimdash.accounts.models import User
+from plans.models import Grant, Line
+from usage.demo import DEMO_PASSWORD
+from usage.models import Device, SimulatedLine, UsageRecord
+
+
+@pytest.mark.django_db
+@time_machine.travel("2026-11-21 11:30:00+09:00", tick=False)
+def test_demo_creates_the_personas_and_running_it_again_keeps_the_data(catalog):
+    call_command("demo", seed=1)
+    counts = (User.objects.count(), Line.objects.count(), Grant.objects.count(), UsageRecord.objects.count())
+    call_command("demo", seed=1)
+    assert counts[:2] == (4, 3)  # three personas with a line each, and the operator
+    assert (User.objects.count(), Line.objects.count(), Grant.objects.count()) == counts[:3]
+    assert UsageRecord.objects.count() == counts[3]
+
+    for username, language in [("wangming", "zh-hans"), ("lijing", "ja"), ("zhangwei", "en")]:
+        user = User.objects.get(username=username)
+        assert user.check_password(DEMO_PASSWORD)
+        assert user.language == language
+        assert SimulatedLine.objects.filter(line__owner=user).count() == 1
+    assert list(Device.objects.filter(owner__username="zhangwei").values_list("kind", flat=True)) == [
+        "tablet",
+        "phone",
+    ]
+    assert User.objects.get(username="operator").is_staff
+
+
+@pytest.mark.django_db
+def test_demo_history_covers_sixty_days_with_trips_hotspot_and_night_backups(catalog):
+    call_command("demo", seed=2026)
+    wang = UsageRecord.objects.filter(line__owner__username="wangming")
+    first, last = wang.order_by("period_start").first(), wang.order_by("period_end").last()
+    assert (last.period_end - first.period_start).days in (59, 60)
+    assert wang.filter(tethered=True, device__kind="tablet").exists()
+    li = UsageRecord.objects.filter(line__owner__username="lijing")
+    assert set(li.values_list("country", flat=True)) == {"JP", "KR"}
+    assert li.filter(app_category="cloud_backup", background=True).exists()

@@ -1,0 +1,68 @@
+import datetime as dt
+
+import pytest
+
+from tests.factories import MB, make_line, use
+from usage.models import UsageRecord
+from usage.services import UsageRecordIn, usage_ingest
+
+T = dt.datetime(2026, 11, 10, 3, 0, tzinfo=dt.UTC)
+
+
+def record(line, external_id, start, total=10 * MB, source="carrier-a"):
+    return UsageRecordIn(
+        line_id=line.pk,
+        device_id=None,
+        period_start=start,
+        period_end=start + dt.timedelta(hours=1),
+        bytes_up=total // 10,
+        bytes_down=total - total // 10,
+        country="JP",
+        network="440-10",
+        app_category="video",
+        background=False,
+        tethered=False,
+        source=source,
+        external_id=external_id,
+    )
+
+
+@pytest.mark.django_db
+def test_records_sent_again_are_counted_as_duplicates_and_change_nothing(owner):
+    line = make_line(owner, activated_at=T - dt.timedelta(days=1))
+    batch = [record(line, "a", T), record(line, "b", T + dt.timedelta(hours=1))]
+    assert usage_ingest(records=batch).new == 2
+    again = usage_ingest(records=[*batch, record(line, "c", T + dt.timedelta(hours=2))])
+    assert (again.new, again.duplicate) == (1, 2)
+    assert UsageRecord.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_a_duplicate_inside_one_batch_is_stored_once(owner):
+    line = make_line(owner, activated_at=T - dt.timedelta(days=1))
+    result = usage_ingest(records=[record(line, "a", T), record(line, "a", T)])
+    assert (result.new, result.duplicate) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_the_same_external_id_from_another_source_is_a_different_record(owner):
+    line = make_line(owner, activated_at=T - dt.timedelta(days=1))
+    usage_ingest(records=[record(line, "a", T, source="carrier-a")])
+    assert usage_ingest(records=[record(line, "a", T, source="carrier-b")]).new == 1
+
+
+@pytest.mark.django_db
+def test_last_updated_follows_the_newest_record_and_never_goes_back(owner):
+    line = make_line(owner, activated_at=T - dt.timedelta(days=1))
+    usage_ingest(records=[record(line, "new", T + dt.timedelta(hours=5))])
+    usage_ingest(records=[record(line, "late", T)])
+    line.refresh_from_db()
+    assert line.usage_updated_at == T + dt.timedelta(hours=6)
+
+
+@pytest.mark.django_db
+def test_factory_usage_goes_through_ingestion(owner):
+    line = make_line(owner, activated_at=T - dt.timedelta(days=1))
+    use(line, 5 * MB, T)
+    stored = UsageRecord.objects.get()
+    assert (stored.line_id, stored.total_bytes, stored.source) == (line.pk, 5 * MB, "test")

@@ -1,0 +1,147 @@
+"""The demo personas of PRODUCT.md, created through the same services real data uses."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import transaction
+from stdnum import luhn
+from stdnum.iso7064 import mod_97_10
+
+from esimdash.accounts.models import User
+from plans.models import Grant, Line, Plan
+from plans.services import line_create, line_cycle_grants_ensure, line_pass_renew
+from usage.models import Device, SimulatedLine
+
+DEMO_PASSWORD = "esimdash-demo-2026"  # noqa: S105 - printed in the README for the demo sign-ins
+HISTORY = dt.timedelta(days=60)
+GB = 1_000_000_000
+
+
+def demo_iccid(serial: int) -> str:
+    body = f"898110{serial:012d}"
+    return body + luhn.calc_check_digit(body)
+
+
+def demo_eid(serial: int) -> str:
+    body = f"890490320000{serial:018d}"
+    return body + mod_97_10.calc_check_digits(body)
+
+
+@dataclass(frozen=True)
+class Persona:
+    username: str
+    name: str
+    language: str
+    plan_slug: str
+    nickname: str
+    phone_number: str
+    profile: str
+    devices: tuple[tuple[str, str], ...]
+    activated_days_ago: int
+    serial: int
+
+
+PERSONAS = (
+    Persona(
+        username="wangming",
+        name="王明",
+        language="zh-hans",
+        plan_slug="iijmio-giga-20gb",
+        nickname="王明的 IIJmio",
+        phone_number="+819012340001",
+        profile="student",
+        devices=((Device.Kind.PHONE, "iPhone 15"), (Device.Kind.TABLET, "小林的 iPad")),
+        activated_days_ago=75,
+        serial=1,
+    ),
+    Persona(
+        username="lijing",
+        name="李静",
+        language="ja",
+        plan_slug="airalo-asialink-10gb-30d",
+        nickname="李静 Asialink",
+        phone_number="",
+        profile="consultant",
+        devices=((Device.Kind.PHONE, "Pixel 8"),),
+        activated_days_ago=50,
+        serial=2,
+    ),
+    Persona(
+        username="zhangwei",
+        name="张伟",
+        language="en",
+        plan_slug="docomo-share-30gb",
+        nickname="Zhang family 30 GB",
+        phone_number="+819012340003",
+        profile="family_trip",
+        devices=((Device.Kind.PHONE, "Galaxy S24"), (Device.Kind.TABLET, "Family iPad")),
+        activated_days_ago=70,
+        serial=3,
+    ),
+)
+
+
+def _hour(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+@transaction.atomic
+def demo_persona_create(persona: Persona, *, now: dt.datetime) -> SimulatedLine:
+    """Creates a persona with their devices and line, ready for the simulator; an existing
+    persona is returned as it is, so running the demo again keeps its data."""
+    existing = SimulatedLine.objects.filter(line__owner__username=persona.username).first()
+    if existing:
+        return existing
+    user = User.objects.create_user(
+        username=persona.username,
+        email=f"{persona.username}@example.com",
+        password=DEMO_PASSWORD,
+        first_name=persona.name,
+        language=persona.language,
+    )
+    for kind, name in persona.devices:
+        Device.objects.create(owner=user, kind=kind, name=name, created_at=now - HISTORY)
+    activated_at = _hour(now - dt.timedelta(days=persona.activated_days_ago))
+    line = line_create(
+        owner=user,
+        plan=Plan.objects.get(slug=persona.plan_slug),
+        iccid=demo_iccid(persona.serial),
+        eid=demo_eid(persona.serial),
+        phone_number=persona.phone_number,
+        nickname=persona.nickname,
+        activated_at=activated_at,
+    )
+    line_cycle_grants_ensure(line=line, until=now)
+    if persona.profile == "consultant":
+        _buy_packs_and_day_passes(line, now=now)
+    return SimulatedLine.objects.create(
+        line=line, profile=persona.profile, simulated_until=max(activated_at, _hour(now - HISTORY))
+    )
+
+
+def _buy_packs_and_day_passes(line: Line, *, now: dt.datetime) -> None:
+    """Li Jing renews her 30-day pack and buys 1 GB day passes on heavy meeting days."""
+    line_pass_renew(line=line, starts_at=line.expires_at or now)
+    for days_ago in (33, 12, 0):
+        starts_at = _hour(now - dt.timedelta(days=days_ago, hours=3))
+        Grant.objects.create(
+            line=line,
+            source=Grant.Source.TOP_UP,
+            amount_bytes=1 * GB,
+            starts_at=starts_at,
+            expires_at=starts_at + dt.timedelta(hours=24),
+            note="Day pass 1 GB / 24 h",
+            created_at=starts_at,
+        )
+
+
+def demo_operator_create() -> User:
+    """A staff account for the Django admin."""
+    operator, created = User.objects.get_or_create(
+        username="operator",
+        defaults={"email": "operator@example.com", "is_staff": True, "is_superuser": True},
+    )
+    if created:
+        operator.set_password(DEMO_PASSWORD)
+        operator.save()
+    return operator

@@ -1,0 +1,33 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+from tqdm import tqdm
+
+from usage.demo import DEMO_PASSWORD, PERSONAS, demo_operator_create, demo_persona_create
+from usage.simulator import floor_to_minute, simulate_line, slots
+
+
+class Command(BaseCommand):
+    help = "Creates the demo personas with 60 days of usage history; run again, it adds only what is missing."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--seed", type=int, default=settings.SIMULATOR_SEED)
+
+    def handle(self, *args, seed: int, **options):
+        now = timezone.now()
+        demo_operator_create()
+        simulations = [demo_persona_create(persona, now=now) for persona in PERSONAS]
+        total_slots = sum(
+            sum(1 for _ in slots(simulation.simulated_until, floor_to_minute(now)))
+            for simulation in simulations
+        )
+        new = 0
+        with tqdm(total=total_slots, unit="slot", desc="Usage history", disable=total_slots == 0) as bar:
+            for simulation in simulations:
+                new += simulate_line(simulation, until=now, seed=seed, progress=bar.update).new
+        self.stdout.write(self.style.SUCCESS(f"Demo ready: {new} new usage records."))
+        self.stdout.write(
+            "Sign in as "
+            + ", ".join(p.username for p in PERSONAS)
+            + f" or operator (admin); password {DEMO_PASSWORD}"
+        )

@@ -1,0 +1,86 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from plans.models import Line
+
+
+class Device(models.Model):
+    class Kind(models.TextChoices):
+        PHONE = "phone", _("Phone")
+        TABLET = "tablet", _("Tablet")
+        WATCH = "watch", _("Watch")
+        LAPTOP = "laptop", _("Laptop")
+        ROUTER = "router", _("Router")
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="devices")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(_("name"), max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["owner", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AppCategory(models.TextChoices):
+    VIDEO = "video", _("Video")
+    SOCIAL = "social", _("Social")
+    MAPS = "maps", _("Maps")
+    MESSAGING = "messaging", _("Messaging")
+    BROWSING = "browsing", _("Browsing")
+    CLOUD_BACKUP = "cloud_backup", _("Cloud backup")
+    SYSTEM_UPDATE = "system_update", _("System update")
+    GAMES = "games", _("Games")
+    OTHER = "other", _("Other")
+
+
+class UsageRecord(models.Model):
+    """Bytes one device moved over one line in one period (typically an hour or less)."""
+
+    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="usage_records")
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    bytes_up = models.PositiveBigIntegerField()
+    bytes_down = models.PositiveBigIntegerField()
+    country = models.CharField(max_length=2, help_text="ISO 3166 alpha-2")
+    network = models.CharField(max_length=7, help_text="MCC-MNC, e.g. 440-10")
+    app_category = models.CharField(max_length=16, choices=AppCategory.choices)
+    background = models.BooleanField(default=False)
+    tethered = models.BooleanField(default=False)
+    source = models.CharField(max_length=32)
+    external_id = models.CharField(max_length=128)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["line", "period_start"])]
+        constraints = [
+            # Idempotency: a record re-sent by its source is recognised and changes nothing.
+            models.UniqueConstraint(fields=["source", "external_id"], name="usage_record_unique_external_id"),
+            models.CheckConstraint(
+                condition=Q(period_end__gt=F("period_start")), name="usage_period_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.external_id}"
+
+    @property
+    def total_bytes(self) -> int:
+        return self.bytes_up + self.bytes_down
+
+
+class SimulatedLine(models.Model):
+    """A demo line the usage simulator feeds, with the habits it plays and how far it has got."""
+
+    line = models.OneToOneField(Line, on_delete=models.CASCADE, related_name="simulation")
+    profile = models.CharField(max_length=32)
+    simulated_until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.line} as {self.profile}"

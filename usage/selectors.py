@@ -1,0 +1,242 @@
+"""Remaining data: the one computation every page, task and API uses.
+
+A line's remaining data is its grants less its usage. Usage consumes the lots that are valid when
+it happens, in the order priority (lower first), then earliest expiry, then oldest. Grant starts
+and expiries cut time into segments in which the set of valid lots does not change, so the usage
+needs summing only once per segment: one aggregate query, however long the history."""
+
+import datetime as dt
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from plans.models import Grant, Line, Period
+from usage.models import UsageRecord
+
+_FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
+TOTAL_BYTES = F("bytes_up") + F("bytes_down")
+
+
+@dataclass(frozen=True)
+class Lot:
+    grant_id: int
+    source: str
+    amount_bytes: int
+    starts_at: dt.datetime
+    expires_at: dt.datetime | None
+    priority: int
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, grant: Grant) -> "Lot":
+        return cls(
+            grant_id=grant.pk,
+            source=grant.source,
+            amount_bytes=grant.amount_bytes,
+            starts_at=grant.starts_at,
+            expires_at=grant.expires_at,
+            priority=grant.priority,
+            created_at=grant.created_at,
+        )
+
+    def consumption_key(self) -> tuple[int, dt.datetime, dt.datetime, int]:
+        return (self.priority, self.expires_at or _FAR_FUTURE, self.created_at, self.grant_id)
+
+    def valid_during(self, start: dt.datetime, end: dt.datetime) -> bool:
+        return self.starts_at <= start and (self.expires_at is None or self.expires_at >= end)
+
+    def valid_at(self, at: dt.datetime) -> bool:
+        return self.starts_at <= at and (self.expires_at is None or self.expires_at > at)
+
+
+@dataclass(frozen=True)
+class LotBalance:
+    lot: Lot
+    used_bytes: int
+
+    @property
+    def remaining_bytes(self) -> int:
+        return self.lot.amount_bytes - self.used_bytes
+
+
+@dataclass(frozen=True)
+class FairUseDay:
+    limit_bytes: int
+    used_bytes: int
+    resets_at: dt.datetime
+
+    @property
+    def remaining_bytes(self) -> int:
+        return max(0, self.limit_bytes - self.used_bytes)
+
+
+@dataclass(frozen=True)
+class LineBalance:
+    queue: tuple[LotBalance, ...]
+    """Lots valid now or later that still hold data, in the order they will be consumed."""
+    remaining_bytes: int | None
+    """Data left in the lots valid now; None for an unlimited plan."""
+    total_bytes: int
+    """What the lots valid now held when granted."""
+    overage_bytes: int
+    """Usage no valid lot could cover (used while throttled or cut off)."""
+    fair_use: FairUseDay | None
+    updated_at: dt.datetime | None
+
+    @property
+    def used_bytes(self) -> int:
+        return self.total_bytes - (self.remaining_bytes or 0)
+
+
+Segment = tuple[dt.datetime, dt.datetime]
+
+
+def relevant_lots(lots: Iterable[Lot], at: dt.datetime) -> list[Lot]:
+    """The lots whose balance can still matter at `at`: the valid ones, and every lot that shared
+    usage with them. Lots that ran out of time before all of those began cannot affect them."""
+    started = [lot for lot in lots if lot.starts_at <= at]
+    relevant = [lot for lot in started if lot.valid_at(at)]
+    while relevant:
+        since = min(lot.starts_at for lot in relevant)
+        widened = [lot for lot in started if lot.expires_at is None or lot.expires_at > since]
+        if len(widened) == len(relevant):
+            break
+        relevant = widened
+    return relevant
+
+
+def segments(lots: Sequence[Lot], at: dt.datetime) -> list[Segment]:
+    """Time from the first lot's start to `at`, cut wherever a lot starts or expires."""
+    cuts = {lot.starts_at for lot in lots} | {lot.expires_at for lot in lots if lot.expires_at}
+    bounds = sorted({cut for cut in cuts if cut < at} | {at})
+    return list(itertools.pairwise(bounds))
+
+
+def consume(lots: Sequence[Lot], usage_by_segment: dict[Segment, int]) -> tuple[dict[int, int], int]:
+    """Spreads each segment's usage over the lots valid in it, in consumption order.
+
+    Returns bytes used per grant id, and the overage no lot could cover."""
+    used: dict[int, int] = defaultdict(int)
+    overage = 0
+    ordered = sorted(lots, key=Lot.consumption_key)
+    for (start, end), usage_bytes in sorted(usage_by_segment.items()):
+        left = usage_bytes
+        for lot in ordered:
+            if left == 0:
+                break
+            if lot.valid_during(start, end):
+                taken = min(left, lot.amount_bytes - used[lot.grant_id])
+                used[lot.grant_id] += taken
+                left -= taken
+        overage += left
+    return dict(used), overage
+
+
+def _local_midnight(line: Line, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    local = at.astimezone(line.tz)
+    today = dt.datetime.combine(local.date(), dt.time(), tzinfo=line.tz)
+    tomorrow = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tzinfo=line.tz)
+    return today, tomorrow
+
+
+def line_balances(lines: Sequence[Line], *, at: dt.datetime | None = None) -> dict[int, LineBalance]:
+    """Balances for several lines in two queries (grants, then one usage aggregate)."""
+    at = at or timezone.now()
+    lots_by_line: dict[int, list[Lot]] = defaultdict(list)
+    for grant in Grant.objects.filter(line__in=lines).order_by():
+        lots_by_line[grant.line_id].append(Lot.of(grant))
+
+    sums: dict[str, Sum] = {}
+    scope = Q(pk__in=[])
+    plans: dict[int, tuple[list[Lot], list[Segment]]] = {}
+    for line in lines:
+        lots = relevant_lots(lots_by_line[line.pk], at)
+        line_segments = segments(lots, at)
+        plans[line.pk] = (lots, line_segments)
+        for index, (start, end) in enumerate(line_segments):
+            sums[f"l{line.pk}s{index}"] = Sum(
+                TOTAL_BYTES, filter=Q(line_id=line.pk, period_start__gte=start, period_start__lt=end)
+            )
+        if line_segments:
+            scope |= Q(line_id=line.pk, period_start__gte=line_segments[0][0], period_start__lt=at)
+        if line.plan.daily_fair_use_bytes:
+            midnight, _ = _local_midnight(line, at)
+            sums[f"l{line.pk}today"] = Sum(
+                TOTAL_BYTES, filter=Q(line_id=line.pk, period_start__gte=midnight, period_start__lt=at)
+            )
+            scope |= Q(line_id=line.pk, period_start__gte=midnight, period_start__lt=at)
+    totals = UsageRecord.objects.filter(scope).aggregate(**sums) if sums else {}
+
+    balances = {}
+    for line in lines:
+        lots, line_segments = plans[line.pk]
+        usage = {seg: totals[f"l{line.pk}s{i}"] or 0 for i, seg in enumerate(line_segments)}
+        balances[line.pk] = _balance(line, lots_by_line[line.pk], lots, usage, totals, at)
+    return balances
+
+
+def _balance(
+    line: Line,
+    all_lots: list[Lot],
+    relevant: list[Lot],
+    usage: dict[Segment, int],
+    totals: dict[str, int | None],
+    at: dt.datetime,
+) -> LineBalance:
+    used, overage = consume(relevant, usage)
+    upcoming = [lot for lot in all_lots if lot.valid_at(at) or lot.starts_at > at]
+    queue = tuple(
+        LotBalance(lot=lot, used_bytes=used.get(lot.grant_id, 0))
+        for lot in sorted(upcoming, key=lambda lot: (lot.starts_at > at, *lot.consumption_key()))
+    )
+    valid_now = [entry for entry in queue if entry.lot.valid_at(at)]
+    fair_use = None
+    if line.plan.daily_fair_use_bytes:
+        _, tomorrow = _local_midnight(line, at)
+        fair_use = FairUseDay(
+            limit_bytes=line.plan.daily_fair_use_bytes,
+            used_bytes=totals.get(f"l{line.pk}today") or 0,
+            resets_at=tomorrow,
+        )
+    return LineBalance(
+        queue=tuple(entry for entry in queue if entry.remaining_bytes > 0),
+        remaining_bytes=None if line.plan.is_unlimited else sum(e.remaining_bytes for e in valid_now),
+        total_bytes=sum(entry.lot.amount_bytes for entry in valid_now),
+        overage_bytes=overage,
+        fair_use=fair_use,
+        updated_at=line.usage_updated_at,
+    )
+
+
+def line_balance(line: Line, *, at: dt.datetime | None = None) -> LineBalance:
+    return line_balances([line], at=at)[line.pk]
+
+
+@dataclass(frozen=True)
+class LineSummary:
+    """What a line's dashboard card shows."""
+
+    line: Line
+    balance: LineBalance
+    period: Period | None
+    at: dt.datetime
+
+    @property
+    def days_left(self) -> int | None:
+        if self.period is None:
+            return None
+        return max(0, math.ceil((self.period.ends_at - self.at) / dt.timedelta(days=1)))
+
+
+def line_summaries(lines: Sequence[Line], *, at: dt.datetime | None = None) -> list[LineSummary]:
+    at = at or timezone.now()
+    balances = line_balances(lines, at=at)
+    return [
+        LineSummary(line=line, balance=balances[line.pk], period=line.current_period(at), at=at)
+        for line in lines
+    ]

@@ -1,0 +1,12 @@
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from usage.simulator import usage_simulate
+
+
+@shared_task
+def simulate_usage() -> int:
+    """Beat (demo only): adds the simulated personas' usage up to this minute. Safe to run twice:
+    each slot's records have fixed ids, and a stored record is never stored again."""
+    return usage_simulate(until=timezone.now(), seed=settings.SIMULATOR_SEED).new

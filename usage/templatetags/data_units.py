@@ -1,0 +1,28 @@
+"""Bytes become MB and GB here, in templates, and nowhere else. Units are decimal, as carriers
+sell them: 1 GB = 1,000 MB = 10^9 bytes."""
+
+from django import template
+from django.utils.formats import number_format
+
+register = template.Library()
+
+_UNITS = ((10**9, "GB"), (10**6, "MB"), (10**3, "KB"))
+
+
+@register.filter
+def data_size(value: int | None) -> str:
+    """12.34 GB, 850 MB, 12 KB: three significant figures at most, in the active locale."""
+    if value is None:
+        return ""
+    for size, unit in _UNITS:
+        if abs(value) >= size:
+            amount = value / size
+            decimals = 2 if amount < 10 else 1 if amount < 100 else 0
+            return f"{number_format(round(amount, decimals), decimals)} {unit}"
+    return f"{value} B"
+
+
+@register.filter
+def percent_of(part: int, whole: int) -> int:
+    """Whole percent, for labels; 0 when there is nothing to divide."""
+    return round(100 * part / whole) if whole else 0

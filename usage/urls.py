@@ -1,0 +1,9 @@
+from django.urls import path
+
+from usage import views
+
+app_name = "usage"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("lines/<int:line_id>/card/", views.line_card, name="line_card"),
+]
