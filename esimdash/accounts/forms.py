@@ -2,11 +2,12 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.utils.translation import gettext_lazy as _
 
-from esimdash.accounts.models import User, time_zone_choices
+from esimdash.accounts.models import User, default_time_zone, time_zone_choices
 
 
 class TimeZoneField(forms.ChoiceField):
     def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("initial", default_time_zone)
         super().__init__(choices=time_zone_choices, label=_("Time zone"), **kwargs)  # type: ignore[arg-type]
 
 

@@ -123,3 +123,11 @@ def test_saved_language_and_time_zone_shape_every_page(client, owner):
     assert page["Content-Language"] == "ja"
     assert "設定" in page.content.decode()
     assert page.context["TIME_ZONE"] == "Europe/London"
+
+
+@pytest.mark.django_db
+def test_the_sign_up_form_offers_tokyo_time_and_the_visitors_language(client):
+    response = client.get(reverse("accounts:signup"), headers={"Accept-Language": "ja"})
+    form = response.context["form"]
+    assert form["time_zone"].value() == "Asia/Tokyo"
+    assert form["language"].value() == "ja"
