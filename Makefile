@@ -27,7 +27,7 @@ find_python() {
     done
   fi
   echo "esimdash needs Python 3.12 or newer, and none was found on PATH or in pyenv." >&2
-  echo "Install one (Debian/Ubuntu: apt-get install python3.12 python3.12-venv; or: pyenv install 3.12)," >&2
+  echo "Install one (pyenv install 3.12, or your distribution's python3.12 package where it has one)," >&2
   echo "or point PYTHON at it: make run PYTHON=/path/to/python3.12" >&2
   return 1
 }
