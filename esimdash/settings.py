@@ -168,7 +168,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "grant-cycle-allowances": {"task": "plans.tasks.grant_cycle_allowances", "schedule": 600.0},
+    "lines-roll-over": {"task": "plans.tasks.lines_roll_over", "schedule": 60.0},
 }
 
 # --- The demo usage simulator --------------------------------------------------------------------------

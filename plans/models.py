@@ -117,7 +117,23 @@ class Line(models.Model):
     eid = models.CharField("EID", max_length=32, blank=True, validators=[validate_eid])
     phone_number = models.CharField(_("phone number"), max_length=16, blank=True, validators=[validate_e164])
     nickname = models.CharField(_("nickname"), max_length=64)
+
+    class StatusReason(models.TextChoices):
+        NONE = "", _("None")
+        CAP = "cap", _("All data used")
+        FAIR_USE = "fair_use", _("Daily fair-use limit reached")
+        EXPIRY = "expiry", _("Validity ended")
+        RULE = "rule", _("An alert rule")
+        MANAGER = "manager", _("A manager")
+
+    # Reasons the ledger sets and lifts by itself; a rule's or a manager's action stays until undone.
+    AUTOMATIC_REASONS = frozenset(
+        {StatusReason.NONE, StatusReason.CAP, StatusReason.FAIR_USE, StatusReason.EXPIRY}
+    )
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.CharField(max_length=16, choices=StatusReason.choices, default="", blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     cycle_start_day = models.PositiveSmallIntegerField(

@@ -5,7 +5,7 @@ import datetime as dt
 from django.db import transaction
 
 from esimdash.accounts.models import User
-from plans.models import Grant, Line, Plan
+from plans.models import Grant, Line, Period, Plan
 
 
 def _pass_expiry(plan: Plan, activated_at: dt.datetime, line: Line) -> dt.datetime:
@@ -49,7 +49,7 @@ def line_create(
     line.full_clean()
     line.save()
     if plan.has_billing_cycle:
-        line_cycle_grants_ensure(line=line, until=activated_at)
+        line_cycle_grants_ensure(line=line, until=activated_at, carry_over=False)
     elif plan.allowance_bytes:
         Grant.objects.create(
             line=line,
@@ -62,11 +62,16 @@ def line_create(
     return line
 
 
-def line_cycle_grants_ensure(*, line: Line, until: dt.datetime) -> int:
-    """Gives a monthly line its allowance for every billing cycle that has begun by `until`.
+CARRY_OVER_PRIORITY = 50  # carried-over data is used before the new allowance (IIJmio, mineo)
+
+
+def line_cycle_grants_ensure(*, line: Line, until: dt.datetime, carry_over: bool = True) -> int:
+    """Gives a monthly line its allowance for every billing cycle that has begun by `until`, and,
+    for plans with carry-over, what was left of the previous cycle's allowance, valid to the end
+    of the new cycle. The carry-over is worked out when the cycle rolls over, as carriers do.
 
     Idempotent: a cycle that already has its allowance is left alone (one allowance per cycle is a
-    database constraint). Returns how many grants were created."""
+    database constraint). Returns how many allowance grants were created."""
     allowance = line.plan.allowance_bytes
     if not allowance or not line.plan.has_billing_cycle or line.activated_at is None:
         return 0
@@ -75,19 +80,43 @@ def line_cycle_grants_ensure(*, line: Line, until: dt.datetime) -> int:
     cycle = line.billing_cycle(line.activated_at)
     while cycle.starts_at <= until:
         if cycle.starts_at not in existing:
-            _, was_created = Grant.objects.get_or_create(
-                line=line,
-                source=Grant.Source.PLAN,
-                starts_at=cycle.starts_at,
-                defaults={
-                    "amount_bytes": allowance,
-                    "expires_at": cycle.ends_at,
-                    "created_at": cycle.starts_at,
-                },
-            )
+            with transaction.atomic():
+                _, was_created = Grant.objects.get_or_create(
+                    line=line,
+                    source=Grant.Source.PLAN,
+                    starts_at=cycle.starts_at,
+                    defaults={
+                        "amount_bytes": allowance,
+                        "expires_at": cycle.ends_at,
+                        "created_at": cycle.starts_at,
+                    },
+                )
+                if was_created and carry_over and line.plan.carry_over:
+                    _carry_over(line, into=cycle)
             created += was_created
         cycle = line.billing_cycle(cycle.ends_at)
     return created
+
+
+def _carry_over(line: Line, *, into: Period) -> None:
+    from usage.selectors import line_balance  # the ledger's one balance function
+
+    ending = line.grants.filter(source=Grant.Source.PLAN, expires_at=into.starts_at).first()
+    if ending is None:
+        return
+    balance = line_balance(line, at=into.starts_at - dt.timedelta(microseconds=1))
+    left = next((entry.remaining_bytes for entry in balance.queue if entry.lot.grant_id == ending.pk), 0)
+    if left > 0:
+        Grant.objects.create(
+            line=line,
+            source=Grant.Source.CARRY_OVER,
+            amount_bytes=left,
+            starts_at=into.starts_at,
+            expires_at=into.ends_at,
+            priority=CARRY_OVER_PRIORITY,
+            created_at=into.starts_at,
+            note=f"Left over from the cycle ending {into.starts_at:%Y-%m-%d}",
+        )
 
 
 @transaction.atomic

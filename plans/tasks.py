@@ -4,14 +4,26 @@ from django.utils import timezone
 from plans.models import Line, Plan
 from plans.services import line_cycle_grants_ensure
 
+# Lines per batch: a Line with its plan is a few KB, so 500 keep a sweep's memory flat.
+BATCH = 500
+
 
 @shared_task
-def grant_cycle_allowances() -> int:
-    """Beat: every monthly line gets its new cycle's allowance once the cycle starts."""
+def lines_roll_over() -> int:
+    """Beat, every minute: monthly lines get their new cycle's allowance (and carry-over) once the
+    cycle starts, and every line's status catches up with its ledger (a new cycle or grant
+    restores a throttled line; a pass past its validity expires). Returns the lines changed."""
+    from usage.status import lines_status_sync
+
     now = timezone.now()
-    lines = Line.objects.filter(plan__kind=Plan.Kind.MONTHLY).exclude(status=Line.Status.EXPIRED)
-    # iterator(): a line object each, a few KB; chunks of 500 keep memory flat for any line count.
-    return sum(
-        line_cycle_grants_ensure(line=line, until=now)
-        for line in lines.select_related("plan").iterator(chunk_size=500)
-    )
+    changed = 0
+    lines = Line.objects.exclude(status_reason__in=[Line.StatusReason.RULE, Line.StatusReason.MANAGER])
+    batch: list[Line] = []
+    for line in lines.select_related("plan").order_by("pk").iterator(chunk_size=BATCH):
+        if line.plan.kind == Plan.Kind.MONTHLY:
+            line_cycle_grants_ensure(line=line, until=now)
+        batch.append(line)
+        if len(batch) == BATCH:
+            changed += lines_status_sync(batch, at=now)
+            batch = []
+    return changed + lines_status_sync(batch, at=now)

@@ -11,6 +11,7 @@ from esimdash.accounts.models import User
 from plans.models import Grant, Line, Plan
 from plans.services import line_create, line_cycle_grants_ensure, line_pass_renew
 from usage.models import Device, SimulatedLine
+from usage.simulator import simulate_line
 
 DEMO_PASSWORD = "esimdash-demo-2026"  # noqa: S105 - printed in the README for the demo sign-ins
 HISTORY = dt.timedelta(days=60)
@@ -111,12 +112,29 @@ def demo_persona_create(persona: Persona, *, now: dt.datetime) -> SimulatedLine:
         nickname=persona.nickname,
         activated_at=activated_at,
     )
-    line_cycle_grants_ensure(line=line, until=now)
     if persona.profile == "consultant":
         _buy_packs_and_day_passes(line, now=now)
     return SimulatedLine.objects.create(
         line=line, profile=persona.profile, simulated_until=max(activated_at, _hour(now - HISTORY))
     )
+
+
+def demo_history_fill(simulation: SimulatedLine, *, now: dt.datetime, seed: int, progress=None) -> int:
+    """Simulates the persona's usage up to `now`, rolling each billing cycle over as the beat task
+    would, so carry-over is worked out from the usage before it. Returns the new records."""
+    line = simulation.line
+    new = 0
+    while True:
+        boundary = (
+            min(line.billing_cycle(simulation.simulated_until).ends_at, now)
+            if line.plan.has_billing_cycle
+            else now
+        )
+        line_cycle_grants_ensure(line=line, until=simulation.simulated_until)
+        new += simulate_line(simulation, until=boundary, seed=seed, progress=progress).new
+        if boundary >= now:
+            line_cycle_grants_ensure(line=line, until=now)
+            return new
 
 
 def _buy_packs_and_day_passes(line: Line, *, now: dt.datetime) -> None:

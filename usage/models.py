@@ -84,3 +84,46 @@ class SimulatedLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.line} as {self.profile}"
+
+
+class UsageRollup(models.Model):
+    """Usage summed per bucket of time and per line x device x app x country x background x tethered.
+
+    Written by `usage_ingest` in the same transaction as the records, so a rollup always equals
+    the sum of its records. `device_key` is the device id, or 0 for usage of no known device (a
+    plain integer: NULLs would not collide in the unique key the upsert relies on)."""
+
+    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="+")
+    device_key = models.BigIntegerField(default=0)
+    app_category = models.CharField(max_length=16, choices=AppCategory.choices)
+    country = models.CharField(max_length=2)
+    background = models.BooleanField()
+    tethered = models.BooleanField()
+    bucket_start = models.DateTimeField()
+    bytes_up = models.BigIntegerField(default=0)
+    bytes_down = models.BigIntegerField(default=0)
+    records = models.IntegerField(default=0)
+
+    KEY_FIELDS = ("line", "device_key", "app_category", "country", "background", "tethered", "bucket_start")
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.line_id} {self.bucket_start:%Y-%m-%d %H:%M} {self.app_category}"
+
+
+class HourlyUsage(UsageRollup):
+    """Buckets of one UTC hour."""
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=UsageRollup.KEY_FIELDS, name="hourly_usage_key")]
+        indexes = [models.Index(fields=["line", "bucket_start"], name="hourly_usage_line_time")]
+
+
+class DailyUsage(UsageRollup):
+    """Buckets of one day in the line's time zone (starting at its local midnight)."""
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=UsageRollup.KEY_FIELDS, name="daily_usage_key")]
+        indexes = [models.Index(fields=["line", "bucket_start"], name="daily_usage_line_time")]

@@ -3,7 +3,8 @@
 A line's remaining data is its grants less its usage. Usage consumes the lots that are valid when
 it happens, in the order priority (lower first), then earliest expiry, then oldest. Grant starts
 and expiries cut time into segments in which the set of valid lots does not change, so the usage
-needs summing only once per segment: one aggregate query, however long the history."""
+needs summing only once per segment, mostly from the hourly rollups: a fixed number of queries,
+however long the history."""
 
 import datetime as dt
 import itertools
@@ -16,7 +17,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from plans.models import Grant, Line, Period
-from usage.models import UsageRecord
+from usage.models import HourlyUsage, UsageRecord
 
 _FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
 TOTAL_BYTES = F("bytes_up") + F("bytes_down")
@@ -144,38 +145,72 @@ def _local_midnight(line: Line, at: dt.datetime) -> tuple[dt.datetime, dt.dateti
     return today, tomorrow
 
 
+Window = tuple[int, dt.datetime, dt.datetime]
+"""A line id and a span of time [start, end)."""
+
+
+def _hour_floor(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_ceil(moment: dt.datetime) -> dt.datetime:
+    floor = _hour_floor(moment)
+    return floor if floor == moment else floor + dt.timedelta(hours=1)
+
+
+def usage_in_windows(windows: dict[str, Window]) -> dict[str, int]:
+    """Bytes used in each window, in two queries whatever their number and length: whole hours
+    from the hourly rollups, the partial hours at either end from the raw records. Usage belongs
+    to the moment its period starts."""
+    hourly: dict[str, Sum] = {}
+    raw: dict[str, Sum] = {}
+    hourly_scope, raw_scope = Q(pk__in=[]), Q(pk__in=[])
+    for key, (line_id, start, end) in windows.items():
+        whole_start, whole_end = _hour_ceil(start), _hour_floor(end)
+        edges = [(start, end)]
+        if whole_start < whole_end:
+            in_hours = Q(line_id=line_id, bucket_start__gte=whole_start, bucket_start__lt=whole_end)
+            hourly[key] = Sum(TOTAL_BYTES, filter=in_hours)
+            hourly_scope |= in_hours
+            edges = [(start, whole_start), (whole_end, end)]
+        for index, (edge_start, edge_end) in enumerate(edges):
+            if edge_start < edge_end:
+                in_edge = Q(line_id=line_id, period_start__gte=edge_start, period_start__lt=edge_end)
+                raw[f"{key}e{index}"] = Sum(TOTAL_BYTES, filter=in_edge)
+                raw_scope |= in_edge
+    hourly_totals = HourlyUsage.objects.filter(hourly_scope).aggregate(**hourly) if hourly else {}
+    raw_totals = UsageRecord.objects.filter(raw_scope).aggregate(**raw) if raw else {}
+    return {
+        key: (hourly_totals.get(key) or 0)
+        + (raw_totals.get(f"{key}e0") or 0)
+        + (raw_totals.get(f"{key}e1") or 0)
+        for key in windows
+    }
+
+
 def line_balances(lines: Sequence[Line], *, at: dt.datetime | None = None) -> dict[int, LineBalance]:
-    """Balances for several lines in two queries (grants, then one usage aggregate)."""
+    """Balances for several lines in three queries: grants, hourly rollups, recent raw records."""
     at = at or timezone.now()
     lots_by_line: dict[int, list[Lot]] = defaultdict(list)
     for grant in Grant.objects.filter(line__in=lines).order_by():
         lots_by_line[grant.line_id].append(Lot.of(grant))
 
-    sums: dict[str, Sum] = {}
-    scope = Q(pk__in=[])
+    windows: dict[str, Window] = {}
     plans: dict[int, tuple[list[Lot], list[Segment]]] = {}
     for line in lines:
         lots = relevant_lots(lots_by_line[line.pk], at)
         line_segments = segments(lots, at)
         plans[line.pk] = (lots, line_segments)
         for index, (start, end) in enumerate(line_segments):
-            sums[f"l{line.pk}s{index}"] = Sum(
-                TOTAL_BYTES, filter=Q(line_id=line.pk, period_start__gte=start, period_start__lt=end)
-            )
-        if line_segments:
-            scope |= Q(line_id=line.pk, period_start__gte=line_segments[0][0], period_start__lt=at)
+            windows[f"l{line.pk}s{index}"] = (line.pk, start, end)
         if line.plan.daily_fair_use_bytes:
-            midnight, _ = _local_midnight(line, at)
-            sums[f"l{line.pk}today"] = Sum(
-                TOTAL_BYTES, filter=Q(line_id=line.pk, period_start__gte=midnight, period_start__lt=at)
-            )
-            scope |= Q(line_id=line.pk, period_start__gte=midnight, period_start__lt=at)
-    totals = UsageRecord.objects.filter(scope).aggregate(**sums) if sums else {}
+            windows[f"l{line.pk}today"] = (line.pk, _local_midnight(line, at)[0], at)
+    totals = usage_in_windows(windows)
 
     balances = {}
     for line in lines:
         lots, line_segments = plans[line.pk]
-        usage = {seg: totals[f"l{line.pk}s{i}"] or 0 for i, seg in enumerate(line_segments)}
+        usage = {seg: totals[f"l{line.pk}s{i}"] for i, seg in enumerate(line_segments)}
         balances[line.pk] = _balance(line, lots_by_line[line.pk], lots, usage, totals, at)
     return balances
 
@@ -185,7 +220,7 @@ def _balance(
     all_lots: list[Lot],
     relevant: list[Lot],
     usage: dict[Segment, int],
-    totals: dict[str, int | None],
+    totals: dict[str, int],
     at: dt.datetime,
 ) -> LineBalance:
     used, overage = consume(relevant, usage)

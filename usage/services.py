@@ -2,17 +2,24 @@
 through `usage_ingest`."""
 
 import datetime as dt
-from collections.abc import Sequence
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from plans.models import Line
-from usage.models import UsageRecord
+from usage.models import DailyUsage, HourlyUsage, UsageRecord, UsageRollup
 
 # SQLite allows 32,766 variables in one statement; 5,000 ids per lookup stays far below it.
 _LOOKUP_CHUNK = 5_000
+# Rollup rows per upsert statement: 10 values each, 1,000 rows = 10,000 variables.
+_UPSERT_CHUNK = 1_000
+_INSERT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -50,26 +57,117 @@ def _already_stored(records: Sequence[UsageRecordIn]) -> set[tuple[str, str]]:
     return stored
 
 
-@transaction.atomic
 def usage_ingest(*, records: Sequence[UsageRecordIn]) -> IngestResult:
-    """Stores the records not seen before (by source and external id) and moves each line's
-    last-updated time forward. Sending the same records again changes nothing."""
+    """Stores the records not seen before (by source and external id), adds them to the hourly and
+    daily rollups, moves each line's last-updated time forward and brings the lines' status in
+    line with their remaining data, all in one transaction. Sending the same records again
+    changes nothing.
+
+    Two concurrent ingests of the same new record: the second one's insert fails on the unique
+    key once the first commits, and it runs again, now seeing the record as a duplicate."""
+    for attempt in range(1, _INSERT_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return _ingest_once(records)
+        except IntegrityError:
+            if attempt == _INSERT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _ingest_once(records: Sequence[UsageRecordIn]) -> IngestResult:
     seen = _already_stored(records)
     fresh: dict[tuple[str, str], UsageRecordIn] = {}
     for record in records:
         key = (record.source, record.external_id)
         if key not in seen:
             fresh.setdefault(key, record)
-    # ignore_conflicts: a concurrent ingest of the same record between the lookup and the insert
-    # must not fail the batch; the unique constraint keeps one copy.
+    new_records = list(fresh.values())
     UsageRecord.objects.bulk_create(
-        [UsageRecord(**asdict(record)) for record in fresh.values()], batch_size=1_000, ignore_conflicts=True
+        [UsageRecord(**asdict(record)) for record in new_records], batch_size=1_000
     )
+    if new_records:
+        _add_to_rollups(new_records)
+        _advance_last_updated(new_records)
+        # Imported here: the selector module imports this one's models.
+        from usage.status import lines_status_sync
+
+        lines = Line.objects.filter(pk__in={r.line_id for r in new_records}).select_related("plan")
+        lines_status_sync(lines, at=timezone.now())
+    return IngestResult(new=len(new_records), duplicate=len(records) - len(new_records))
+
+
+def _advance_last_updated(records: Iterable[UsageRecordIn]) -> None:
     newest: dict[int, dt.datetime] = {}
-    for record in fresh.values():
+    for record in records:
         newest[record.line_id] = max(record.period_end, newest.get(record.line_id, record.period_end))
     for line_id, period_end in newest.items():
         Line.objects.filter(
             Q(usage_updated_at__isnull=True) | Q(usage_updated_at__lt=period_end), pk=line_id
         ).update(usage_updated_at=period_end)
-    return IngestResult(new=len(fresh), duplicate=len(records) - len(fresh))
+
+
+RollupKey = tuple[int, int, str, str, bool, bool, dt.datetime]
+
+
+def hour_bucket(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def day_bucket(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    local = moment.astimezone(tz)
+    return dt.datetime.combine(local.date(), dt.time(), tzinfo=tz).astimezone(dt.UTC)
+
+
+def _add_to_rollups(records: Sequence[UsageRecordIn]) -> None:
+    zones = {
+        line_id: zoneinfo.ZoneInfo(name)
+        for line_id, name in Line.objects.filter(pk__in={r.line_id for r in records}).values_list(
+            "pk", "time_zone"
+        )
+    }
+    hourly: dict[RollupKey, list[int]] = defaultdict(lambda: [0, 0, 0])
+    daily: dict[RollupKey, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for record in records:
+        dimensions = (
+            record.line_id,
+            record.device_id or 0,
+            record.app_category,
+            record.country,
+            record.background,
+            record.tethered,
+        )
+        for sums, bucket in (
+            (hourly, hour_bucket(record.period_start)),
+            (daily, day_bucket(record.period_start, zones[record.line_id])),
+        ):
+            totals = sums[(*dimensions, bucket)]
+            totals[0] += record.bytes_up
+            totals[1] += record.bytes_down
+            totals[2] += 1
+    _upsert(HourlyUsage, hourly)
+    _upsert(DailyUsage, daily)
+
+
+def _upsert(model: type[UsageRollup], sums: dict[RollupKey, list[int]]) -> None:
+    """Adds to existing buckets or creates them: INSERT ... ON CONFLICT DO UPDATE, the same SQL on
+    SQLite and PostgreSQL. The ORM's update_conflicts can only overwrite, not add."""
+    table = model._meta.db_table
+    keys = "line_id, device_key, app_category, country, background, tethered, bucket_start"
+    rows = list(sums.items())
+    for offset in range(0, len(rows), _UPSERT_CHUNK):
+        chunk = rows[offset : offset + _UPSERT_CHUNK]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+        params: list[Any] = []
+        for (line_id, device, app, country, background, tethered, bucket), (up, down, count) in chunk:
+            bucket_value = connection.ops.adapt_datetimefield_value(bucket)
+            params += [line_id, device, app, country, background, tethered, bucket_value, up, down, count]
+        sql = (
+            f"INSERT INTO {table} ({keys}, bytes_up, bytes_down, records) VALUES {values} "  # noqa: S608
+            f"ON CONFLICT ({keys}) DO UPDATE SET "
+            f"bytes_up = {table}.bytes_up + excluded.bytes_up, "
+            f"bytes_down = {table}.bytes_down + excluded.bytes_down, "
+            f"records = {table}.records + excluded.records"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)

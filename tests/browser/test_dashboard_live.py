@@ -8,9 +8,8 @@ from django.utils import timezone, translation
 from playwright.sync_api import Page, expect
 
 from tests.factories import MB, use
-from usage.demo import DEMO_PASSWORD, PERSONAS, demo_persona_create
+from usage.demo import DEMO_PASSWORD, PERSONAS, demo_history_fill, demo_persona_create
 from usage.selectors import line_balance
-from usage.simulator import simulate_line
 from usage.templatetags.data_units import data_size
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,7 +25,7 @@ def test_the_dashboard_follows_new_usage_without_a_reload(page: Page, live_serve
     persona = next(p for p in PERSONAS if p.username == "wangming")
     now = timezone.now()
     simulation = demo_persona_create(persona, now=now)
-    simulate_line(simulation, until=now, seed=settings.SIMULATOR_SEED)
+    demo_history_fill(simulation, now=now, seed=settings.SIMULATOR_SEED)
     line = simulation.line
 
     page.goto(f"{live_server.url}/accounts/login/")

@@ -6,7 +6,7 @@ import time_machine
 
 from plans.models import Grant, Line, Plan
 from plans.services import line_cycle_grants_ensure, line_pass_renew
-from plans.tasks import grant_cycle_allowances
+from plans.tasks import lines_roll_over
 from tests.factories import GB, make_line, make_plan
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
@@ -67,11 +67,15 @@ def test_every_begun_cycle_gets_one_allowance_and_renewing_again_adds_nothing(ow
 def test_the_beat_task_grants_the_new_cycle_once_it_begins(owner):
     line = make_line(owner, activated_at=tokyo(2026, 10, 5))
     with time_machine.travel(tokyo(2026, 10, 31, 23, 59), tick=False):
-        assert grant_cycle_allowances() == 0
+        lines_roll_over()
+        assert line.grants.filter(source=Grant.Source.PLAN).count() == 1
     with time_machine.travel(tokyo(2026, 11, 1, 0, 1), tick=False):
-        assert grant_cycle_allowances() == 1
-        assert grant_cycle_allowances() == 0
-    assert line.grants.filter(source=Grant.Source.PLAN).count() == 2
+        lines_roll_over()
+        lines_roll_over()
+    assert list(line.grants.filter(source=Grant.Source.PLAN).values_list("starts_at", flat=True)) == [
+        tokyo(2026, 10, 1),
+        tokyo(2026, 11, 1),
+    ]
 
 
 @pytest.mark.django_db

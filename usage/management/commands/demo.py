@@ -3,8 +3,8 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 from tqdm import tqdm
 
-from usage.demo import DEMO_PASSWORD, PERSONAS, demo_operator_create, demo_persona_create
-from usage.simulator import floor_to_minute, simulate_line, slots
+from usage.demo import DEMO_PASSWORD, PERSONAS, demo_history_fill, demo_operator_create, demo_persona_create
+from usage.simulator import floor_to_minute, slots
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         new = 0
         with tqdm(total=total_slots, unit="slot", desc="Usage history", disable=total_slots == 0) as bar:
             for simulation in simulations:
-                new += simulate_line(simulation, until=now, seed=seed, progress=bar.update).new
+                new += demo_history_fill(simulation, now=now, seed=seed, progress=bar.update)
         self.stdout.write(self.style.SUCCESS(f"Demo ready: {new} new usage records."))
         self.stdout.write(
             "Sign in as "
