@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",
     "esimdash.accounts",
     "plans",
     "usage",
@@ -176,6 +177,26 @@ SIMULATOR_ENABLED = env.bool("SIMULATOR_ENABLED", default=False)
 SIMULATOR_SEED = env.int("SIMULATOR_SEED", default=2026)
 if SIMULATOR_ENABLED:
     CELERY_BEAT_SCHEDULE["simulate-usage"] = {"task": "usage.tasks.simulate_usage", "schedule": 60.0}
+
+# --- Cache (rate limits) -----------------------------------------------------------------------------
+# Shared by every web process: Redis when there is one, else a cache directory under var/.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache"),
+    }
+}
+
+# --- Usage ingestion -----------------------------------------------------------------------------------
+INGEST_MAX_RECORDS = env.int("INGEST_MAX_RECORDS", default=5_000)
+INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=8 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
+INGEST_MAX_PERIOD_SECONDS = env.int("INGEST_MAX_PERIOD_SECONDS", default=3_600)
+INGEST_FUTURE_TOLERANCE_SECONDS = env.int("INGEST_FUTURE_TOLERANCE_SECONDS", default=300)
+INGEST_LATE_WINDOW_DAYS = env.int("INGEST_LATE_WINDOW_DAYS", default=35)
+INGEST_RATE_LIMIT = env.str("INGEST_RATE_LIMIT", default="600/m")
 
 # --- Product ---------------------------------------------------------------------------------------------
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=15)

@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from usage.api import api
+
 urlpatterns = [
     path("", include("usage.urls")),
+    path("api/v1/", api.urls),
     path("accounts/", include("esimdash.accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

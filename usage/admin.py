@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from usage.models import Device, SimulatedLine, UsageRecord
+from usage.models import Device, IntegrationToken, SimulatedLine, UsageRecord
+from usage.tokens import integration_token_create
 
 
 @admin.register(Device)
@@ -23,3 +24,20 @@ class UsageRecordAdmin(admin.ModelAdmin):
 @admin.register(SimulatedLine)
 class SimulatedLineAdmin(admin.ModelAdmin):
     list_display = ("line", "profile", "simulated_until")
+
+
+@admin.register(IntegrationToken)
+class IntegrationTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "scope", "created_at", "last_used_at", "revoked_at")
+    fields = ("name", "scope", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, text = integration_token_create(name=obj.name, scope=obj.scope)
+        obj.pk, obj.prefix = token.pk, token.prefix
+        messages.warning(
+            request, f"The token for {token.name} is {text} - copy it now, it is not shown again."
+        )

@@ -127,3 +127,26 @@ class DailyUsage(UsageRollup):
     class Meta:
         constraints = [models.UniqueConstraint(fields=UsageRollup.KEY_FIELDS, name="daily_usage_key")]
         indexes = [models.Index(fields=["line", "bucket_start"], name="daily_usage_line_time")]
+
+
+class IntegrationToken(models.Model):
+    """A credential for an operator's system to call the API. Only a hash of the secret is kept:
+    the token is shown once, when it is created."""
+
+    class Scope(models.TextChoices):
+        INGEST = "ingest", _("Usage ingestion")
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.INGEST)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -2,6 +2,7 @@ import datetime as dt
 
 import pytest
 
+from plans.models import Line
 from tests.factories import make_line, make_plan
 from usage.models import Device, SimulatedLine, UsageRecord
 from usage.simulator import PROFILES, SOURCE, country_on, simulate_line, simulate_slot, slots, usage_simulate
@@ -108,14 +109,13 @@ def _runs(days: list[dt.date]) -> list[int]:
     return lengths
 
 
-@pytest.mark.django_db
-def test_trips_abroad_last_the_profile_trip_length(owner):
-    line = make_line(owner, activated_at=START)
+def test_trips_abroad_last_the_profile_trip_length():
+    line = Line(iccid="8981100000000000002")
     profile = PROFILES["consultant"]
     days = [dt.date(2026, 1, 1) + dt.timedelta(days=n) for n in range(364)]
     abroad = [day for day in days if country_on(line, profile, day, seed=5) != "JP"]
     assert {country_on(line, profile, day, seed=5) for day in abroad} == {"KR"}
-    # Trips are two days; two in neighbouring weeks can touch and make four.
-    assert set(_runs(abroad)) <= {2, 4}
+    # Trips are two days; trips of neighbouring weeks can touch or overlap, making three or four.
+    assert set(_runs(abroad)) <= {2, 3, 4}
     # A quarter of the 52 weeks, give or take: about one trip a month.
     assert 8 <= len(abroad) // 2 <= 20

@@ -1,0 +1,119 @@
+"""The ingestion API: POST /api/v1/usage, described at /api/v1/openapi.json (browsable at
+/api/v1/docs). Operators' systems authenticate with an integration token; session cookies do
+not authorize it."""
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import NinjaAPI, Schema, Status
+from ninja.errors import HttpError, ValidationError
+from ninja.security import HttpBearer
+from ninja.throttling import AuthRateThrottle
+from pydantic import Field
+
+from usage.models import IntegrationToken
+from usage.services import usage_ingest
+from usage.tokens import integration_token_authenticate
+from usage.validation import UsageRecordPayload, usage_records_check
+
+
+class IngestToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> IntegrationToken | None:
+        return integration_token_authenticate(token, scope=IntegrationToken.Scope.INGEST)
+
+
+class IngestThrottle(AuthRateThrottle):
+    """Requests per token, at the INGEST_RATE_LIMIT read when each request is checked."""
+
+    def __init__(self) -> None:
+        super().__init__(settings.INGEST_RATE_LIMIT)
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        self.rate = settings.INGEST_RATE_LIMIT
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request)
+
+
+api = NinjaAPI(
+    title="esimdash API",
+    version="1",
+    description="Usage ingestion for operators' systems. Authenticate with `Authorization: Bearer <token>`.",
+    urls_namespace="api",
+    auth=IngestToken(),
+    throttle=[IngestThrottle()],
+)
+
+
+class UsageBatch(Schema):
+    records: list[UsageRecordPayload] = Field(min_length=1, max_length=settings.INGEST_MAX_RECORDS)
+
+
+class IngestSummary(Schema):
+    new: int = Field(description="records stored now")
+    duplicate: int = Field(description="records already stored (same source and external_id): ignored")
+
+
+class FieldError(Schema):
+    index: int | None = Field(description="the record's position in `records`, from 0")
+    field: str
+    message: str
+
+
+class ErrorResponse(Schema):
+    detail: str
+    errors: list[FieldError] = []
+
+
+@api.post(
+    "/usage",
+    response={
+        200: IngestSummary,
+        400: ErrorResponse,
+        401: ErrorResponse,
+        413: ErrorResponse,
+        422: ErrorResponse,
+    },
+    summary="Send a batch of usage records",
+)
+def ingest_usage(request: HttpRequest, batch: UsageBatch):
+    """Stores a batch of up to INGEST_MAX_RECORDS records, all or nothing. A record whose source and
+    external_id were seen before is accepted and changes nothing."""
+    records, errors = usage_records_check(batch.records, now=timezone.now())
+    if errors:
+        return Status(422, {"detail": f"{len(errors)} problem(s); nothing was stored.", "errors": errors})
+    result = usage_ingest(records=records)
+    return {"new": result.new, "duplicate": result.duplicate}
+
+
+def _error(request: HttpRequest, status: int, detail: str, errors: list[dict] | None = None) -> HttpResponse:
+    return api.create_response(request, {"detail": detail, "errors": errors or []}, status=status)
+
+
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = []
+    for error in exc.errors:
+        location = [part for part in error["loc"] if part not in ("body", "batch")]
+        index = None
+        if len(location) >= 2 and location[0] == "records" and isinstance(location[1], int):
+            index, location = location[1], location[2:]
+        errors.append(
+            {"index": index, "field": ".".join(map(str, location)) or "body", "message": error["msg"]}
+        )
+    return _error(request, 422, f"{len(errors)} problem(s); nothing was stored.", errors)
+
+
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _error(request, 413, f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+
+
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400:
+        return _error(request, 400, "The body is not valid JSON.")
+    return _error(request, exc.status_code, str(exc))
+
+
+# ninja annotates handlers as taking the exception or its class; they receive the exception.
+api.add_exception_handler(ValidationError, _validation_error)  # type: ignore[arg-type]
+api.add_exception_handler(HttpError, _http_error)  # type: ignore[arg-type]
+api.add_exception_handler(RequestDataTooBig, _too_big)  # type: ignore[arg-type]

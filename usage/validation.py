@@ -1,0 +1,126 @@
+"""Checks every usage record must pass, whether it comes from the API or a CSV import.
+
+Shape and range (types, formats, limits) are declared on `UsageRecordPayload`; what needs the
+database or the clock (the line and device exist and belong together, the period is sane and
+neither in the future nor past the late window) is `usage_records_check`. Both report errors by
+record index and field name, and a batch with any error is refused whole."""
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated
+
+import pycountry
+from django.conf import settings
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+
+from plans.models import Line
+from usage.models import AppCategory, Device
+from usage.services import UsageRecordIn
+
+MAX_BYTES = 2**63 - 1
+ByteCount = Annotated[StrictInt, Field(ge=0, le=MAX_BYTES)]
+
+
+@cache
+def iso_countries() -> frozenset[str]:
+    return frozenset(country.alpha_2 for country in pycountry.countries)
+
+
+class UsageRecordPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    iccid: str = Field(pattern=r"^[0-9]{19,20}$", description="The line's ICCID")
+    device_id: StrictInt | None = Field(default=None, description="An esimdash device id, or null")
+    period_start: AwareDatetime
+    period_end: AwareDatetime
+    bytes_up: ByteCount
+    bytes_down: ByteCount
+    country: str = Field(description="ISO 3166-1 alpha-2, e.g. JP")
+    network: str = Field(pattern=r"^[0-9]{3}-[0-9]{2,3}$", description="MCC-MNC, e.g. 440-10")
+    app_category: AppCategory
+    background: StrictBool = False
+    tethered: StrictBool = False
+    source: str = Field(min_length=1, max_length=32, description="Which system sent it")
+    external_id: str = Field(
+        min_length=1, max_length=128, description="Unique per source: a record sent again is ignored"
+    )
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        if value not in iso_countries():
+            raise ValueError("not an ISO 3166-1 alpha-2 country code")
+        return value
+
+
+@dataclass(frozen=True)
+class RecordError:
+    index: int
+    field: str
+    message: str
+
+
+def usage_records_check(
+    payloads: Sequence[UsageRecordPayload], *, now: dt.datetime
+) -> tuple[list[UsageRecordIn], list[RecordError]]:
+    """Resolves ICCIDs and devices and checks the periods; returns the records ready for
+    `usage_ingest`, or the errors (then the records are not to be stored)."""
+    lines = dict(
+        Line.objects.filter(iccid__in={p.iccid for p in payloads}).values_list("iccid", "pk").order_by()
+    )
+    owners = dict(Line.objects.filter(pk__in=lines.values()).values_list("pk", "owner_id").order_by())
+    device_owners = dict(
+        Device.objects.filter(pk__in={p.device_id for p in payloads if p.device_id is not None})
+        .values_list("pk", "owner_id")
+        .order_by()
+    )
+    longest = dt.timedelta(seconds=settings.INGEST_MAX_PERIOD_SECONDS)
+    latest = now + dt.timedelta(seconds=settings.INGEST_FUTURE_TOLERANCE_SECONDS)
+    earliest = now - dt.timedelta(days=settings.INGEST_LATE_WINDOW_DAYS)
+
+    records, errors = [], []
+    for index, payload in enumerate(payloads):
+        problems = _problems(payload, lines, owners, device_owners, longest, latest, earliest)
+        errors += [RecordError(index, field, message) for field, message in problems]
+        if not problems:
+            records.append(
+                UsageRecordIn(
+                    line_id=lines[payload.iccid],
+                    **payload.model_dump(exclude={"iccid", "app_category"}),
+                    app_category=payload.app_category.value,
+                )
+            )
+    return records, errors
+
+
+def _problems(
+    payload: UsageRecordPayload,
+    lines: dict[str, int],
+    owners: dict[int, int],
+    device_owners: dict[int, int],
+    longest: dt.timedelta,
+    latest: dt.datetime,
+    earliest: dt.datetime,
+) -> list[tuple[str, str]]:
+    problems = []
+    line_id = lines.get(payload.iccid)
+    if line_id is None:
+        problems.append(("iccid", "no line has this ICCID"))
+    if payload.device_id is not None:
+        if payload.device_id not in device_owners:
+            problems.append(("device_id", "no device has this id"))
+        elif line_id is not None and device_owners[payload.device_id] != owners[line_id]:
+            problems.append(("device_id", "the device does not belong to the line's owner"))
+    if payload.period_end <= payload.period_start:
+        problems.append(("period_end", "must be after period_start"))
+    elif payload.period_end - payload.period_start > longest:
+        problems.append(("period_end", f"a record covers at most {longest.total_seconds():.0f} seconds"))
+    for field in ("period_start", "period_end"):
+        moment = getattr(payload, field)
+        if moment > latest:
+            problems.append((field, "is in the future"))
+        elif moment < earliest:
+            problems.append((field, f"is older than the {settings.INGEST_LATE_WINDOW_DAYS}-day late window"))
+    return problems
