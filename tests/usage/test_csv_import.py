@@ -1,0 +1,124 @@
+import csv
+import datetime as dt
+import gzip
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from tests.factories import MB, make_line
+from usage.csv_import import COLUMNS
+from usage.models import HourlyUsage, UsageRecord
+
+START = timezone.now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=5)
+
+
+@pytest.fixture
+def line(owner):
+    return make_line(owner, activated_at=START - dt.timedelta(days=10))
+
+
+def row(line, n, **changes):
+    start = START + dt.timedelta(minutes=10 * n)
+    values = {
+        "iccid": line.iccid,
+        "device_id": "",
+        "period_start": start.isoformat(),
+        "period_end": (start + dt.timedelta(minutes=10)).isoformat(),
+        "bytes_up": str(MB),
+        "bytes_down": str(4 * MB),
+        "country": "JP",
+        "network": "440-10",
+        "app_category": "maps",
+        "background": "false",
+        "tethered": "true",
+        "source": "docomo-cdr",
+        "external_id": f"cdr-{n}",
+    }
+    return {**values, **changes}
+
+
+def write_csv(path, rows, *, compress=False):
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    data = text.getvalue().encode()
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def run(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("import_usage", *map(str, args), stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_a_good_file_is_imported_and_importing_it_again_adds_nothing(tmp_path, line, compress):
+    path = write_csv(tmp_path / "usage.csv", [row(line, n) for n in range(12)], compress=compress)
+    out, _ = run(path)
+    assert out.splitlines()[-1] == "read 12, new 12, duplicate 0, invalid 0"
+    assert UsageRecord.objects.filter(tethered=True, app_category="maps").count() == 12
+    assert sum(r.bytes_down for r in HourlyUsage.objects.all()) == 48 * MB
+    out, _ = run(path)
+    assert out.splitlines()[-1] == "read 12, new 0, duplicate 12, invalid 0"
+    assert UsageRecord.objects.count() == 12
+
+
+@pytest.mark.django_db
+def test_a_file_with_bad_rows_is_refused_whole_naming_each_line(tmp_path, line):
+    rows = [
+        row(line, 0),
+        row(line, 1, bytes_down="12.5"),
+        row(line, 2),
+        row(line, 3, country="Japan", tethered="maybe"),
+    ]
+    path = write_csv(tmp_path / "usage.csv", rows)
+    with pytest.raises(CommandError, match="2 invalid row"):
+        run(path)
+    assert UsageRecord.objects.count() == 0
+    assert HourlyUsage.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_errors_name_the_line_and_field(tmp_path, line, capsys):
+    rows = [row(line, 0), row(line, 1, bytes_down="12.5"), row(line, 2, iccid="8981100000000000002")]
+    path = write_csv(tmp_path / "usage.csv", rows)
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_usage", str(path), stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().splitlines()[-2:] == [
+        "line 3: bytes_down: not a whole number",
+        "line 4: iccid: no line has this ICCID",
+    ]
+
+
+@pytest.mark.django_db
+def test_skip_invalid_imports_the_good_rows_and_writes_the_bad_ones_aside(tmp_path, line):
+    rows = [row(line, 0), row(line, 1, app_category="crypto"), row(line, 2)]
+    path = write_csv(tmp_path / "usage.csv", rows)
+    out, _ = run(path, "--skip-invalid")
+    assert "read 3, new 2, duplicate 0, invalid 1" in out
+    assert sorted(UsageRecord.objects.values_list("external_id", flat=True)) == ["cdr-0", "cdr-2"]
+    with (tmp_path / "usage.csv.rejects.csv").open() as rejects:
+        (rejected,) = list(csv.DictReader(rejects))
+    assert rejected["external_id"] == "cdr-1"
+    assert rejected["error"].startswith("app_category: Input should be 'video'")
+
+
+@pytest.mark.django_db
+def test_a_file_without_the_documented_columns_is_refused(tmp_path, line):
+    path = tmp_path / "usage.csv"
+    path.write_text("iccid,bytes\n123,4\n")
+    with pytest.raises(CommandError, match="The header lacks the column"):
+        run(path)
+
+
+@pytest.mark.django_db
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(CommandError, match="No such file"):
+        run(tmp_path / "nope.csv")

@@ -1,0 +1,164 @@
+"""Import of carrier CSV exports, plain or gzip, streamed in chunks so memory stays flat whatever
+the file size. Rows pass the same checks as the API (`usage.validation`) and enter through
+`usage_ingest`. By default the whole file is one transaction: one bad row and nothing is written.
+With `skip_invalid`, the good rows are imported and the bad ones written to a reject file.
+
+Columns (a header row names them; order is free): iccid, device_id (may be empty), period_start,
+period_end (ISO 8601 with offset), bytes_up, bytes_down, country, network, app_category,
+background, tethered (true/false), source, external_id."""
+
+import contextlib
+import csv
+import gzip
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pydantic
+from django.db import transaction
+from django.utils import timezone
+
+from usage.services import usage_ingest
+from usage.validation import UsageRecordPayload, usage_records_check
+
+COLUMNS = tuple(UsageRecordPayload.model_fields)
+# Rows per chunk: ~1 KB each as parsed objects, so a chunk holds a few MB whatever the file size.
+CHUNK_ROWS = 5_000
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
+
+
+class ImportRefused(Exception):
+    """The file cannot be imported and nothing was written; `summary` says why, row by row."""
+
+    def __init__(self, message: str, summary: "ImportSummary | None" = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+@dataclass
+class RowError:
+    line_number: int
+    field: str
+    message: str
+
+
+@dataclass
+class ImportSummary:
+    read: int = 0
+    new: int = 0
+    duplicate: int = 0
+    invalid: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    """The first MAX_REPORTED errors; `invalid` counts them all."""
+
+
+MAX_REPORTED = 100
+
+
+def _open_text(path: Path) -> tuple[IO[str], IO[bytes]]:
+    raw = path.open("rb")
+    compressed = raw.read(2) == b"\x1f\x8b"
+    raw.seek(0)
+    stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if compressed else raw  # type: ignore[assignment]
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""), raw
+
+
+def _to_payload(row: dict[str, str]) -> tuple[UsageRecordPayload | None, list[tuple[str, str]]]:
+    values: dict[str, Any] = dict(row)
+    problems = []
+    for name in ("bytes_up", "bytes_down", "device_id"):
+        text = (row.get(name) or "").strip()
+        if name == "device_id" and not text:
+            values[name] = None
+            continue
+        try:
+            values[name] = int(text)
+        except ValueError:
+            problems.append((name, "not a whole number"))
+    for name in ("background", "tethered"):
+        text = (row.get(name) or "").strip().lower()
+        if text not in _TRUE | _FALSE:
+            problems.append((name, "not true or false"))
+        values[name] = text in _TRUE
+    if problems:
+        return None, problems
+    try:
+        return UsageRecordPayload.model_validate(values), []
+    except pydantic.ValidationError as error:
+        return None, [(".".join(map(str, e["loc"])) or "row", e["msg"]) for e in error.errors()]
+
+
+def _chunks(reader: csv.DictReader) -> Iterator[list[tuple[int, dict[str, str]]]]:
+    chunk: list[tuple[int, dict[str, str]]] = []
+    for row in reader:
+        chunk.append((reader.line_num, row))
+        if len(chunk) == CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def usage_csv_import(
+    path: Path,
+    *,
+    skip_invalid: bool = False,
+    reject_path: Path | None = None,
+    progress: Callable[[int], object] | None = None,
+) -> ImportSummary:
+    """Imports a CSV file; raises ImportRefused (having written nothing) when rows are invalid and
+    `skip_invalid` is off."""
+    summary = ImportSummary()
+    with contextlib.ExitStack() as files:
+        text, raw = _open_text(path)
+        files.enter_context(text)
+        reader = csv.DictReader(text)
+        missing = [name for name in COLUMNS if name not in (reader.fieldnames or [])]
+        if missing:
+            raise ImportRefused(f"The header lacks the column(s): {', '.join(missing)}.")
+        rejects = None
+        if skip_invalid and reject_path:
+            rejects = csv.writer(files.enter_context(reject_path.open("w", newline="", encoding="utf-8")))
+            rejects.writerow([*(reader.fieldnames or []), "error"])
+        with transaction.atomic():
+            position = 0
+            for chunk in _chunks(reader):
+                _import_chunk(chunk, summary, skip_invalid=skip_invalid, rejects=rejects)
+                if progress:
+                    progress(raw.tell() - position)
+                    position = raw.tell()
+            if summary.invalid and not skip_invalid:
+                raise ImportRefused(f"{summary.invalid} invalid row(s); nothing was imported.", summary)
+    return summary
+
+
+def _import_chunk(chunk, summary: ImportSummary, *, skip_invalid: bool, rejects) -> None:
+    summary.read += len(chunk)
+    parsed: list[tuple[int, dict[str, str], UsageRecordPayload]] = []
+    row_errors: dict[int, list[tuple[str, str]]] = {}
+    for line_number, row in chunk:
+        payload, problems = _to_payload(row)
+        if payload is None:
+            row_errors[line_number] = problems
+        else:
+            parsed.append((line_number, row, payload))
+    records, errors = usage_records_check([payload for _, _, payload in parsed], now=timezone.now())
+    for error in errors:
+        row_errors.setdefault(parsed[error.index][0], []).append((error.field, error.message))
+    summary.invalid += len(row_errors)
+    for line_number in sorted(row_errors):
+        for field_name, message in row_errors[line_number]:
+            if len(summary.errors) < MAX_REPORTED:
+                summary.errors.append(RowError(line_number, field_name, message))
+    if rejects is not None:
+        by_number = dict(chunk)
+        for line_number in sorted(row_errors):
+            reason = "; ".join(f"{name}: {message}" for name, message in row_errors[line_number])
+            rejects.writerow([*by_number[line_number].values(), reason])
+    if row_errors and not skip_invalid:
+        return  # keep reading to report every bad row; the transaction is rolled back at the end
+    result = usage_ingest(records=records)  # the records of the rows that passed
+    summary.new += result.new
+    summary.duplicate += result.duplicate
