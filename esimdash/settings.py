@@ -170,6 +170,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "lines-roll-over": {"task": "plans.tasks.lines_roll_over", "schedule": 60.0},
+    "prune-raw-usage": {"task": "usage.tasks.prune_raw_usage", "schedule": 24 * 3600.0},
 }
 
 # --- The demo usage simulator --------------------------------------------------------------------------
@@ -197,6 +198,10 @@ INGEST_MAX_PERIOD_SECONDS = env.int("INGEST_MAX_PERIOD_SECONDS", default=3_600)
 INGEST_FUTURE_TOLERANCE_SECONDS = env.int("INGEST_FUTURE_TOLERANCE_SECONDS", default=300)
 INGEST_LATE_WINDOW_DAYS = env.int("INGEST_LATE_WINDOW_DAYS", default=35)
 INGEST_RATE_LIMIT = env.str("INGEST_RATE_LIMIT", default="600/m")
+# Raw records are kept this long (the rollups for ever); it must exceed the late window.
+USAGE_RAW_RETENTION_DAYS = env.int("USAGE_RAW_RETENTION_DAYS", default=400)
+if USAGE_RAW_RETENTION_DAYS <= INGEST_LATE_WINDOW_DAYS:
+    raise ImproperlyConfigured("USAGE_RAW_RETENTION_DAYS must be longer than INGEST_LATE_WINDOW_DAYS.")
 
 # --- Product ---------------------------------------------------------------------------------------------
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=15)

@@ -171,3 +171,17 @@ def _upsert(model: type[UsageRollup], sums: dict[RollupKey, list[int]]) -> None:
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
+
+
+def usage_prune(*, before: dt.datetime, batch_size: int = 10_000) -> int:
+    """Deletes raw records whose period started before `before`, a batch per transaction so the
+    table is never locked for long; the rollups keep their totals. Returns how many were deleted."""
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                UsageRecord.objects.filter(period_start__lt=before).values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                return deleted
+            deleted += UsageRecord.objects.filter(pk__in=ids).delete()[0]

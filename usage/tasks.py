@@ -1,7 +1,10 @@
+import datetime as dt
+
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from usage.services import usage_prune
 from usage.simulator import usage_simulate
 
 
@@ -10,3 +13,10 @@ def simulate_usage() -> int:
     """Beat (demo only): adds the simulated personas' usage up to this minute. Safe to run twice:
     each slot's records have fixed ids, and a stored record is never stored again."""
     return usage_simulate(until=timezone.now(), seed=settings.SIMULATOR_SEED).new
+
+
+@shared_task
+def prune_raw_usage() -> int:
+    """Beat, daily: raw records older than USAGE_RAW_RETENTION_DAYS go; rollups stay."""
+    before = timezone.now() - dt.timedelta(days=settings.USAGE_RAW_RETENTION_DAYS)
+    return usage_prune(before=before)

@@ -1,0 +1,43 @@
+import datetime as dt
+
+import pytest
+import time_machine
+
+from tests.factories import MB, make_line, use
+from usage.models import DailyUsage, HourlyUsage, UsageRecord
+from usage.selectors import usage_in_windows
+from usage.services import usage_prune
+from usage.tasks import prune_raw_usage
+
+NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.django_db
+def test_old_raw_records_are_pruned_in_batches_and_the_rollups_keep_their_totals(owner):
+    line = make_line(owner, activated_at=NOW - dt.timedelta(days=500))
+    for days in (450, 420, 401, 399, 10):
+        use(line, 10 * MB, NOW - dt.timedelta(days=days), source="carrier")
+    rollups_before = sorted(HourlyUsage.objects.values_list("bucket_start", "bytes_down"))
+    year_ago = NOW - dt.timedelta(days=460)
+    total_before = usage_in_windows({"all": (line.pk, year_ago.replace(minute=0), NOW.replace(minute=0))})
+
+    assert usage_prune(before=NOW - dt.timedelta(days=400), batch_size=2) == 3
+
+    assert UsageRecord.objects.count() == 2
+    assert sorted(HourlyUsage.objects.values_list("bucket_start", "bytes_down")) == rollups_before
+    assert DailyUsage.objects.count() == 5
+    assert (
+        usage_in_windows({"all": (line.pk, year_ago.replace(minute=0), NOW.replace(minute=0))})
+        == total_before
+    )
+
+
+@pytest.mark.django_db
+def test_the_daily_task_keeps_the_configured_number_of_days(owner, settings):
+    settings.USAGE_RAW_RETENTION_DAYS = 100
+    line = make_line(owner, activated_at=NOW - dt.timedelta(days=200))
+    use(line, MB, NOW - dt.timedelta(days=101))
+    use(line, MB, NOW - dt.timedelta(days=99))
+    with time_machine.travel(NOW, tick=False):
+        assert prune_raw_usage() == 1
+    assert UsageRecord.objects.count() == 1
