@@ -60,7 +60,9 @@ class UsageRecord(models.Model):
     class Meta:
         indexes = [models.Index(fields=["line", "period_start"])]
         constraints = [
-            # Idempotency: a record re-sent by its source is recognised and changes nothing.
+            # Idempotency: a record re-sent by its source is recognised and changes nothing. On
+            # PostgreSQL the table is partitioned by month (migration 0004) and this key also
+            # holds period_start, as partitioning requires; see usage/partitions.py.
             models.UniqueConstraint(fields=["source", "external_id"], name="usage_record_unique_external_id"),
             models.CheckConstraint(
                 condition=Q(period_end__gt=F("period_start")), name="usage_period_positive"

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from plans.models import Line
 from usage.models import DailyUsage, HourlyUsage, UsageRecord, UsageRollup
+from usage.partitions import month_start, partitions_drop_before, partitions_ensure
 
 # SQLite allows 32,766 variables in one statement; 5,000 ids per lookup stays far below it.
 _LOOKUP_CHUNK = 5_000
@@ -83,6 +84,7 @@ def _ingest_once(records: Sequence[UsageRecordIn]) -> IngestResult:
         if key not in seen:
             fresh.setdefault(key, record)
     new_records = list(fresh.values())
+    partitions_ensure({month_start(record.period_start) for record in new_records})
     UsageRecord.objects.bulk_create(
         [UsageRecord(**asdict(record)) for record in new_records], batch_size=1_000
     )
@@ -174,9 +176,10 @@ def _upsert(model: type[UsageRollup], sums: dict[RollupKey, list[int]]) -> None:
 
 
 def usage_prune(*, before: dt.datetime, batch_size: int = 10_000) -> int:
-    """Deletes raw records whose period started before `before`, a batch per transaction so the
-    table is never locked for long; the rollups keep their totals. Returns how many were deleted."""
-    deleted = 0
+    """Deletes raw records whose period started before `before`: on PostgreSQL whole monthly
+    partitions first, then the rest a batch per transaction so the table is never locked for long.
+    The rollups keep their totals. Returns how many records were deleted."""
+    deleted = partitions_drop_before(before)
     while True:
         with transaction.atomic():
             ids = list(

@@ -41,3 +41,29 @@ def test_the_daily_task_keeps_the_configured_number_of_days(owner, settings):
     with time_machine.travel(NOW, tick=False):
         assert prune_raw_usage() == 1
     assert UsageRecord.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_on_postgresql_whole_months_are_dropped_as_partitions(owner, request):
+    from django.db import connection
+
+    from usage.partitions import is_partitioned, partition_name
+
+    line = make_line(owner, activated_at=NOW - dt.timedelta(days=500))
+    use(line, MB, dt.datetime(2025, 6, 10, tzinfo=dt.UTC))
+    use(line, MB, dt.datetime(2025, 7, 20, tzinfo=dt.UTC))
+    on_postgresql = request.config.getoption("--database") == "postgresql"
+    assert is_partitioned() is on_postgresql
+    if on_postgresql:
+        june = partition_name(dt.date(2025, 6, 1))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [june])
+            assert cursor.fetchone() == (True,)
+            assert usage_prune(before=dt.datetime(2025, 7, 15, tzinfo=dt.UTC)) == 1
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [june])
+            assert cursor.fetchone() == (False,)
+    else:
+        assert usage_prune(before=dt.datetime(2025, 7, 15, tzinfo=dt.UTC)) == 1
+    assert list(UsageRecord.objects.values_list("period_start", flat=True)) == [
+        dt.datetime(2025, 7, 20, tzinfo=dt.UTC)
+    ]

@@ -1,0 +1,90 @@
+"""On PostgreSQL the raw usage table is partitioned by month of `period_start`, so retention drops
+whole months instead of deleting rows one by one. On SQLite the table is a plain table and these
+functions do nothing.
+
+PostgreSQL requires the partition key in every unique constraint: there the record key is
+(source, external_id, period_start). `usage_ingest` looks records up by (source, external_id)
+before inserting, so a record re-sent with another period is still recognised."""
+
+import datetime as dt
+from functools import cache
+
+from django.db import connection
+
+TABLE = "usage_usagerecord"
+
+
+def is_partitioned() -> bool:
+    return connection.vendor == "postgresql" and _is_partitioned(connection.settings_dict["NAME"])
+
+
+@cache
+def _is_partitioned(database: str) -> bool:
+    """Fixed once the migration has run, so asked once per process and database."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relkind FROM pg_class WHERE relname = %s", [TABLE])
+        row = cursor.fetchone()
+    return bool(row and row[0] == "p")
+
+
+def month_start(moment: dt.datetime) -> dt.date:
+    moment = moment.astimezone(dt.UTC)
+    return dt.date(moment.year, moment.month, 1)
+
+
+def next_month(month: dt.date) -> dt.date:
+    return dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def partition_name(month: dt.date) -> str:
+    return f"{TABLE}_y{month.year}m{month.month:02d}"
+
+
+def partitions_ensure(months: set[dt.date]) -> None:
+    """Creates the monthly partitions that do not exist yet. Asked of the catalog every time (one
+    quick query): a partition created in a transaction that rolled back must not be assumed."""
+    if not months or not is_partitioned():
+        return
+    with connection.cursor() as cursor:
+        ordered = sorted(months)
+        cursor.execute(
+            "SELECT " + ", ".join(["to_regclass(%s) IS NOT NULL"] * len(ordered)),
+            [partition_name(month) for month in ordered],
+        )
+        exists = cursor.fetchone()
+        for month, present in zip(ordered, exists, strict=True):
+            if present:
+                continue
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {partition_name(month)} PARTITION OF {TABLE} "
+                "FOR VALUES FROM (%s) TO (%s)",
+                [
+                    dt.datetime.combine(month, dt.time(), dt.UTC),
+                    dt.datetime.combine(next_month(month), dt.time(), dt.UTC),
+                ],
+            )
+
+
+def partitions_drop_before(before: dt.datetime) -> int:
+    """Drops the monthly partitions that end by `before`; returns how many rows went with them."""
+    if not is_partitioned():
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT child.relname FROM pg_inherits JOIN pg_class child ON child.oid = pg_inherits.inhrelid "
+            "JOIN pg_class parent ON parent.oid = pg_inherits.inhparent WHERE parent.relname = %s",
+            [TABLE],
+        )
+        names = sorted(name for (name,) in cursor.fetchall())
+        # Deferred foreign-key checks of rows written earlier in this transaction must run before a
+        # partition holding them can be dropped.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        dropped = 0
+        for name in names:
+            year, month = int(name[-7:-3]), int(name[-2:])
+            end = dt.datetime.combine(next_month(dt.date(year, month, 1)), dt.time(), dt.UTC)
+            if end <= before:
+                cursor.execute(f"SELECT count(*) FROM {name}")  # noqa: S608
+                dropped += cursor.fetchone()[0]
+                cursor.execute(f"DROP TABLE {name}")
+    return dropped
