@@ -82,10 +82,11 @@ def test_the_worker_runs_the_simulator_task_from_the_broker(owner, worker, broke
     with app.connection_for_write(broker_url) as broker:
         simulate_usage.apply_async(connection=broker)
 
+    # The task commits a batch of slots at a time: wait for the last one.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and worker.poll() is None:
         simulation.refresh_from_db()
-        if simulation.simulated_until > start:
+        if simulation.simulated_until >= start + dt.timedelta(hours=3):
             break
         time.sleep(0.25)
     assert worker.poll() is None, "the worker died"
