@@ -38,6 +38,7 @@ help:
 	@echo "make run    set everything up, load the demo, serve http://$(HOST):$(PORT)/ with a Celery worker and beat"
 	@echo "make test   set everything up and run the whole suite (SQLite, then PostgreSQL + Redis + Chromium)"
 	@echo "make lint   ruff and mypy"
+	@echo "make bench  the benchmark: speed and memory as ratios against baselines of the same run"
 	@echo "make messages   recompile translations;  make clean   remove the environment (keeps var/ data)"
 
 # --- the environment: uv installs the locked dependencies into .venv --------------------------------
@@ -110,6 +111,12 @@ test: setup services lint
 	$(PY) -m pytest --database=sqlite
 	echo "==> tests on PostgreSQL and Redis"
 	$(PY) -m pytest --database=postgresql
+
+# --- make bench ------------------------------------------------------------------------------------------
+.PHONY: bench
+bench: setup services
+	echo "==> benchmark on PostgreSQL (about 15 minutes on 2 cores; figures in var/bench/latest.json)"
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 .PHONY: clean
 clean:

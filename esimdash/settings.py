@@ -205,3 +205,13 @@ if USAGE_RAW_RETENTION_DAYS <= INGEST_LATE_WINDOW_DAYS:
 
 # --- Product ---------------------------------------------------------------------------------------------
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=15)
+
+# --- Logging ---------------------------------------------------------------------------------------------
+# Warnings and errors (a 500's traceback among them) to standard error, whatever DEBUG is.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="WARNING")},
+}

@@ -12,8 +12,10 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import F, Q, Sum
+from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from plans.models import Grant, Line, Period
@@ -33,18 +35,6 @@ class Lot:
     priority: int
     created_at: dt.datetime
 
-    @classmethod
-    def of(cls, grant: Grant) -> "Lot":
-        return cls(
-            grant_id=grant.pk,
-            source=grant.source,
-            amount_bytes=grant.amount_bytes,
-            starts_at=grant.starts_at,
-            expires_at=grant.expires_at,
-            priority=grant.priority,
-            created_at=grant.created_at,
-        )
-
     def consumption_key(self) -> tuple[int, dt.datetime, dt.datetime, int]:
         return (self.priority, self.expires_at or _FAR_FUTURE, self.created_at, self.grant_id)
 
@@ -53,6 +43,9 @@ class Lot:
 
     def valid_at(self, at: dt.datetime) -> bool:
         return self.starts_at <= at and (self.expires_at is None or self.expires_at > at)
+
+
+LOT_FIELDS = ("pk", "source", "amount_bytes", "starts_at", "expires_at", "priority", "created_at")
 
 
 @dataclass(frozen=True)
@@ -158,42 +151,63 @@ def _hour_ceil(moment: dt.datetime) -> dt.datetime:
     return floor if floor == moment else floor + dt.timedelta(hours=1)
 
 
+# Windows per query: four parameters each, so 1,000 stay far below SQLite's 32,766 variables.
+WINDOWS_PER_QUERY = 1_000
+
+
 def usage_in_windows(windows: dict[str, Window]) -> dict[str, int]:
-    """Bytes used in each window, in two queries whatever their number and length: whole hours
-    from the hourly rollups, the partial hours at either end from the raw records. Usage belongs
+    """Bytes used in each window: whole hours from the hourly rollups, the partial hours at either
+    end from the raw records. Two queries per 1,000 windows, whatever their length; usage belongs
     to the moment its period starts."""
-    hourly: dict[str, Sum] = {}
-    raw: dict[str, Sum] = {}
-    hourly_scope, raw_scope = Q(pk__in=[]), Q(pk__in=[])
+    whole: list[tuple[str, int, dt.datetime, dt.datetime]] = []
+    edges: list[tuple[str, int, dt.datetime, dt.datetime]] = []
     for key, (line_id, start, end) in windows.items():
         whole_start, whole_end = _hour_ceil(start), _hour_floor(end)
-        edges = [(start, end)]
         if whole_start < whole_end:
-            in_hours = Q(line_id=line_id, bucket_start__gte=whole_start, bucket_start__lt=whole_end)
-            hourly[key] = Sum(TOTAL_BYTES, filter=in_hours)
-            hourly_scope |= in_hours
-            edges = [(start, whole_start), (whole_end, end)]
-        for index, (edge_start, edge_end) in enumerate(edges):
-            if edge_start < edge_end:
-                in_edge = Q(line_id=line_id, period_start__gte=edge_start, period_start__lt=edge_end)
-                raw[f"{key}e{index}"] = Sum(TOTAL_BYTES, filter=in_edge)
-                raw_scope |= in_edge
-    hourly_totals = HourlyUsage.objects.filter(hourly_scope).aggregate(**hourly) if hourly else {}
-    raw_totals = UsageRecord.objects.filter(raw_scope).aggregate(**raw) if raw else {}
-    return {
-        key: (hourly_totals.get(key) or 0)
-        + (raw_totals.get(f"{key}e0") or 0)
-        + (raw_totals.get(f"{key}e1") or 0)
-        for key in windows
-    }
+            whole.append((key, line_id, whole_start, whole_end))
+            edges += [(key, line_id, start, whole_start), (key, line_id, whole_end, end)]
+        else:
+            edges.append((key, line_id, start, end))
+    totals = dict.fromkeys(windows, 0)
+    for table, column, spans in (
+        (HourlyUsage._meta.db_table, "bucket_start", whole),
+        (UsageRecord._meta.db_table, "period_start", [edge for edge in edges if edge[2] < edge[3]]),
+    ):
+        for offset in range(0, len(spans), WINDOWS_PER_QUERY):
+            for key, used in _sum_spans(table, column, spans[offset : offset + WINDOWS_PER_QUERY]):
+                totals[key] += used
+    return totals
+
+
+def _sum_spans(table: str, column: str, spans: list[tuple[str, int, dt.datetime, dt.datetime]]) -> list:
+    """One query for many (key, line, start, end) spans: the spans as a VALUES table joined to the
+    usage table on its (line, time) index. Written in SQL because the ORM would need one filtered
+    aggregate per span, and building thousands of those costs more than running the query."""
+    if not spans:
+        return []
+    adapt = connection.ops.adapt_datetimefield_value
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(spans))
+    params: list[Any] = []
+    for key, line_id, start, end in spans:
+        params += [key, line_id, adapt(start), adapt(end)]
+    sql = (
+        f"WITH span(key, line_id, start_at, end_at) AS (VALUES {values}) "  # noqa: S608
+        f"SELECT span.key, SUM(usage.bytes_up + usage.bytes_down) FROM span "
+        f"JOIN {table} usage ON usage.line_id = span.line_id "
+        f"AND usage.{column} >= span.start_at AND usage.{column} < span.end_at GROUP BY span.key"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(key, int(used)) for key, used in cursor.fetchall()]
 
 
 def line_balances(lines: Sequence[Line], *, at: dt.datetime | None = None) -> dict[int, LineBalance]:
     """Balances for several lines in three queries: grants, hourly rollups, recent raw records."""
     at = at or timezone.now()
     lots_by_line: dict[int, list[Lot]] = defaultdict(list)
-    for grant in Grant.objects.filter(line__in=lines).order_by():
-        lots_by_line[grant.line_id].append(Lot.of(grant))
+    # Plain tuples, not Grant objects: a sweep over many lines reads thousands of grants.
+    for line_id, *lot in Grant.objects.filter(line__in=lines).order_by().values_list("line_id", *LOT_FIELDS):
+        lots_by_line[line_id].append(Lot(*lot))
 
     windows: dict[str, Window] = {}
     plans: dict[int, tuple[list[Lot], list[Segment]]] = {}

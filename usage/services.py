@@ -84,6 +84,14 @@ def _ingest_once(records: Sequence[UsageRecordIn]) -> IngestResult:
         if key not in seen:
             fresh.setdefault(key, record)
     new_records = list(fresh.values())
+    # Concurrent ingests touching the same lines take their locks in one order (line id), so they
+    # queue instead of deadlocking over the lines' and rollups' rows.
+    list(
+        Line.objects.select_for_update()
+        .filter(pk__in={record.line_id for record in new_records})
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     partitions_ensure({month_start(record.period_start) for record in new_records})
     UsageRecord.objects.bulk_create(
         [UsageRecord(**asdict(record)) for record in new_records], batch_size=1_000
@@ -100,13 +108,24 @@ def _ingest_once(records: Sequence[UsageRecordIn]) -> IngestResult:
 
 
 def _advance_last_updated(records: Iterable[UsageRecordIn]) -> None:
+    """One UPDATE for all the batch's lines; the time only ever moves forward. In SQL: the ORM's
+    CASE with a branch per line costs more to build than to run."""
     newest: dict[int, dt.datetime] = {}
     for record in records:
         newest[record.line_id] = max(record.period_end, newest.get(record.line_id, record.period_end))
-    for line_id, period_end in newest.items():
-        Line.objects.filter(
-            Q(usage_updated_at__isnull=True) | Q(usage_updated_at__lt=period_end), pk=line_id
-        ).update(usage_updated_at=period_end)
+    table = Line._meta.db_table
+    params: list[Any] = []
+    for line_id, arrived_at in newest.items():
+        params += [line_id, connection.ops.adapt_datetimefield_value(arrived_at)]
+    values = ", ".join(["(%s, %s)"] * len(newest))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH arrived(line_id, at) AS (VALUES {values}) "  # noqa: S608
+            f"UPDATE {table} SET usage_updated_at = arrived.at FROM arrived "
+            f"WHERE {table}.id = arrived.line_id "
+            f"AND ({table}.usage_updated_at IS NULL OR {table}.usage_updated_at < arrived.at)",
+            params,
+        )
 
 
 RollupKey = tuple[int, int, str, str, bool, bool, dt.datetime]
@@ -156,7 +175,7 @@ def _upsert(model: type[UsageRollup], sums: dict[RollupKey, list[int]]) -> None:
     SQLite and PostgreSQL. The ORM's update_conflicts can only overwrite, not add."""
     table = model._meta.db_table
     keys = "line_id, device_key, app_category, country, background, tethered, bucket_start"
-    rows = list(sums.items())
+    rows = sorted(sums.items())
     for offset in range(0, len(rows), _UPSERT_CHUNK):
         chunk = rows[offset : offset + _UPSERT_CHUNK]
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))

@@ -131,3 +131,12 @@ def test_the_sign_up_form_offers_tokyo_time_and_the_visitors_language(client):
     form = response.context["form"]
     assert form["time_zone"].value() == "Asia/Tokyo"
     assert form["language"].value() == "ja"
+
+
+@pytest.mark.django_db
+def test_the_session_endpoint_answers_204_only_when_signed_in(client, owner):
+    assert (
+        client.get(reverse("accounts:session"))["Location"] == f"{reverse('login')}?next=/accounts/session/"
+    )
+    client.force_login(owner)
+    assert client.get(reverse("accounts:session")).status_code == 204

@@ -117,3 +117,22 @@ def test_a_late_record_corrects_the_buckets_of_its_own_time(owner):
     assert days == Counter(
         [dt.datetime(2026, 10, 31, 15, tzinfo=dt.UTC), dt.datetime(2026, 11, 3, 15, tzinfo=dt.UTC)]
     )
+
+
+@pytest.mark.django_db
+def test_many_windows_are_summed_in_chunks_that_fit_a_query(owner):
+    line = make_line(owner, activated_at=START - dt.timedelta(days=1))
+    usage_ingest(
+        records=[_record(line, minute, 10, "maps", "JP", False, minute) for minute in range(0, 600, 7)]
+    )
+    windows = {
+        f"w{n}": (line.pk, START + dt.timedelta(minutes=n), START + dt.timedelta(minutes=n + 90))
+        for n in range(600)
+    }
+    totals = usage_in_windows(windows)
+    for key, (_, start, end) in windows.items():
+        expected = sum(
+            r.bytes_up + r.bytes_down
+            for r in UsageRecord.objects.filter(period_start__gte=start, period_start__lt=end)
+        )
+        assert totals[key] == expected, key

@@ -1,0 +1,472 @@
+"""`make bench`: esimdash's speed and memory, each figure a ratio against a baseline measured in
+the same run on the same machine (absolute numbers vary from machine to machine; ratios much less).
+
+It starts a throwaway PostgreSQL and a gunicorn server on loopback, loads data with COPY, and
+writes the table to stdout and the figures to var/bench/latest.json.
+
+The dashboard figures use the full 10 million records (loaded with COPY, which is fast). The
+ingestion volumes (100,000 API records, 200,000 CSV rows) shrink with `--scale` for a quick look.
+Peak memory is measured importing a CSV of `--big-csv-mb` (default 100 MB; the target speaks of
+1 GB, which the importer, at its present speed, cannot read within the benchmark's 15 minutes) and
+of a fifth of that: the two peaks should match, since the import streams in fixed-size chunks."""
+
+import argparse
+import concurrent.futures
+import datetime as dt
+import io
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.services import free_port, running_postgresql  # noqa: E402
+
+LINES = 2_000
+TARGETS = {
+    "api_ingest_vs_copy": (">=", 0.25),
+    "csv_import_vs_copy": (">=", 0.5),
+    "dashboard_vs_floor": ("<=", 2.0),
+    "dashboard_10m_vs_100k": ("<=", 1.2),
+    "csv_import_peak_rss_mb": ("<=", 300.0),
+}
+APPS = ["video", "social", "maps", "messaging", "browsing", "cloud_backup", "system_update", "games", "other"]
+COLUMNS = (
+    "line_id, device_id, period_start, period_end, bytes_up, bytes_down, country, network, app_category, "
+    "background, tethered, source, external_id, received_at"
+)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def setup_django(database: dict[str, str]) -> dict[str, str]:
+    env = {
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "SECRET_KEY": "benchmark-only-not-secret",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "INGEST_RATE_LIMIT": "1000000/s",
+        "INGEST_LATE_WINDOW_DAYS": "400",
+        "USAGE_RAW_RETENTION_DAYS": "800",
+        "DJANGO_SETTINGS_MODULE": "esimdash.settings",
+    }
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    return env
+
+
+def create_database(database: dict[str, str]) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        host=database["HOST"], port=database["PORT"], user="postgres", dbname="postgres", autocommit=True
+    ) as c:
+        c.execute(f"CREATE DATABASE {database['NAME']}")
+
+
+def make_lines(now: dt.datetime) -> list[tuple[int, int, str]]:
+    """2,000 users with one 20 GB monthly line and one phone each, a year old."""
+    from stdnum import luhn
+
+    from esimdash.accounts.models import User
+    from plans.models import Grant, Line, Plan
+    from usage.models import Device
+
+    plan = Plan.objects.get(slug="iijmio-giga-20gb")
+    activated = now - dt.timedelta(days=366)
+    unusable = "!"  # Django's mark of an unusable password: these users never sign in with one
+    users = User.objects.bulk_create(User(username=f"bench{n}", password=unusable) for n in range(LINES))
+    lines = Line.objects.bulk_create(
+        Line(
+            owner=user,
+            plan=plan,
+            iccid=(body := f"8981199{n:012d}") + luhn.calc_check_digit(body),
+            nickname=f"Line {n}",
+            activated_at=activated,
+            created_at=activated,
+        )
+        for n, user in enumerate(users)
+    )
+    devices = Device.objects.bulk_create(Device(owner=user, kind="phone", name="Phone") for user in users)
+    grants = []
+    for line in lines:
+        cycle = line.billing_cycle(activated)
+        while cycle.starts_at <= now:
+            grants.append(
+                Grant(
+                    line=line,
+                    source="plan",
+                    amount_bytes=plan.allowance_bytes,
+                    starts_at=cycle.starts_at,
+                    expires_at=cycle.ends_at,
+                    created_at=cycle.starts_at,
+                )
+            )
+            cycle = line.billing_cycle(cycle.ends_at)
+    Grant.objects.bulk_create(grants, batch_size=5_000)
+    return [(line.pk, device.pk, line.iccid) for line, device in zip(lines, devices, strict=True)]
+
+
+def history_rows(lines, count: int, *, now: dt.datetime, days: int, tag: str, seed: int):
+    """`count` hourly records spread over the lines and the last `days` days, as COPY text rows."""
+    rng = random.Random(seed)
+    hours = days * 24
+    received = now.isoformat()
+    for n in range(count):
+        line_id, device_id, _ = lines[n % len(lines)]
+        start = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=rng.randrange(1, hours))
+        end = start + dt.timedelta(hours=1)
+        yield (
+            f"{line_id}\t{device_id}\t{start.isoformat()}\t{end.isoformat()}\t{rng.randrange(10**6)}\t"
+            f"{rng.randrange(10**7)}\tJP\t440-10\t{APPS[n % 9]}\tf\tf\tbench\t{tag}-{n}\t{received}\n"
+        )
+
+
+def copy_rows(cursor, table: str, rows, chunk: int = 50_000) -> int:
+    copied = 0
+    with cursor.copy(f"COPY {table} ({COLUMNS}) FROM STDIN") as copy:
+        buffer = io.StringIO()
+        for copied, row in enumerate(rows, start=1):
+            buffer.write(row)
+            if copied % chunk == 0:
+                copy.write(buffer.getvalue())
+                buffer = io.StringIO()
+        copy.write(buffer.getvalue())
+    return copied
+
+
+def measure_copy_rate(lines, count: int, now: dt.datetime) -> float:
+    from django.db import connection
+
+    rows = list(history_rows(lines, count, now=now, days=30, tag="copy", seed=1))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE bench_copy (id bigserial, line_id bigint, device_id bigint, "
+            "period_start timestamptz, period_end timestamptz, bytes_up bigint, bytes_down bigint, "
+            "country varchar(2), network varchar(7), app_category varchar(16), background boolean, "
+            "tethered boolean, source varchar(32), external_id varchar(128), received_at timestamptz)"
+        )
+        started = time.perf_counter()
+        copy_rows(cursor.cursor, "bench_copy", iter(rows))
+        elapsed = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_copy")
+    return count / elapsed
+
+
+def api_records(lines, count: int, now: dt.datetime, tag: str):
+    rng = random.Random(7)
+    for n in range(count):
+        _, device_id, iccid = lines[n % len(lines)]
+        start = now - dt.timedelta(minutes=rng.randrange(10, 60 * 24 * 20))
+        yield {
+            "iccid": iccid,
+            "device_id": device_id,
+            "period_start": start.isoformat(),
+            "period_end": (start + dt.timedelta(minutes=10)).isoformat(),
+            "bytes_up": rng.randrange(10**6),
+            "bytes_down": rng.randrange(10**7),
+            "country": "JP",
+            "network": "440-10",
+            "app_category": APPS[n % 9],
+            "background": False,
+            "tethered": False,
+            "source": "bench-api",
+            "external_id": f"{tag}-{n}",
+        }
+
+
+def measure_api_rate(base: str, token: str, lines, count: int, now: dt.datetime, clients: int = 4) -> float:
+    records = list(api_records(lines, count, now, "api"))
+    bodies = [json.dumps({"records": records[i : i + 1000]}).encode() for i in range(0, count, 1000)]
+
+    def send(body: bytes) -> int:
+        request = urllib.request.Request(
+            f"{base}/api/v1/usage",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=300) as response:
+            return json.load(response)["new"]
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        stored = sum(pool.map(send, bodies))
+    elapsed = time.perf_counter() - started
+    assert stored == count, f"the API stored {stored} of {count} records"
+    return count / elapsed
+
+
+def write_csv(path: Path, lines, count: int, now: dt.datetime, tag: str) -> None:
+    from usage.csv_import import COLUMNS as CSV_COLUMNS
+
+    with path.open("w") as out:
+        out.write(",".join(CSV_COLUMNS) + "\n")
+        for record in api_records(lines, count, now, tag):
+            record["source"] = "bench-csv"
+            out.write(
+                ",".join(
+                    str(record[name]).lower() if isinstance(record[name], bool) else str(record[name])
+                    for name in CSV_COLUMNS
+                )
+                + "\n"
+            )
+
+
+def peak_rss_of_import(path: Path, env: dict[str, str]) -> float:
+    """Peak RSS in MB of an import run under /usr/bin/time-like accounting: a fresh child's ru_maxrss."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+            "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+            sys.executable,
+            "manage.py",
+            "import_usage",
+            str(path),
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout.strip()) / 1024
+
+
+def run_import(path: Path, env: dict[str, str]) -> float:
+    """Imports in a child process; returns the seconds it took."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "manage.py", "import_usage", str(path)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if done.returncode:
+        raise RuntimeError(f"import_usage failed: {done.stderr[-3000:]}")
+    return time.perf_counter() - started
+
+
+def latencies(url: str, cookie: str, requests: int, clients: int = 4) -> list[float]:
+    def get(_: int) -> float:
+        request = urllib.request.Request(url, headers={"Cookie": f"sessionid={cookie}"})
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+            assert response.status in (200, 204), response.status
+        return time.perf_counter() - started
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        list(pool.map(get, range(clients * 5)))  # warm-up
+        return list(pool.map(get, range(requests)))
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[-1]
+
+
+def rebuild_rollups() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE usage_hourlyusage, usage_dailyusage")
+        for table, bucket in (
+            ("usage_hourlyusage", "date_trunc('hour', period_start)"),
+            (
+                "usage_dailyusage",
+                "(date_trunc('day', period_start AT TIME ZONE 'Asia/Tokyo') AT TIME ZONE 'Asia/Tokyo')",
+            ),
+        ):
+            cursor.execute(
+                f"INSERT INTO {table} (line_id, device_key, app_category, country, background, tethered,"
+                f" bucket_start, bytes_up, bytes_down, records) SELECT line_id, coalesce(device_id, 0),"
+                f" app_category, country, background, tethered, {bucket}, sum(bytes_up), sum(bytes_down),"
+                f" count(*) FROM usage_usagerecord GROUP BY 1, 2, 3, 4, 5, 6, 7"
+            )
+        cursor.execute("ANALYZE")
+
+
+def load_history(lines, count: int, now: dt.datetime, tag: str) -> None:
+    from django.db import connection
+
+    from usage.partitions import month_start, partitions_ensure
+
+    months, month = set(), month_start(now - dt.timedelta(days=366))
+    while month <= month_start(now):
+        months.add(month)
+        month = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    partitions_ensure(months)
+    with connection.cursor() as cursor:
+        copy_rows(
+            cursor.cursor, "usage_usagerecord", history_rows(lines, count, now=now, days=365, tag=tag, seed=3)
+        )
+    rebuild_rollups()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the ingestion volumes (default 1)")
+    parser.add_argument(
+        "--records", type=int, default=10_000_000, help="raw records for the dashboard figures"
+    )
+    parser.add_argument("--big-csv-mb", type=float, default=100.0, help="size of the CSV for peak memory")
+    args = parser.parse_args()
+    scale = args.scale
+    results: dict[str, float] = {}
+    with running_postgresql() as database:
+        create_database(database)
+        env = setup_django(database)
+        from django.core.management import call_command
+        from django.test import Client
+        from django.utils import timezone
+
+        from esimdash.accounts.models import User
+        from usage.tokens import integration_token_create
+
+        call_command("migrate", verbosity=0)
+        now = timezone.now()
+        log("creating 2,000 lines")
+        lines = make_lines(now)
+        token = integration_token_create(name="bench")[1]
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "esimdash.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "3",
+                "--timeout",
+                "300",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_for_server(base)
+            copy_count = int(200_000 * scale)
+            log(f"raw COPY of {copy_count:,} rows")
+            copy_rate = measure_copy_rate(lines, copy_count, now)
+            api_count = int(100_000 * scale) // 1000 * 1000 or 1000
+            log(f"API ingestion of {api_count:,} records in batches of 1,000")
+            results["api_ingest_vs_copy"] = measure_api_rate(base, token, lines, api_count, now) / copy_rate
+            csv_count = int(200_000 * scale)
+            csv_path = ROOT / "var" / "bench" / "import.csv"
+            csv_path.parent.mkdir(parents=True, exist_ok=True)
+            write_csv(csv_path, lines, csv_count, now, "csv")
+            log(f"CSV import of {csv_count:,} rows")
+            seconds = run_import(csv_path, env)
+            results["csv_import_vs_copy"] = (csv_count / seconds) / copy_rate
+
+            user = User.objects.get(username="bench0")
+            client = Client()
+            client.force_login(user)
+            cookie = client.cookies["sessionid"].value
+            requests = int(400 * max(scale, 0.25))
+            log("dashboard at 100k records")
+            small = args.records // 100
+            load_history(lines, max(small - api_count - csv_count, 0), now, "h1")
+            at_100k = p95(latencies(f"{base}/", cookie, requests))
+            floor_100k = p95(latencies(f"{base}/accounts/session/", cookie, requests))
+            log("loading history up to 10 million records")
+            load_history(lines, args.records - small, now, "h2")
+            at_10m = p95(latencies(f"{base}/", cookie, requests))
+            floor_10m = p95(latencies(f"{base}/accounts/session/", cookie, requests))
+            results["dashboard_vs_floor"] = at_10m / floor_10m
+            results["dashboard_10m_vs_100k"] = at_10m / at_100k
+
+            rows_per_mb = csv_count / (csv_path.stat().st_size / 1e6)
+            peaks = {}
+            for part, tag in ((0.2, "fifth"), (1.0, "big")):
+                rows = int(args.big_csv_mb * part * rows_per_mb)
+                log(f"peak memory importing a {rows:,}-row CSV")
+                write_csv(csv_path, lines, rows, now, tag)
+                peaks[tag] = (csv_path.stat().st_size / 1e6, peak_rss_of_import(csv_path, env))
+            csv_path.unlink()
+            results["csv_import_peak_rss_mb"] = peaks["big"][1]
+            details = {
+                "copy_rows_per_s": copy_rate,
+                "dashboard_p95_100k_s": at_100k,
+                "dashboard_p95_10m_s": at_10m,
+                "floor_p95_10m_s": floor_10m,
+                "floor_p95_100k_s": floor_100k,
+                "csv_mb_and_peak_rss_mb": peaks,
+                "records": args.records,
+            }
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    report(results, details, scale)
+
+
+def _wait_for_server(base: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/accounts/login/", timeout=2).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def report(results: dict[str, float], details: dict[str, float], scale: float) -> None:
+    rows = []
+    for name, value in results.items():
+        op, target = TARGETS[name]
+        met = value >= target if op == ">=" else value <= target
+        rows.append((name, value, f"{op} {target}", "met" if met else "MISSED"))
+    print(
+        f"\nesimdash benchmark (scale {scale}) on {platform.node()}: {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    print(f"{'figure':28} {'value':>10}  {'target':>8}  result")
+    for name, value, target, verdict in rows:
+        print(f"{name:28} {value:10.3f}  {target:>8}  {verdict}")
+    for name, value in details.items():
+        print(f"  {name}: {value}")
+    out = ROOT / "var" / "bench" / "latest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                **results,
+                "details": details,
+                "scale": scale,
+                "machine": {
+                    "cores": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "measured_at": dt.datetime.now(dt.UTC).isoformat(),
+                },
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
