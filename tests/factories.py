@@ -71,21 +71,38 @@ def grant(
     )
 
 
-def use(line: Line, total_bytes: int, at: dt.datetime, *, external_id: str | None = None, **fields) -> None:
-    """Records usage on a line through the ingestion service."""
-    record = UsageRecordIn(
+def usage_record(
+    line: Line,
+    *,
+    start: dt.datetime,
+    bytes_down: int,
+    bytes_up: int = 0,
+    minutes: int = 10,
+    external_id: str | None = None,
+    **fields,
+) -> UsageRecordIn:
+    """A usage record as ingestion receives it; any other field may be given."""
+    values = {
+        "device_id": None,
+        "country": "JP",
+        "network": "440-10",
+        "app_category": "browsing",
+        "background": False,
+        "tethered": False,
+        "source": "test",
+        **fields,
+    }
+    return UsageRecordIn(
         line_id=line.pk,
-        device_id=fields.pop("device_id", None),
-        period_start=at,
-        period_end=at + dt.timedelta(minutes=fields.pop("minutes", 10)),
-        bytes_up=0,
-        bytes_down=total_bytes,
-        country=fields.pop("country", "JP"),
-        network=fields.pop("network", "440-10"),
-        app_category=fields.pop("app_category", "browsing"),
-        background=fields.pop("background", False),
-        tethered=fields.pop("tethered", False),
-        source=fields.pop("source", "test"),
-        external_id=external_id or f"{line.pk}-{at.isoformat()}-{total_bytes}",
+        period_start=start,
+        period_end=start + dt.timedelta(minutes=minutes),
+        bytes_up=bytes_up,
+        bytes_down=bytes_down,
+        external_id=external_id or f"{line.pk}-{start.isoformat()}-{bytes_down}",
+        **values,
     )
-    usage_ingest(records=[record])
+
+
+def use(line: Line, total_bytes: int, at: dt.datetime, **fields) -> None:
+    """Records usage on a line through the ingestion service."""
+    usage_ingest(records=[usage_record(line, start=at, bytes_down=total_bytes, **fields)])

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -58,6 +58,10 @@ def _already_stored(records: Sequence[UsageRecordIn]) -> set[tuple[str, str]]:
     return stored
 
 
+# PostgreSQL's codes for a deadlock and a serialization failure: the transaction may simply run again.
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}
+
+
 def usage_ingest(*, records: Sequence[UsageRecordIn]) -> IngestResult:
     """Stores the records not seen before (by source and external id), adds them to the hourly and
     daily rollups, moves each line's last-updated time forward and brings the lines' status in
@@ -66,12 +70,18 @@ def usage_ingest(*, records: Sequence[UsageRecordIn]) -> IngestResult:
 
     Two concurrent ingests of the same new record: the second one's insert fails on the unique
     key once the first commits, and it runs again, now seeing the record as a duplicate."""
+    # Before any row is locked: creating a partition locks the whole table for a moment, and
+    # doing it while holding row locks could deadlock with another ingest.
+    partitions_ensure({month_start(record.period_start) for record in records})
     for attempt in range(1, _INSERT_ATTEMPTS + 1):
         try:
             with transaction.atomic():
                 return _ingest_once(records)
-        except IntegrityError:
-            if attempt == _INSERT_ATTEMPTS:
+        except (IntegrityError, OperationalError) as error:
+            retryable = isinstance(error, IntegrityError) or (
+                getattr(error.__cause__, "sqlstate", None) in _RETRYABLE_SQLSTATES
+            )
+            if attempt == _INSERT_ATTEMPTS or not retryable:
                 raise
     raise AssertionError("unreachable")
 
@@ -92,7 +102,6 @@ def _ingest_once(records: Sequence[UsageRecordIn]) -> IngestResult:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    partitions_ensure({month_start(record.period_start) for record in new_records})
     UsageRecord.objects.bulk_create(
         [UsageRecord(**asdict(record)) for record in new_records], batch_size=1_000
     )

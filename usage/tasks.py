@@ -4,6 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from usage.partitions import month_start, next_month, partitions_ensure
 from usage.services import usage_prune
 from usage.simulator import usage_simulate
 
@@ -17,6 +18,9 @@ def simulate_usage() -> int:
 
 @shared_task
 def prune_raw_usage() -> int:
-    """Beat, daily: raw records older than USAGE_RAW_RETENTION_DAYS go; rollups stay."""
-    before = timezone.now() - dt.timedelta(days=settings.USAGE_RAW_RETENTION_DAYS)
-    return usage_prune(before=before)
+    """Beat, daily: raw records older than USAGE_RAW_RETENTION_DAYS go (rollups stay), and on
+    PostgreSQL this month's and the next two months' partitions are made ahead of their records."""
+    now = timezone.now()
+    this_month = month_start(now)
+    partitions_ensure({this_month, next_month(this_month), next_month(next_month(this_month))})
+    return usage_prune(before=now - dt.timedelta(days=settings.USAGE_RAW_RETENTION_DAYS))

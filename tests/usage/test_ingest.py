@@ -2,26 +2,21 @@ import datetime as dt
 
 import pytest
 
-from tests.factories import MB, make_line, use
+from tests.factories import MB, make_line, usage_record, use
 from usage.models import UsageRecord
-from usage.services import UsageRecordIn, usage_ingest
+from usage.services import usage_ingest
 
 T = dt.datetime(2026, 11, 10, 3, 0, tzinfo=dt.UTC)
 
 
 def record(line, external_id, start, total=10 * MB, source="carrier-a"):
-    return UsageRecordIn(
-        line_id=line.pk,
-        device_id=None,
-        period_start=start,
-        period_end=start + dt.timedelta(hours=1),
+    return usage_record(
+        line,
+        start=start,
+        minutes=60,
         bytes_up=total // 10,
         bytes_down=total - total // 10,
-        country="JP",
-        network="440-10",
         app_category="video",
-        background=False,
-        tethered=False,
         source=source,
         external_id=external_id,
     )

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import MB, make_line
+from tests.factories import MB, make_line, usage_record
 from usage.models import DailyUsage, HourlyUsage, UsageRecord
 from usage.selectors import usage_in_windows
-from usage.services import UsageRecordIn, day_bucket, hour_bucket, usage_ingest
+from usage.services import day_bucket, hour_bucket, usage_ingest
 
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
@@ -28,19 +28,15 @@ record_specs = st.lists(
 
 
 def _record(line, minute, down, app, country, background, external):
-    start = START + dt.timedelta(minutes=minute)
-    return UsageRecordIn(
-        line_id=line.pk,
-        device_id=None,
-        period_start=start,
-        period_end=start + dt.timedelta(minutes=5),
+    return usage_record(
+        line,
+        start=START + dt.timedelta(minutes=minute),
+        minutes=5,
         bytes_up=down // 7,
         bytes_down=down,
-        country=country,
-        network="440-10",
         app_category=app,
+        country=country,
         background=background,
-        tethered=False,
         source="prop",
         external_id=str(external),
     )
