@@ -1,7 +1,10 @@
+import datetime as dt
+
 from celery import shared_task
+from django.db.models import Max
 from django.utils import timezone
 
-from plans.models import Line, Plan
+from plans.models import Grant, Line, Plan
 from plans.services import line_cycle_grants_ensure
 
 # Lines per batch: a Line with its plan is a few KB, so 500 keep a sweep's memory flat.
@@ -13,17 +16,30 @@ def lines_roll_over() -> int:
     """Beat, every minute: monthly lines get their new cycle's allowance (and carry-over) once the
     cycle starts, and every line's status catches up with its ledger (a new cycle or grant
     restores a throttled line; a pass past its validity expires). Returns the lines changed."""
-    from usage.status import lines_status_sync
-
     now = timezone.now()
     changed = 0
     lines = Line.objects.exclude(status_reason__in=[Line.StatusReason.RULE, Line.StatusReason.MANAGER])
     batch: list[Line] = []
     for line in lines.select_related("plan").order_by("pk").iterator(chunk_size=BATCH):
-        if line.plan.kind == Plan.Kind.MONTHLY:
-            line_cycle_grants_ensure(line=line, until=now)
         batch.append(line)
         if len(batch) == BATCH:
-            changed += lines_status_sync(batch, at=now)
+            changed += _roll_over(batch, now)
             batch = []
-    return changed + lines_status_sync(batch, at=now)
+    return changed + _roll_over(batch, now)
+
+
+def _roll_over(lines: list[Line], now: dt.datetime) -> int:
+    from usage.status import lines_status_sync
+
+    # One query tells which monthly lines have run past their last allowance; only those need work.
+    allowance_ends = dict(
+        Grant.objects.filter(line__in=lines, source=Grant.Source.PLAN)
+        .values("line_id")
+        .annotate(ends_at=Max("expires_at"))
+        .values_list("line_id", "ends_at")
+    )
+    for line in lines:
+        ends_at = allowance_ends.get(line.pk)
+        if line.plan.kind == Plan.Kind.MONTHLY and (ends_at is None or ends_at <= now):
+            line_cycle_grants_ensure(line=line, until=now)
+    return lines_status_sync(lines, at=now)

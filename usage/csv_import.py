@@ -134,7 +134,9 @@ def usage_csv_import(
     return summary
 
 
-def _import_chunk(chunk, summary: ImportSummary, *, skip_invalid: bool, rejects) -> None:
+def _import_chunk(
+    chunk: list[tuple[int, dict[str, str]]], summary: ImportSummary, *, skip_invalid: bool, rejects: Any
+) -> None:
     summary.read += len(chunk)
     parsed: list[tuple[int, dict[str, str], UsageRecordPayload]] = []
     row_errors: dict[int, list[tuple[str, str]]] = {}
