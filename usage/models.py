@@ -148,7 +148,3 @@ class IntegrationToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None

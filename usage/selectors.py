@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import F
 from django.utils import timezone
 
 from plans.models import Grant, Line, Period
 from usage.models import HourlyUsage, UsageRecord
 
 _FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
-TOTAL_BYTES = F("bytes_up") + F("bytes_down")
 
 
 @dataclass(frozen=True)

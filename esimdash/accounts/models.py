@@ -32,7 +32,3 @@ class User(AbstractUser):
     language = models.CharField(
         _("language"), max_length=16, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
     )
-
-    @property
-    def display_name(self) -> str:
-        return self.get_full_name() or self.username
