@@ -1,8 +1,9 @@
 """`make bench`: esimdash's speed and memory, each figure a ratio against a baseline measured in
 the same run on the same machine (absolute numbers vary from machine to machine; ratios much less).
 
-It starts a throwaway PostgreSQL and a gunicorn server on loopback, loads data with COPY, and
-writes the table to stdout and the figures to var/bench/latest.json.
+It starts a throwaway PostgreSQL, Redis, gunicorn (3 workers) and a Celery worker on loopback, as
+in production, loads data with COPY, and writes the table to stdout and the figures to
+var/bench/latest.json.
 
 The dashboard figures use the full 10 million records (loaded with COPY, which is fast). The
 ingestion volumes (100,000 API records, 200,000 CSV rows) shrink with `--scale` for a quick look.
@@ -28,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.services import free_port, running_postgresql  # noqa: E402
+from tests.services import free_port, running_postgresql, running_redis  # noqa: E402
 
 LINES = 2_000
 TARGETS = {
@@ -49,8 +50,9 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def setup_django(database: dict[str, str]) -> dict[str, str]:
+def setup_django(database: dict[str, str], redis_url: str) -> dict[str, str]:
     env = {
+        "REDIS_URL": redis_url,
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
         "SECRET_KEY": "benchmark-only-not-secret",
         "DEBUG": "false",
@@ -337,9 +339,9 @@ def main() -> None:
     args = parser.parse_args()
     scale = args.scale
     results: dict[str, float] = {}
-    with running_postgresql() as database:
+    with running_postgresql() as database, running_redis() as redis_url:
         create_database(database)
-        env = setup_django(database)
+        env = setup_django(database, redis_url)
         from django.core.management import call_command
         from django.test import Client
         from django.utils import timezone
@@ -367,6 +369,24 @@ def main() -> None:
                 "300",
                 "--log-level",
                 "warning",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+        )
+        # As in production: a worker evaluates the lines each ingest touched.
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "esimdash",
+                "worker",
+                "--pool=threads",
+                "--concurrency=2",
+                "--loglevel=WARNING",
+                "--without-gossip",
+                "--without-mingle",
             ],
             cwd=ROOT,
             env={**os.environ, **env},
@@ -429,8 +449,9 @@ def main() -> None:
                 "records": args.records,
             }
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for process in (server, worker):
+                process.terminate()
+                process.wait(timeout=60)
     report(results, details, scale)
 
 

@@ -143,10 +143,24 @@ class Line(models.Model):
     usage_updated_at = models.DateTimeField(
         null=True, blank=True, help_text="End of the newest usage record received for this line."
     )
+    evaluation_requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Set when usage arrives; cleared when a worker evaluates the line.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [
+            # The minute sweep looks for lines whose evaluation is pending: few among many.
+            models.Index(
+                fields=["evaluation_requested_at"],
+                condition=models.Q(evaluation_requested_at__isnull=False),
+                name="line_evaluation_pending",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.nickname} ({self.iccid[-4:]})"

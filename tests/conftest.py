@@ -6,6 +6,7 @@ from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import connections
 
+from esimdash.celery import app as celery_app
 from tests.factories import make_user
 from tests.services import CHROMIUM, CHROMIUM_FLAGS, running_postgresql
 
@@ -33,6 +34,20 @@ def django_db_modify_db_settings(request):
         with contextlib.suppress(AttributeError):
             del connections["default"]
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def celery_broker_url(request, tmp_path_factory):
+    """Tasks the code under test queues go to a real broker: Redis on the PostgreSQL run, the
+    embedded SQLite broker (as under `make run`) on the SQLite run. Tests that need a worker start
+    one on it. Set before anything is queued: Celery opens its connection pool on first use."""
+    if request.config.getoption("--database") == "postgresql":
+        redis = request.getfixturevalue("redis_proc")
+        url = f"redis://{redis.host}:{redis.port}/0"
+    else:
+        url = f"sqla+sqlite:///{tmp_path_factory.mktemp('broker') / 'broker.sqlite3'}"
+    celery_app.conf.broker_url = url
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,14 @@
 import datetime as dt
 import itertools
 
+from django.utils import timezone
 from stdnum import luhn
 
 from esimdash.accounts.models import User
 from plans.models import Carrier, Grant, Line, Plan
 from plans.services import line_create
 from usage.services import UsageRecordIn, usage_ingest
+from usage.status import lines_evaluate
 
 PASSWORD = "correct-horse-battery-staple"
 GB = 1_000_000_000
@@ -104,5 +106,7 @@ def usage_record(
 
 
 def use(line: Line, total_bytes: int, at: dt.datetime, **fields) -> None:
-    """Records usage on a line through the ingestion service."""
+    """Records usage on a line through the ingestion service, then evaluates the line as a worker
+    does once the ingest commits (tests/usage/test_celery_worker.py runs that path for real)."""
     usage_ingest(records=[usage_record(line, start=at, bytes_down=total_bytes, **fields)])
+    lines_evaluate(line_ids=[line.pk], at=timezone.now())

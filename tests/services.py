@@ -110,3 +110,23 @@ def _wait_for(attempt, timeout_seconds: float = 30) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def running_redis() -> Iterator[str]:
+    """A throwaway Redis without persistence, for the benchmark (the suite uses pytest-redis);
+    yields its URL."""
+    server = shutil.which("redis-server")
+    if server is None:
+        raise MissingService("redis-server not found: install Debian's `redis-server` package.")
+    port = free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close())
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

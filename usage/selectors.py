@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from esimdash.db import Column, rows_cte
 from plans.models import Grant, Line, Period
 from usage.models import HourlyUsage, UsageRecord
 
@@ -149,14 +150,10 @@ def _hour_ceil(moment: dt.datetime) -> dt.datetime:
     return floor if floor == moment else floor + dt.timedelta(hours=1)
 
 
-# Windows per query: four parameters each, so 1,000 stay far below SQLite's 32,766 variables.
-WINDOWS_PER_QUERY = 1_000
-
-
 def usage_in_windows(windows: dict[str, Window]) -> dict[str, int]:
     """Bytes used in each window: whole hours from the hourly rollups, the partial hours at either
-    end from the raw records. Two queries per 1,000 windows, whatever their length; usage belongs
-    to the moment its period starts."""
+    end from the raw records. Two queries, whatever the windows' number and length; usage
+    belongs to the moment its period starts."""
     whole: list[tuple[str, int, dt.datetime, dt.datetime]] = []
     edges: list[tuple[str, int, dt.datetime, dt.datetime]] = []
     for key, (line_id, start, end) in windows.items():
@@ -171,26 +168,28 @@ def usage_in_windows(windows: dict[str, Window]) -> dict[str, int]:
         (HourlyUsage._meta.db_table, "bucket_start", whole),
         (UsageRecord._meta.db_table, "period_start", [edge for edge in edges if edge[2] < edge[3]]),
     ):
-        for offset in range(0, len(spans), WINDOWS_PER_QUERY):
-            for key, used in _sum_spans(table, column, spans[offset : offset + WINDOWS_PER_QUERY]):
-                totals[key] += used
+        for key, used in _sum_spans(table, column, spans):
+            totals[key] += used
     return totals
 
 
-def _sum_spans(table: str, column: str, spans: list[tuple[str, int, dt.datetime, dt.datetime]]) -> list:
-    """One query for many (key, line, start, end) spans: the spans as a VALUES table joined to the
-    usage table on its (line, time) index. Written in SQL because the ORM would need one filtered
+_SPAN_COLUMNS: tuple[Column, ...] = (
+    ("key", "text"),
+    ("line_id", "bigint"),
+    ("start_at", "timestamptz"),
+    ("end_at", "timestamptz"),
+)
+
+
+def _sum_spans(table: str, column: str, spans: Sequence[Sequence[Any]]) -> list[tuple[str, int]]:
+    """One query for many (key, line, start, end) spans: the spans as a table joined to the usage
+    table on its (line, time) index. Written in SQL because the ORM would need one filtered
     aggregate per span, and building thousands of those costs more than running the query."""
     if not spans:
         return []
-    adapt = connection.ops.adapt_datetimefield_value
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(spans))
-    params: list[Any] = []
-    for key, line_id, start, end in spans:
-        params += [key, line_id, adapt(start), adapt(end)]
+    span, params = rows_cte("span", _SPAN_COLUMNS, spans)
     sql = (
-        f"WITH span(key, line_id, start_at, end_at) AS (VALUES {values}) "  # noqa: S608
-        f"SELECT span.key, SUM(usage.bytes_up + usage.bytes_down) FROM span "
+        f"WITH {span} SELECT span.key, SUM(usage.bytes_up + usage.bytes_down) FROM span "  # noqa: S608
         f"JOIN {table} usage ON usage.line_id = span.line_id "
         f"AND usage.{column} >= span.start_at AND usage.{column} < span.end_at GROUP BY span.key"
     )

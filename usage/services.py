@@ -2,29 +2,29 @@
 through `usage_ingest`."""
 
 import datetime as dt
+import logging
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
 
-from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Q
+import kombu.exceptions
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from esimdash.db import Column, rows_cte
 from plans.models import Line
 from usage.models import DailyUsage, HourlyUsage, UsageRecord, UsageRollup
 from usage.partitions import month_start, partitions_drop_before, partitions_ensure
 
-# SQLite allows 32,766 variables in one statement; 5,000 ids per lookup stays far below it.
-_LOOKUP_CHUNK = 5_000
-# Rollup rows per upsert statement: 10 values each, 1,000 rows = 10,000 variables.
-_UPSERT_CHUNK = 1_000
-_INSERT_ATTEMPTS = 3
+logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class UsageRecordIn:
+class UsageRecordIn(NamedTuple):
+    """A checked record, ready to store. A tuple: the insert passes it on as a row as it is."""
+
     line_id: int
     device_id: int | None
     period_start: dt.datetime
@@ -46,95 +46,128 @@ class IngestResult:
     duplicate: int
 
 
-def _already_stored(records: Sequence[UsageRecordIn]) -> set[tuple[str, str]]:
-    stored: set[tuple[str, str]] = set()
-    for offset in range(0, len(records), _LOOKUP_CHUNK):
-        chunk = records[offset : offset + _LOOKUP_CHUNK]
-        keys = Q(pk__in=[])
-        for source in {record.source for record in chunk}:
-            ids = [record.external_id for record in chunk if record.source == source]
-            keys |= Q(source=source, external_id__in=ids)
-        stored.update(UsageRecord.objects.filter(keys).values_list("source", "external_id"))
-    return stored
-
-
 # PostgreSQL's codes for a deadlock and a serialization failure: the transaction may simply run again.
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
+_INGEST_ATTEMPTS = 3
 
 
 def usage_ingest(*, records: Sequence[UsageRecordIn]) -> IngestResult:
     """Stores the records not seen before (by source and external id), adds them to the hourly and
-    daily rollups, moves each line's last-updated time forward and brings the lines' status in
-    line with their remaining data, all in one transaction. Sending the same records again
-    changes nothing.
+    daily rollups and moves each line's last-updated time forward, all in one transaction. Sending
+    the same records again changes nothing.
 
-    Two concurrent ingests of the same new record: the second one's insert fails on the unique
-    key once the first commits, and it runs again, now seeing the record as a duplicate."""
+    Once the transaction commits, the lines are evaluated by a Celery task (status now; alert rules
+    later): each line is marked in the same transaction, so a task lost with the broker is made up
+    by the minute sweep, and a burst of batches is evaluated once per line however many tasks run.
+
+    Two concurrent ingests of the same new record: the second one's insert waits for the first to
+    commit, then skips the record and counts it as a duplicate."""
     # Before any row is locked: creating a partition locks the whole table for a moment, and
     # doing it while holding row locks could deadlock with another ingest.
     partitions_ensure({month_start(record.period_start) for record in records})
-    for attempt in range(1, _INSERT_ATTEMPTS + 1):
+    for attempt in range(1, _INGEST_ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                return _ingest_once(records)
-        except (IntegrityError, OperationalError) as error:
-            retryable = isinstance(error, IntegrityError) or (
-                getattr(error.__cause__, "sqlstate", None) in _RETRYABLE_SQLSTATES
-            )
-            if attempt == _INSERT_ATTEMPTS or not retryable:
+                result, line_ids = _ingest_once(records)
+                if line_ids:
+                    transaction.on_commit(partial(_evaluation_request, line_ids))
+                return result
+        except OperationalError as error:
+            if (
+                attempt == _INGEST_ATTEMPTS
+                or getattr(error.__cause__, "sqlstate", None) not in _RETRYABLE_SQLSTATES
+            ):
                 raise
     raise AssertionError("unreachable")
 
 
-def _ingest_once(records: Sequence[UsageRecordIn]) -> IngestResult:
-    seen = _already_stored(records)
-    fresh: dict[tuple[str, str], UsageRecordIn] = {}
+_NOT_TEXT = {
+    "line_id": "bigint",
+    "device_id": "bigint",
+    "period_start": "timestamptz",
+    "period_end": "timestamptz",
+    "bytes_up": "bigint",
+    "bytes_down": "bigint",
+    "background": "boolean",
+    "tethered": "boolean",
+}
+# In UsageRecordIn's order, so a record is a row as it stands; what is not listed above is text.
+_RECORD_COLUMNS: tuple[Column, ...] = tuple(
+    (name, _NOT_TEXT.get(name, "text")) for name in UsageRecordIn._fields
+)
+
+
+def _ingest_once(records: Sequence[UsageRecordIn]) -> tuple[IngestResult, set[int]]:
+    unique: dict[tuple[str, str], UsageRecordIn] = {}
     for record in records:
-        key = (record.source, record.external_id)
-        if key not in seen:
-            fresh.setdefault(key, record)
-    new_records = list(fresh.values())
+        unique.setdefault((record.source, record.external_id), record)
     # Concurrent ingests touching the same lines take their locks in one order (line id), so they
     # queue instead of deadlocking over the lines' and rollups' rows.
-    list(
-        Line.objects.select_for_update()
-        .filter(pk__in={record.line_id for record in new_records})
+    zones = {
+        line_id: zoneinfo.ZoneInfo(name)
+        for line_id, name in Line.objects.select_for_update()
+        .filter(pk__in={record.line_id for record in unique.values()})
         .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    UsageRecord.objects.bulk_create(
-        [UsageRecord(**asdict(record)) for record in new_records], batch_size=1_000
-    )
+        .values_list("pk", "time_zone")
+    }
+    stored = _insert_unseen([unique[key] for key in sorted(unique)])
+    new_records = [record for key, record in unique.items() if key in stored]
     if new_records:
-        _add_to_rollups(new_records)
-        _advance_last_updated(new_records)
-        # Imported here: the selector module imports this one's models.
-        from usage.status import lines_status_sync
-
-        lines = Line.objects.filter(pk__in={r.line_id for r in new_records}).select_related("plan")
-        lines_status_sync(lines, at=timezone.now())
-    return IngestResult(new=len(new_records), duplicate=len(records) - len(new_records))
+        _add_to_rollups(new_records, zones)
+        _mark_lines(new_records)
+    result = IngestResult(new=len(new_records), duplicate=len(records) - len(new_records))
+    return result, {record.line_id for record in new_records}
 
 
-def _advance_last_updated(records: Iterable[UsageRecordIn]) -> None:
-    """One UPDATE for all the batch's lines; the time only ever moves forward. In SQL: the ORM's
-    CASE with a branch per line costs more to build than to run."""
+def _insert_unseen(records: Sequence[UsageRecordIn]) -> set[tuple[str, str]]:
+    """Inserts the records whose (source, external id) is not stored yet; returns the keys of those
+    it inserted. NOT EXISTS finds a record stored earlier even under another period (on PostgreSQL
+    the unique key also holds period_start); ON CONFLICT skips one a concurrent ingest has just
+    inserted. Sorted input keeps the unique index's locks in one order."""
+    table = UsageRecord._meta.db_table
+    columns = ", ".join(name for name, _ in _RECORD_COLUMNS)
+    received_at = connection.ops.adapt_datetimefield_value(timezone.now())
+    incoming, params = rows_cte("incoming", _RECORD_COLUMNS, records)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH {incoming} INSERT INTO {table} ({columns}, received_at) "  # noqa: S608
+            f"SELECT {columns}, %s FROM incoming WHERE NOT EXISTS (SELECT 1 FROM {table} stored "
+            "WHERE stored.source = incoming.source AND stored.external_id = incoming.external_id) "
+            "ON CONFLICT DO NOTHING RETURNING source, external_id",
+            [*params, received_at],
+        )
+        return set(cursor.fetchall())
+
+
+def _mark_lines(records: Iterable[UsageRecordIn]) -> None:
+    """Moves each line's last-updated time forward (never back: a late record is older) and marks
+    the line for evaluation, in one UPDATE for all the batch's lines."""
     newest: dict[int, dt.datetime] = {}
     for record in records:
         newest[record.line_id] = max(record.period_end, newest.get(record.line_id, record.period_end))
     table = Line._meta.db_table
-    params: list[Any] = []
-    for line_id, arrived_at in newest.items():
-        params += [line_id, connection.ops.adapt_datetimefield_value(arrived_at)]
-    values = ", ".join(["(%s, %s)"] * len(newest))
+    arrived, params = rows_cte(
+        "arrived", (("line_id", "bigint"), ("at", "timestamptz")), sorted(newest.items())
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH arrived(line_id, at) AS (VALUES {values}) "  # noqa: S608
-            f"UPDATE {table} SET usage_updated_at = arrived.at FROM arrived "
-            f"WHERE {table}.id = arrived.line_id "
-            f"AND ({table}.usage_updated_at IS NULL OR {table}.usage_updated_at < arrived.at)",
-            params,
+            f"WITH {arrived} UPDATE {table} SET usage_updated_at = CASE "  # noqa: S608
+            f"WHEN {table}.usage_updated_at IS NULL OR {table}.usage_updated_at < arrived.at "
+            f"THEN arrived.at ELSE {table}.usage_updated_at END, evaluation_requested_at = %s "
+            f"FROM arrived WHERE {table}.id = arrived.line_id",
+            [*params, connection.ops.adapt_datetimefield_value(timezone.now())],
         )
+
+
+def _evaluation_request(line_ids: set[int]) -> None:
+    """Asks a worker to evaluate the lines. With the broker down the lines stay marked, and the
+    minute sweep evaluates them: ingestion does not fail for it."""
+    from usage.tasks import evaluate_lines  # the tasks module imports this one
+
+    try:
+        evaluate_lines.delay(sorted(line_ids))
+    except kombu.exceptions.OperationalError:
+        logger.warning("broker unreachable; the sweep will evaluate %d line(s)", len(line_ids))
 
 
 RollupKey = tuple[int, int, str, str, bool, bool, dt.datetime]
@@ -149,13 +182,7 @@ def day_bucket(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     return dt.datetime.combine(local.date(), dt.time(), tzinfo=tz).astimezone(dt.UTC)
 
 
-def _add_to_rollups(records: Sequence[UsageRecordIn]) -> None:
-    zones = {
-        line_id: zoneinfo.ZoneInfo(name)
-        for line_id, name in Line.objects.filter(pk__in={r.line_id for r in records}).values_list(
-            "pk", "time_zone"
-        )
-    }
+def _add_to_rollups(records: Sequence[UsageRecordIn], zones: dict[int, zoneinfo.ZoneInfo]) -> None:
     hourly: dict[RollupKey, list[int]] = defaultdict(lambda: [0, 0, 0])
     daily: dict[RollupKey, list[int]] = defaultdict(lambda: [0, 0, 0])
     for record in records:
@@ -179,28 +206,38 @@ def _add_to_rollups(records: Sequence[UsageRecordIn]) -> None:
     _upsert(DailyUsage, daily)
 
 
+_ROLLUP_COLUMNS: tuple[Column, ...] = (
+    ("line_id", "bigint"),
+    ("device_key", "bigint"),
+    ("app_category", "text"),
+    ("country", "text"),
+    ("background", "boolean"),
+    ("tethered", "boolean"),
+    ("bucket_start", "timestamptz"),
+    ("bytes_up", "bigint"),
+    ("bytes_down", "bigint"),
+    ("records", "integer"),
+)
+
+
 def _upsert(model: type[UsageRollup], sums: dict[RollupKey, list[int]]) -> None:
     """Adds to existing buckets or creates them: INSERT ... ON CONFLICT DO UPDATE, the same SQL on
-    SQLite and PostgreSQL. The ORM's update_conflicts can only overwrite, not add."""
+    SQLite and PostgreSQL. The ORM's update_conflicts can only overwrite, not add. Sorted rows
+    keep the key index's locks in one order."""
     table = model._meta.db_table
     keys = "line_id, device_key, app_category, country, background, tethered, bucket_start"
-    rows = sorted(sums.items())
-    for offset in range(0, len(rows), _UPSERT_CHUNK):
-        chunk = rows[offset : offset + _UPSERT_CHUNK]
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
-        params: list[Any] = []
-        for (line_id, device, app, country, background, tethered, bucket), (up, down, count) in chunk:
-            bucket_value = connection.ops.adapt_datetimefield_value(bucket)
-            params += [line_id, device, app, country, background, tethered, bucket_value, up, down, count]
-        sql = (
-            f"INSERT INTO {table} ({keys}, bytes_up, bytes_down, records) VALUES {values} "  # noqa: S608
-            f"ON CONFLICT ({keys}) DO UPDATE SET "
+    rows = [(*key, *totals) for key, totals in sorted(sums.items())]
+    delta, params = rows_cte("delta", _ROLLUP_COLUMNS, rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH {delta} INSERT INTO {table} ({keys}, bytes_up, bytes_down, records) "  # noqa: S608
+            # WHERE true: SQLite needs it to tell ON CONFLICT from a join condition.
+            f"SELECT * FROM delta WHERE true ON CONFLICT ({keys}) DO UPDATE SET "
             f"bytes_up = {table}.bytes_up + excluded.bytes_up, "
             f"bytes_down = {table}.bytes_down + excluded.bytes_down, "
-            f"records = {table}.records + excluded.records"
+            f"records = {table}.records + excluded.records",
+            params,
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
 
 
 def usage_prune(*, before: dt.datetime, batch_size: int = 10_000) -> int:

@@ -4,6 +4,9 @@ is used up, active again when a new cycle or grant brings data, expired when its
 import datetime as dt
 from collections.abc import Iterable
 
+from django.db import connection
+
+from esimdash.db import rows_cte
 from plans.models import Line, Plan
 from usage.selectors import LineBalance, line_balances
 
@@ -40,3 +43,26 @@ def lines_status_sync(lines: Iterable[Line], *, at: dt.datetime) -> int:
                 pk=line.pk, status=line.status, status_reason=line.status_reason
             ).update(status=status, status_reason=reason, status_changed_at=at)
     return changed
+
+
+def lines_evaluate(*, line_ids: Iterable[int], at: dt.datetime) -> int:
+    """Evaluates the lines among `line_ids` still marked for evaluation (usage arrived since their
+    last one), and clears the mark. A line another task already evaluated is skipped, so a burst
+    of batches costs one evaluation per line however many tasks it queued. Returns how many lines
+    changed status."""
+    lines = Line.objects.filter(pk__in=lines_claim(line_ids)).select_related("plan")
+    return lines_status_sync(lines, at=at)
+
+
+def lines_claim(line_ids: Iterable[int]) -> list[int]:
+    """Clears the evaluation mark of the given lines that have one, in one conditional UPDATE;
+    returns the lines whose mark this call cleared. Two tasks never claim the same mark."""
+    table = Line._meta.db_table
+    due, params = rows_cte("due", (("id", "bigint"),), [(line_id,) for line_id in set(line_ids)])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH {due} UPDATE {table} SET evaluation_requested_at = NULL "  # noqa: S608
+            f"WHERE id IN (SELECT id FROM due) AND evaluation_requested_at IS NOT NULL RETURNING id",
+            params,
+        )
+        return [line_id for (line_id,) in cursor.fetchall()]

@@ -7,6 +7,14 @@ from django.utils import timezone
 from usage.partitions import month_start, next_month, partitions_ensure
 from usage.services import usage_prune
 from usage.simulator import usage_simulate
+from usage.status import lines_evaluate
+
+
+@shared_task
+def evaluate_lines(line_ids: list[int]) -> int:
+    """Queued when ingested usage commits: brings the lines' status in line with their ledger.
+    Safe to run twice: only lines still marked for evaluation are evaluated."""
+    return lines_evaluate(line_ids=line_ids, at=timezone.now())
 
 
 @shared_task

@@ -67,10 +67,13 @@ def usage_records_check(
 ) -> tuple[list[UsageRecordIn], list[RecordError]]:
     """Resolves ICCIDs and devices and checks the periods; returns the records ready for
     `usage_ingest`, or the errors (then the records are not to be stored)."""
-    lines = dict(
-        Line.objects.filter(iccid__in={p.iccid for p in payloads}).values_list("iccid", "pk").order_by()
-    )
-    owners = dict(Line.objects.filter(pk__in=lines.values()).values_list("pk", "owner_id").order_by())
+    lines, owners = {}, {}
+    for iccid, line_id, owner_id in (
+        Line.objects.filter(iccid__in={p.iccid for p in payloads})
+        .values_list("iccid", "pk", "owner_id")
+        .order_by()
+    ):
+        lines[iccid], owners[line_id] = line_id, owner_id
     device_owners = dict(
         Device.objects.filter(pk__in={p.device_id for p in payloads if p.device_id is not None})
         .values_list("pk", "owner_id")

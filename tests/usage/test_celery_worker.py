@@ -14,21 +14,14 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from esimdash.celery import app
-from tests.factories import make_line
+from plans.models import Line
+from tests.factories import GB, make_line, make_plan, usage_record
 from usage.models import Device, SimulatedLine, UsageRecord
+from usage.services import usage_ingest
 from usage.simulator import floor_to_minute
 from usage.tasks import simulate_usage
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def broker_url(request, tmp_path):
-    if request.config.getoption("--database") == "postgresql":
-        redis = request.getfixturevalue("redis_proc")
-        return f"redis://{redis.host}:{redis.port}/0"
-    return f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
 
 
 def _database_url() -> str:
@@ -39,11 +32,11 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def worker(broker_url, tmp_path):
+def worker(celery_broker_url, tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": broker_url,
+        "CELERY_BROKER_URL": celery_broker_url,
         "SIMULATOR_SEED": str(settings.SIMULATOR_SEED),
     }
     log = (tmp_path / "worker.log").open("w")
@@ -73,14 +66,13 @@ def worker(broker_url, tmp_path):
     assert process.returncode == 0, (tmp_path / "worker.log").read_text()
 
 
-def test_the_worker_runs_the_simulator_task_from_the_broker(owner, worker, broker_url):
+def test_the_worker_runs_the_simulator_task_from_the_broker(owner, worker):
     start = floor_to_minute(timezone.now()) - dt.timedelta(hours=3)
     line = make_line(owner, activated_at=start - dt.timedelta(days=1))
     Device.objects.create(owner=owner, kind=Device.Kind.PHONE, name="Phone")
     simulation = SimulatedLine.objects.create(line=line, profile="student", simulated_until=start)
 
-    with app.connection_for_write(broker_url) as broker:
-        simulate_usage.apply_async(connection=broker)
+    simulate_usage.delay()
 
     # The task commits a batch of slots at a time: wait for the last one.
     deadline = time.monotonic() + 60
@@ -96,3 +88,24 @@ def test_the_worker_runs_the_simulator_task_from_the_broker(owner, worker, broke
     assert records.count() > 0
     assert not records.filter(period_start__lt=start).exists()
     assert not records.filter(period_end__gt=simulation.simulated_until).exists()
+
+
+def test_ingested_usage_is_evaluated_by_the_worker_after_commit(owner, worker):
+    """The ingest queues the evaluation when it commits; the worker throttles the line whose
+    allowance the batch used up and clears its mark."""
+    now = timezone.now()
+    line = make_line(owner, plan=make_plan(allowance_bytes=1 * GB), activated_at=now - dt.timedelta(days=2))
+    usage_ingest(records=[usage_record(line, start=now - dt.timedelta(hours=1), bytes_down=1 * GB)])
+    line.refresh_from_db()
+    assert line.evaluation_requested_at is not None
+    assert line.status == Line.Status.ACTIVE
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and worker.poll() is None:
+        line.refresh_from_db()
+        if line.status != Line.Status.ACTIVE:
+            break
+        time.sleep(0.25)
+    assert worker.poll() is None, "the worker died"
+    assert (line.status, line.status_reason) == (Line.Status.THROTTLED, Line.StatusReason.CAP)
+    assert line.evaluation_requested_at is None

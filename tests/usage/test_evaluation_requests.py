@@ -1,0 +1,67 @@
+"""Ingestion marks the lines it touched for evaluation and queues one task when it commits; the
+task evaluates only lines still marked, so a burst of batches is evaluated once per line."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from plans.models import Line
+from tests.factories import GB, MB, make_line, make_plan, usage_record
+from usage.services import usage_ingest
+from usage.status import lines_claim, lines_evaluate
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_ingest_marks_each_line_it_wrote_to(owner):
+    now = timezone.now()
+    touched, untouched = (
+        make_line(owner, activated_at=now - dt.timedelta(days=2)),
+        make_line(owner, activated_at=now - dt.timedelta(days=2)),
+    )
+    usage_ingest(records=[usage_record(touched, start=now - dt.timedelta(hours=1), bytes_down=MB)])
+    assert Line.objects.filter(evaluation_requested_at__isnull=False).get() == touched
+    assert untouched.pk not in lines_claim([untouched.pk])
+
+
+def test_a_batch_of_duplicates_marks_nothing(owner):
+    now = timezone.now()
+    line = make_line(owner, activated_at=now - dt.timedelta(days=2))
+    record = usage_record(line, start=now - dt.timedelta(hours=1), bytes_down=MB)
+    usage_ingest(records=[record])
+    assert lines_claim([line.pk]) == [line.pk]
+    usage_ingest(records=[record])
+    assert lines_claim([line.pk]) == []
+
+
+def test_a_burst_of_batches_is_evaluated_once_per_line(owner):
+    now = timezone.now()
+    line = make_line(owner, plan=make_plan(allowance_bytes=1 * GB), activated_at=now - dt.timedelta(days=2))
+    for n in range(5):
+        start = now - dt.timedelta(hours=5 - n)
+        usage_ingest(records=[usage_record(line, start=start, bytes_down=200 * MB)])
+    # Five tasks were queued; the first to run evaluates the line, the others find nothing to do.
+    assert lines_evaluate(line_ids=[line.pk], at=now) == 1
+    assert [lines_evaluate(line_ids=[line.pk], at=now) for _ in range(4)] == [0, 0, 0, 0]
+    line.refresh_from_db()
+    assert (line.status, line.evaluation_requested_at) == (Line.Status.THROTTLED, None)
+
+
+def test_the_ingest_queues_one_evaluation_for_the_batch_when_it_commits(
+    owner, django_capture_on_commit_callbacks
+):
+    now = timezone.now()
+    first, second = (
+        make_line(owner, activated_at=now - dt.timedelta(days=2)),
+        make_line(owner, activated_at=now - dt.timedelta(days=2)),
+    )
+    records = [
+        usage_record(line, start=now - dt.timedelta(minutes=minutes), bytes_down=MB)
+        for line in (first, second)
+        for minutes in (30, 60, 90)
+    ]
+    with django_capture_on_commit_callbacks() as callbacks:
+        usage_ingest(records=records)
+    assert len(callbacks) == 1
+    assert callbacks[0].args == ({first.pk, second.pk},)
