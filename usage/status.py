@@ -55,14 +55,27 @@ def lines_evaluate(*, line_ids: Iterable[int], at: dt.datetime) -> int:
 
 
 def lines_claim(line_ids: Iterable[int]) -> list[int]:
-    """Clears the evaluation mark of the given lines that have one, in one conditional UPDATE;
-    returns the lines whose mark this call cleared. Two tasks never claim the same mark."""
+    """Clears the evaluation mark of the given lines that have one; returns the lines whose mark
+    this call cleared, so two tasks never claim the same mark.
+
+    Lines an ingest holds locked are skipped, not waited for: that ingest marks them again and
+    queues their evaluation when it commits. Skipping also means a claim never waits while
+    holding locks, so it cannot deadlock with ingests (which lock lines in id order)."""
+    if not (line_ids := sorted(set(line_ids))):
+        return []
     table = Line._meta.db_table
-    due, params = rows_cte("due", (("id", "bigint"),), [(line_id,) for line_id in set(line_ids)])
+    due, params = rows_cte("due", (("id", "bigint"),), [(line_id,) for line_id in line_ids])
+    skip_locked = (
+        connection.ops.for_update_sql(skip_locked=True)
+        if connection.features.has_select_for_update_skip_locked
+        else ""  # SQLite: one writer at a time, nothing to skip
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH {due} UPDATE {table} SET evaluation_requested_at = NULL "  # noqa: S608
-            f"WHERE id IN (SELECT id FROM due) AND evaluation_requested_at IS NOT NULL RETURNING id",
+            f"WITH {due}, claimed AS (SELECT id FROM {table} WHERE id IN (SELECT id FROM due) "  # noqa: S608
+            f"AND evaluation_requested_at IS NOT NULL ORDER BY id {skip_locked}) "
+            f"UPDATE {table} SET evaluation_requested_at = NULL WHERE id IN (SELECT id FROM claimed) "
+            "RETURNING id",
             params,
         )
         return [line_id for (line_id,) in cursor.fetchall()]
