@@ -204,7 +204,7 @@ if USAGE_RAW_RETENTION_DAYS <= INGEST_LATE_WINDOW_DAYS:
     raise ImproperlyConfigured("USAGE_RAW_RETENTION_DAYS must be longer than INGEST_LATE_WINDOW_DAYS.")
 
 # --- Product ---------------------------------------------------------------------------------------------
-DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=15)
+DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=5)
 
 # --- Logging ---------------------------------------------------------------------------------------------
 # Warnings and errors (a 500's traceback among them) to standard error, whatever DEBUG is.

@@ -52,7 +52,7 @@ def make_line(owner: User, *, plan: Plan | None = None, activated_at: dt.datetim
     return line_create(
         owner=owner,
         plan=plan or make_plan(),
-        iccid=make_iccid(),
+        iccid=fields.pop("iccid", None) or make_iccid(),
         nickname=fields.pop("nickname", f"{owner.username}'s line"),
         activated_at=activated_at,
         **fields,

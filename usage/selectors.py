@@ -34,6 +34,10 @@ class Lot:
     priority: int
     created_at: dt.datetime
 
+    @property
+    def source_label(self) -> str:
+        return str(Grant.Source(self.source).label)
+
     def consumption_key(self) -> tuple[int, dt.datetime, dt.datetime, int]:
         return (self.priority, self.expires_at or _FAR_FUTURE, self.created_at, self.grant_id)
 
@@ -263,6 +267,10 @@ def line_balance(line: Line, *, at: dt.datetime | None = None) -> LineBalance:
     return line_balances([line], at=at)[line.pk]
 
 
+STALE_AFTER = dt.timedelta(hours=1)
+PACE_WINDOW = dt.timedelta(hours=24)
+
+
 @dataclass(frozen=True)
 class LineSummary:
     """What a line's dashboard card shows."""
@@ -271,6 +279,7 @@ class LineSummary:
     balance: LineBalance
     period: Period | None
     at: dt.datetime
+    used_last_24_hours_bytes: int
 
     @property
     def days_left(self) -> int | None:
@@ -278,11 +287,46 @@ class LineSummary:
             return None
         return max(0, math.ceil((self.period.ends_at - self.at) / dt.timedelta(days=1)))
 
+    @property
+    def daily_budget_bytes(self) -> int | None:
+        """What can be used a day from now to the period's end without running out."""
+        if self.balance.remaining_bytes is None or self.days_left is None:
+            return None
+        return self.balance.remaining_bytes // max(1, self.days_left)
+
+    @property
+    def runs_out_at(self) -> dt.datetime | None:
+        """When the data runs out if use goes on at the last 24 hours' pace; None when nothing
+        was used (or nothing is left to run out of)."""
+        remaining = self.balance.remaining_bytes
+        if not remaining or not self.used_last_24_hours_bytes:
+            return None
+        return self.at + PACE_WINDOW * (remaining / self.used_last_24_hours_bytes)
+
+    @property
+    def runs_out_early(self) -> bool:
+        """The forecast run-out comes before the period ends: worth a warning."""
+        return bool(self.runs_out_at and self.period and self.runs_out_at < self.period.ends_at)
+
+    @property
+    def is_stale(self) -> bool:
+        """The newest record is more than an hour old: the figures may be behind."""
+        updated_at = self.balance.updated_at
+        return updated_at is None or self.at - updated_at > STALE_AFTER
+
 
 def line_summaries(lines: Sequence[Line], *, at: dt.datetime | None = None) -> list[LineSummary]:
+    """Balances and pace for the lines: five queries, however many lines and records."""
     at = at or timezone.now()
     balances = line_balances(lines, at=at)
+    recent = usage_in_windows({str(line.pk): (line.pk, at - PACE_WINDOW, at) for line in lines})
     return [
-        LineSummary(line=line, balance=balances[line.pk], period=line.current_period(at), at=at)
+        LineSummary(
+            line=line,
+            balance=balances[line.pk],
+            period=line.current_period(at),
+            at=at,
+            used_last_24_hours_bytes=recent[str(line.pk)],
+        )
         for line in lines
     ]

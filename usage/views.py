@@ -1,16 +1,38 @@
+import csv
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
+from django_htmx.http import HTMX_STOP_POLLING
 
 from esimdash.accounts.requests import AuthenticatedHttpRequest
+from plans.models import Line
 from plans.selectors import line_get_for_user, lines_for_user
+from usage.advice import plan_advice
+from usage.history import DEFAULT_RANGE, RANGES, export_rows, usage_history
 from usage.selectors import line_summaries
 
 
 def _refresh() -> dict[str, int]:
     return {"refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS}
+
+
+def _polled(request: AuthenticatedHttpRequest, template: str, context: dict, line: Line) -> HttpResponse:
+    """A fragment the page polls; for an expired line, status 286 tells htmx to stop polling."""
+    status = HTMX_STOP_POLLING if line.status == Line.Status.EXPIRED else 200
+    return render(request, template, context, status=status)
+
+
+def _chosen_range(request: AuthenticatedHttpRequest) -> str | None:
+    chosen = request.GET.get("range", DEFAULT_RANGE)
+    return chosen if chosen in RANGES else None
+
+
+def _bad_range() -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(f"Unknown range: choose one of {', '.join(RANGES)}.")
 
 
 @login_required
@@ -26,4 +48,48 @@ def line_card(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
     """One line's card, polled by the dashboard to follow new usage without a page reload."""
     line = line_get_for_user(request.user, line_id)
     (summary,) = line_summaries([line])
-    return render(request, "usage/home.html#line_card", {"summary": summary, **_refresh()})
+    return _polled(request, "usage/home.html#line_card", {"summary": summary, **_refresh()}, line)
+
+
+@login_required
+@require_GET
+def line_detail(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
+    """A line's charts and breakdowns over a range. The range links and the poll fetch only the
+    history part."""
+    line = line_get_for_user(request.user, line_id)
+    if (range_key := _chosen_range(request)) is None:
+        return _bad_range()
+    now = timezone.now()
+    context = {
+        "history": usage_history(line, range_key=range_key, at=now),
+        "ranges": RANGES.values(),
+        **_refresh(),
+    }
+    if request.htmx and not request.htmx.boosted:
+        return _polled(request, "usage/line_detail.html#history", context, line)
+    (summary,) = line_summaries([line], at=now)
+    context |= {"summary": summary, "advice": plan_advice(line, at=now)}
+    return render(request, "usage/line_detail.html", context)
+
+
+class _Echo:
+    """A file-like object whose write returns the line: csv.writer then yields rows to stream."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+@require_GET
+def line_export(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse | StreamingHttpResponse:
+    """The range's raw records as CSV, times in the user's time zone."""
+    line = line_get_for_user(request.user, line_id)
+    if (range_key := _chosen_range(request)) is None:
+        return _bad_range()
+    writer = csv.writer(_Echo())
+    rows = export_rows(line, range_key=range_key, at=timezone.now(), tz=timezone.get_current_timezone())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="esimdash-{line.iccid[-4:]}-{range_key}.csv"'
+    return response

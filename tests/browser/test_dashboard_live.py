@@ -47,3 +47,34 @@ def test_the_dashboard_follows_new_usage_without_a_reload(page: Page, live_serve
     assert after != before
     expect(figure).to_have_text(after, timeout=10_000)
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
+
+
+def test_polling_pauses_while_the_tab_is_hidden_and_resumes_when_shown(
+    page: Page, live_server, settings, catalog
+):
+    settings.DASHBOARD_REFRESH_SECONDS = 1
+    persona = next(p for p in PERSONAS if p.username == "zhangwei")
+    line = demo_persona_create(persona, now=timezone.now()).line
+    polls: list[str] = []
+    page.on("request", lambda request: polls.append(request.url) if "/card/" in request.url else None)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(persona.username)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(f"#line-{line.pk}")).to_be_visible()
+    page.wait_for_timeout(2_500)
+    assert len(polls) >= 1, "the card polls while the tab is visible"
+
+    page.evaluate(
+        "Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});"
+        "document.dispatchEvent(new Event('visibilitychange'))"
+    )
+    hidden_since = len(polls)
+    page.wait_for_timeout(3_000)
+    assert len(polls) == hidden_since, "no polls while the tab is hidden"
+
+    with page.expect_request(lambda request: "/card/" in request.url, timeout=500):
+        page.evaluate(
+            "Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});"
+            "document.dispatchEvent(new Event('visibilitychange'))"
+        )

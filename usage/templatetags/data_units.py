@@ -26,3 +26,9 @@ def data_size(value: int | None) -> str:
 def percent_of(part: int, whole: int) -> int:
     """Whole percent, for labels; 0 when there is nothing to divide."""
     return round(100 * part / whole) if whole else 0
+
+
+@register.filter
+def yen(value: int) -> str:
+    """¥1,234: whole yen, grouped in the active locale."""
+    return f"¥{number_format(value, 0, force_grouping=True)}"
