@@ -171,6 +171,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "lines-roll-over": {"task": "plans.tasks.lines_roll_over", "schedule": 60.0},
     "prune-raw-usage": {"task": "usage.tasks.prune_raw_usage", "schedule": 24 * 3600.0},
+    "alerts-sweep": {"task": "usage.tasks.alerts_sweep", "schedule": 60.0},
 }
 
 # --- The demo usage simulator --------------------------------------------------------------------------
@@ -205,6 +206,23 @@ if USAGE_RAW_RETENTION_DAYS <= INGEST_LATE_WINDOW_DAYS:
 
 # --- Product ---------------------------------------------------------------------------------------------
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=5)
+
+# Where links in e-mails point: the address users reach the site at.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# --- Alerts ------------------------------------------------------------------------------------------
+# Usage abroad is usage outside this country (the lines are Japanese eSIMs).
+HOME_COUNTRY = env.str("HOME_COUNTRY", default="JP")
+# A background leak needs at least this much in the hour, so a quiet app does not fire on a few KB.
+ALERT_LEAK_FLOOR_BYTES = env.int("ALERT_LEAK_FLOOR_BYTES", default=20 * 10**6)
+# E-mails and user webhooks are tried this many times (backing off exponentially, with jitter)
+# before they are recorded as failed; the operator's provisioning webhook is retried until it answers.
+ALERT_DELIVERY_MAX_ATTEMPTS = env.int("ALERT_DELIVERY_MAX_ATTEMPTS", default=6)
+# The operator's provisioning system: told when a rule slows, cuts off or resumes a line.
+PROVISIONING_WEBHOOK_URL = env.str("PROVISIONING_WEBHOOK_URL", default="")
+PROVISIONING_WEBHOOK_SECRET = env.str("PROVISIONING_WEBHOOK_SECRET", default="")
+# Webhooks to http:// and to loopback or private addresses: for local development and tests only.
+WEBHOOK_ALLOW_LOCAL = env.bool("WEBHOOK_ALLOW_LOCAL", default=False)
 
 # --- Logging ---------------------------------------------------------------------------------------------
 # Warnings and errors (a 500's traceback among them) to standard error, whatever DEBUG is.

@@ -2,12 +2,13 @@
 is used up, active again when a new cycle or grant brings data, expired when its validity ends."""
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from django.db import connection
 
 from esimdash.db import rows_cte
 from plans.models import Line, Plan
+from usage.alerts import rules_evaluate
 from usage.selectors import LineBalance, line_balances
 
 Status = Line.Status
@@ -29,11 +30,13 @@ def ledger_status(line: Line, balance: LineBalance, at: dt.datetime) -> tuple[st
     return Status.ACTIVE, Reason.NONE
 
 
-def lines_status_sync(lines: Iterable[Line], *, at: dt.datetime) -> int:
+def lines_status_sync(
+    lines: Iterable[Line], *, at: dt.datetime, balances: dict[int, LineBalance] | None = None
+) -> int:
     """Moves each line to the status its ledger gives, unless a rule or a manager set it.
     Returns how many lines changed."""
     managed = [line for line in lines if line.status_reason in Line.AUTOMATIC_REASONS]
-    balances = line_balances(managed, at=at)
+    balances = balances or line_balances(managed, at=at)
     changed = 0
     for line in managed:
         status, reason = ledger_status(line, balances[line.pk], at)
@@ -50,8 +53,17 @@ def lines_evaluate(*, line_ids: Iterable[int], at: dt.datetime) -> int:
     last one), and clears the mark. A line another task already evaluated is skipped, so a burst
     of batches costs one evaluation per line however many tasks it queued. Returns how many lines
     changed status."""
-    lines = Line.objects.filter(pk__in=lines_claim(line_ids)).select_related("plan")
-    return lines_status_sync(lines, at=at)
+    lines = list(Line.objects.filter(pk__in=lines_claim(line_ids)).select_related("plan"))
+    return lines_status_and_rules_evaluate(lines, at=at)
+
+
+def lines_status_and_rules_evaluate(lines: Sequence[Line], *, at: dt.datetime) -> int:
+    """One evaluation of the lines: status from the ledger, then their alert rules, from one
+    reading of their balances. Returns how many lines changed status."""
+    balances = line_balances(lines, at=at)
+    changed = lines_status_sync(lines, at=at, balances=balances)
+    rules_evaluate(lines, balances, at=at)
+    return changed
 
 
 def lines_claim(line_ids: Iterable[int]) -> list[int]:

@@ -4,17 +4,48 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from plans.models import Line
+from usage.alerts import rules_sweep
+from usage.notify import deliveries_due_queue, delivery_send, rule_holds_release
 from usage.partitions import month_start, next_month, partitions_ensure
 from usage.services import usage_prune
 from usage.simulator import usage_simulate
 from usage.status import lines_evaluate
 
 
-@shared_task
+@shared_task(time_limit=120, soft_time_limit=100)
 def evaluate_lines(line_ids: list[int]) -> int:
-    """Queued when ingested usage commits: brings the lines' status in line with their ledger.
-    Safe to run twice: only lines still marked for evaluation are evaluated."""
+    """Queued when ingested usage commits: the lines' status follows their ledger and their alert
+    rules are evaluated. Safe to run twice: only lines still marked for evaluation are evaluated,
+    and a rule fires once per period."""
     return lines_evaluate(line_ids=line_ids, at=timezone.now())
+
+
+# Marked lines older than this lost their task (the broker was down): the sweep evaluates them.
+_LOST_EVALUATION = dt.timedelta(minutes=1)
+
+
+@shared_task(time_limit=600, soft_time_limit=540)
+def alerts_sweep() -> int:
+    """Beat, every minute: rules that depend on the clock, evaluations lost while the broker was
+    down, deliveries due, and rule holds whose cycle has reset. Returns how many rules fired."""
+    now = timezone.now()
+    lost = Line.objects.filter(evaluation_requested_at__lt=now - _LOST_EVALUATION).values_list(
+        "pk", flat=True
+    )
+    lines_evaluate(line_ids=list(lost), at=now)
+    rule_holds_release(at=now)
+    fired = rules_sweep(at=now)
+    deliveries_due_queue(at=now)
+    return fired
+
+
+@shared_task(time_limit=60, soft_time_limit=50, max_retries=0)
+def deliver(delivery_id: int) -> str:
+    """Sends one outbox delivery. Idempotent: the delivery row is claimed before sending, so a
+    run twice (a redelivery, a duplicate queueing) sends once. Retries are scheduled by the
+    service with backoff, not by Celery, so the attempt count lives in the database."""
+    return delivery_send(delivery_id=delivery_id, at=timezone.now())
 
 
 @shared_task

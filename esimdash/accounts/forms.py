@@ -31,4 +31,8 @@ class ProfileForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ("first_name", "last_name", "time_zone", "language")
+        fields = ("first_name", "last_name", "time_zone", "language", "quiet_hours_start", "quiet_hours_end")
+        widgets = {
+            "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}),
+            "quiet_hours_end": forms.TimeInput(attrs={"type": "time"}),
+        }

@@ -1,3 +1,4 @@
+import datetime as dt
 import zoneinfo
 from functools import cache
 
@@ -32,3 +33,23 @@ class User(AbstractUser):
     language = models.CharField(
         _("language"), max_length=16, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
     )
+    quiet_hours_start = models.TimeField(
+        _("quiet hours start"), default=dt.time(0), help_text=_("Notifications wait until quiet hours end.")
+    )
+    quiet_hours_end = models.TimeField(_("quiet hours end"), default=dt.time(6))
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def notifications_due_at(self, at: dt.datetime) -> dt.datetime:
+        """When a notification raised at `at` may reach this user: at once, or when their quiet
+        hours (local time; they may run past midnight) end."""
+        start, end = self.quiet_hours_start, self.quiet_hours_end
+        local = at.astimezone(self.tz)
+        now = local.time()
+        quiet = start <= now < end if start <= end else (now >= start or now < end)
+        if start == end or not quiet:
+            return at
+        day = local.date() if now < end else local.date() + dt.timedelta(days=1)
+        return dt.datetime.combine(day, end, tzinfo=self.tz)

@@ -1,3 +1,4 @@
+import datetime as dt
 import re
 
 import pytest
@@ -116,9 +117,18 @@ def test_saved_language_and_time_zone_shape_every_page(client, owner):
     client.force_login(owner)
     response = client.post(
         reverse("accounts:profile"),
-        {"first_name": "", "last_name": "", "time_zone": "Europe/London", "language": "ja"},
+        {
+            "first_name": "",
+            "last_name": "",
+            "time_zone": "Europe/London",
+            "language": "ja",
+            "quiet_hours_start": "23:00",
+            "quiet_hours_end": "07:30",
+        },
     )
     assert response.status_code == 302
+    owner.refresh_from_db()
+    assert (owner.quiet_hours_start, owner.quiet_hours_end) == (dt.time(23), dt.time(7, 30))
     page = client.get(reverse("accounts:profile"))
     assert page["Content-Language"] == "ja"
     assert "設定" in page.content.decode()
