@@ -339,9 +339,9 @@ def main() -> None:
     args = parser.parse_args()
     scale = args.scale
     results: dict[str, float] = {}
-    with running_postgresql() as database, running_redis() as redis_url:
+    with running_postgresql() as database, running_redis() as redis:
         create_database(database)
-        env = setup_django(database, redis_url)
+        env = setup_django(database, redis.url)
         from django.core.management import call_command
         from django.test import Client
         from django.utils import timezone

@@ -218,6 +218,8 @@ ALERT_LEAK_FLOOR_BYTES = env.int("ALERT_LEAK_FLOOR_BYTES", default=20 * 10**6)
 # E-mails and user webhooks are tried this many times (backing off exponentially, with jitter)
 # before they are recorded as failed; the operator's provisioning webhook is retried until it answers.
 ALERT_DELIVERY_MAX_ATTEMPTS = env.int("ALERT_DELIVERY_MAX_ATTEMPTS", default=6)
+# A line marked for evaluation this long ago lost its task (broker down): the minute sweep takes it.
+ALERT_LOST_EVALUATION_SECONDS = env.int("ALERT_LOST_EVALUATION_SECONDS", default=60)
 # The operator's provisioning system: told when a rule slows, cuts off or resumes a line.
 PROVISIONING_WEBHOOK_URL = env.str("PROVISIONING_WEBHOOK_URL", default="")
 PROVISIONING_WEBHOOK_SECRET = env.str("PROVISIONING_WEBHOOK_SECRET", default="")

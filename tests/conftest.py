@@ -1,5 +1,9 @@
 import contextlib
 import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.apps import apps as django_apps
@@ -48,6 +52,60 @@ def celery_broker_url(request, tmp_path_factory):
         url = f"sqla+sqlite:///{tmp_path_factory.mktemp('broker') / 'broker.sqlite3'}"
     celery_app.conf.broker_url = url
     return url
+
+
+def _database_url() -> str:
+    db = connections["default"].settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def start_worker(celery_broker_url, tmp_path):
+    """Starts real Celery workers (separate processes, solo pool) on the test database and broker;
+    `start_worker(**env)` adds environment variables. All are stopped after the test, and a worker
+    the test did not kill must exit cleanly."""
+    started: list[tuple[subprocess.Popen, Path]] = []
+
+    def start(**extra_env: str) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "CELERY_BROKER_URL": celery_broker_url,
+            "SIMULATOR_SEED": str(settings.SIMULATOR_SEED),
+            **extra_env,
+        }
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "esimdash",
+                    "worker",
+                    "--pool=solo",
+                    "--loglevel=INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                cwd=Path(settings.BASE_DIR),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        started.append((process, log_path))
+        return process
+
+    yield start
+    for process, log_path in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+            assert process.returncode == 0, log_path.read_text()
 
 
 @pytest.fixture(scope="session")

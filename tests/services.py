@@ -112,21 +112,48 @@ def _wait_for(attempt, timeout_seconds: float = 30) -> None:
             time.sleep(0.2)
 
 
+class RedisServer:
+    """A throwaway Redis without persistence on a free loopback port; it can be stopped and
+    started again on the same port (for fault tests)."""
+
+    def __init__(self) -> None:
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            raise MissingService("redis-server not found: install Debian's `redis-server` package.")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        _wait_for(lambda: socket.create_connection(("127.0.0.1", self.port), timeout=1).close())
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process = None
+
+
 @contextlib.contextmanager
-def running_redis() -> Iterator[str]:
-    """A throwaway Redis without persistence, for the benchmark (the suite uses pytest-redis);
-    yields its URL."""
-    server = shutil.which("redis-server")
-    if server is None:
-        raise MissingService("redis-server not found: install Debian's `redis-server` package.")
-    port = free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
+def running_redis() -> Iterator[RedisServer]:
+    """A RedisServer, started, and stopped afterwards."""
+    server = RedisServer()
+    server.start()
     try:
-        _wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close())
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()

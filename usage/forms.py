@@ -65,6 +65,7 @@ class AlertRuleForm(forms.ModelForm):
         self.fields["days"].widget.attrs.update(min=1, max=365)
         self.fields["hours"].widget.attrs.update(min=1, max=2160)
         self.fields["leak_factor"].widget.attrs.update(min=2, max=100)
+        self.fields["leak_factor"].required = False
         if self.instance.threshold_bytes is not None:
             self.initial["threshold_mb"] = Decimal(self.instance.threshold_bytes) / MB
 
@@ -88,6 +89,8 @@ class AlertRuleForm(forms.ModelForm):
         for name in ("percent", "window", "days", "hours", "threshold_mb"):
             if name not in needed:
                 cleaned[name] = "" if name == "window" else None
+        if cleaned.get("leak_factor") is None:
+            cleaned["leak_factor"] = AlertRule._meta.get_field("leak_factor").default
         if not cleaned.get("name"):
             cleaned["name"] = str(Kind(kind).label)
         return cleaned
@@ -96,7 +99,7 @@ class AlertRuleForm(forms.ModelForm):
         rule = super().save(commit=False)
         amount = self.cleaned_data.get("threshold_mb")
         rule.threshold_bytes = int(amount * MB) if amount is not None else None
-        for name in ("percent", "window", "days", "hours", "name"):
+        for name in ("percent", "window", "days", "hours", "name", "leak_factor"):
             setattr(rule, name, self.cleaned_data[name])
         if commit:
             rule.save()

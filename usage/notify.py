@@ -10,7 +10,6 @@ recorded as failed on the rule; the provisioning webhook is retried until it is 
 import datetime as dt
 import logging
 import random
-import secrets
 from functools import partial
 
 import kombu.exceptions
@@ -197,7 +196,6 @@ def provisioning_notify(line: Line, event: str, *, rule: AlertRule | None, at: d
         "line": {"id": line.pk, "iccid": line.iccid},
         "rule_id": rule.pk if rule else None,
         "at": at.isoformat(),
-        "idempotency_key": secrets.token_hex(16),
     }
     _queue(
         [
@@ -303,9 +301,9 @@ def _send_email(delivery: Delivery) -> None:
         raise TransportError(str(error)) from error
 
 
-def _post(url: str, payload: dict, secret: str) -> None:
+def _post(url: str, delivery: Delivery, secret: str) -> None:
     try:
-        status = webhook_post(url, payload, secret=secret)
+        status = webhook_post(url, delivery.payload, secret=secret, delivery_id=delivery.pk)
     except UnsafeURL as error:
         raise TransportError(str(error), permanent=True) from error
     except (urllib3.exceptions.HTTPError, OSError) as error:
@@ -318,11 +316,11 @@ def _post(url: str, payload: dict, secret: str) -> None:
 def _send_webhook(delivery: Delivery) -> None:
     if delivery.webhook is None:
         raise TransportError("the webhook was deleted", permanent=True)
-    _post(delivery.webhook.url, delivery.payload, delivery.webhook.secret)
+    _post(delivery.webhook.url, delivery, delivery.webhook.secret)
 
 
 def _send_provisioning(delivery: Delivery) -> None:
-    _post(settings.PROVISIONING_WEBHOOK_URL, delivery.payload, settings.PROVISIONING_WEBHOOK_SECRET)
+    _post(settings.PROVISIONING_WEBHOOK_URL, delivery, settings.PROVISIONING_WEBHOOK_SECRET)
 
 
 _TRANSPORTS = {

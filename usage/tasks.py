@@ -21,18 +21,13 @@ def evaluate_lines(line_ids: list[int]) -> int:
     return lines_evaluate(line_ids=line_ids, at=timezone.now())
 
 
-# Marked lines older than this lost their task (the broker was down): the sweep evaluates them.
-_LOST_EVALUATION = dt.timedelta(minutes=1)
-
-
 @shared_task(time_limit=600, soft_time_limit=540)
 def alerts_sweep() -> int:
     """Beat, every minute: rules that depend on the clock, evaluations lost while the broker was
     down, deliveries due, and rule holds whose cycle has reset. Returns how many rules fired."""
     now = timezone.now()
-    lost = Line.objects.filter(evaluation_requested_at__lt=now - _LOST_EVALUATION).values_list(
-        "pk", flat=True
-    )
+    lost_since = now - dt.timedelta(seconds=settings.ALERT_LOST_EVALUATION_SECONDS)
+    lost = Line.objects.filter(evaluation_requested_at__lte=lost_since).values_list("pk", flat=True)
     lines_evaluate(line_ids=list(lost), at=now)
     rule_holds_release(at=now)
     fired = rules_sweep(at=now)

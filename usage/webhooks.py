@@ -18,6 +18,8 @@ from django.conf import settings
 
 TIMEOUT_SECONDS = 5.0
 SIGNATURE_HEADER = "X-Esimdash-Signature"
+# The same on every attempt of one delivery: a receiver that saw it already can ignore a retry.
+DELIVERY_HEADER = "X-Esimdash-Delivery"
 
 
 class UnsafeURL(ValueError):
@@ -54,7 +56,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def webhook_post(url: str, payload: dict, *, secret: str) -> int:
+def webhook_post(url: str, payload: dict, *, secret: str, delivery_id: int) -> int:
     """POSTs the payload as JSON, signed with HMAC-SHA256 of the body; returns the status code.
     Raises UnsafeURL, or urllib3's errors when the host cannot be reached in time."""
     address = webhook_url_check(url)[0]
@@ -65,6 +67,7 @@ def webhook_post(url: str, payload: dict, *, secret: str) -> int:
         "Content-Type": "application/json",
         "User-Agent": "esimdash-webhook/1",
         SIGNATURE_HEADER: signature(secret, body),
+        DELIVERY_HEADER: str(delivery_id),
     }
     timeout = urllib3.Timeout(total=TIMEOUT_SECONDS)
     pool: urllib3.HTTPConnectionPool

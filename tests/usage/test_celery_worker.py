@@ -3,15 +3,9 @@ embedded SQLite broker on the SQLite run, Redis on the PostgreSQL run) and write
 database."""
 
 import datetime as dt
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from plans.models import Line
@@ -24,49 +18,8 @@ from usage.tasks import simulate_usage
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-@pytest.fixture
-def worker(celery_broker_url, tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": celery_broker_url,
-        "SIMULATOR_SEED": str(settings.SIMULATOR_SEED),
-    }
-    log = (tmp_path / "worker.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "esimdash",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=Path(settings.BASE_DIR),
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield process
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
-    assert process.returncode == 0, (tmp_path / "worker.log").read_text()
-
-
-def test_the_worker_runs_the_simulator_task_from_the_broker(owner, worker):
+def test_the_worker_runs_the_simulator_task_from_the_broker(owner, start_worker):
+    worker = start_worker()
     start = floor_to_minute(timezone.now()) - dt.timedelta(hours=3)
     line = make_line(owner, activated_at=start - dt.timedelta(days=1))
     Device.objects.create(owner=owner, kind=Device.Kind.PHONE, name="Phone")
@@ -90,11 +43,12 @@ def test_the_worker_runs_the_simulator_task_from_the_broker(owner, worker):
     assert not records.filter(period_end__gt=simulation.simulated_until).exists()
 
 
-def test_ingested_usage_is_evaluated_by_the_worker_after_commit(owner, worker):
+def test_ingested_usage_is_evaluated_by_the_worker_after_commit(owner, start_worker):
     """The ingest queues the evaluation when it commits; the worker throttles the line whose
     allowance the batch used up and clears its mark."""
     now = timezone.now()
     line = make_line(owner, plan=make_plan(allowance_bytes=1 * GB), activated_at=now - dt.timedelta(days=2))
+    worker = start_worker()
     usage_ingest(records=[usage_record(line, start=now - dt.timedelta(hours=1), bytes_down=1 * GB)])
     line.refresh_from_db()
     assert line.evaluation_requested_at is not None

@@ -1,0 +1,187 @@
+"""Alerts through real services: a Celery worker process, a real broker (Redis, or the embedded
+SQLite broker on the SQLite run) and a local webhook receiver. Ingest over the API and see the
+notification appear; kill -9 the worker during a delivery and see exactly one notification and
+one delivery after a new worker takes over; stop Redis during ingestion and see the sweep catch up."""
+
+import datetime as dt
+import email.parser
+import email.policy
+import http.server
+import os
+import signal
+import threading
+import time
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from esimdash.celery import app as celery_app
+from tests.factories import GB, MB, make_line, make_plan, usage_record, use
+from tests.services import running_redis
+from usage.models import AlertRule, Delivery, DeliveryAttempt, Notification, WebhookEndpoint
+from usage.notify import deliveries_due_queue
+from usage.services import usage_ingest
+from usage.tasks import alerts_sweep
+from usage.tokens import integration_token_create
+from usage.webhooks import DELIVERY_HEADER
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_for(condition, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def line(owner):
+    owner.quiet_hours_start = owner.quiet_hours_end = dt.time(0)  # no quiet hours: deliver at once
+    owner.save()
+    return make_line(
+        owner, plan=make_plan(allowance_bytes=1 * GB), activated_at=timezone.now() - dt.timedelta(days=2)
+    )
+
+
+def test_a_batch_over_the_api_raises_the_notification_through_the_worker(
+    client, line, start_worker, tmp_path
+):
+    cache.clear()
+    AlertRule.objects.create(line=line, created_by=line.owner, name="80 %", kind="used_percent", percent=80)
+    token = integration_token_create(name="feed")[1]
+    mailbox = tmp_path / "mail"
+    # The worker's "SMTP server" is Django's file backend: each e-mail lands in `mailbox`.
+    start_worker(EMAIL_BACKEND="file", EMAIL_FILE_PATH=str(mailbox))
+    start = timezone.now() - dt.timedelta(minutes=30)
+    record = {
+        "iccid": line.iccid,
+        "period_start": start.isoformat(),
+        "period_end": (start + dt.timedelta(minutes=10)).isoformat(),
+        "bytes_up": 0,
+        "bytes_down": 850 * MB,
+        "country": "JP",
+        "network": "440-10",
+        "app_category": "video",
+        "source": "carrier",
+        "external_id": "r1",
+    }
+    response = client.post(
+        "/api/v1/usage",
+        {"records": [record]},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.json() == {"new": 1, "duplicate": 0}
+    wait_for(lambda: Notification.objects.exists())
+    assert list(Notification.objects.values_list("body", flat=True)) == [
+        "85% of the data on owner's line is used."
+    ]
+    wait_for(lambda: Delivery.objects.filter(state="sent").exists())  # the e-mail, sent by the worker
+    (sent,) = mailbox.iterdir()
+    message = email.parser.BytesParser(policy=email.policy.default).parse(sent.open("rb"))
+    assert (message["Subject"], message["To"]) == ("80 % \u00b7 owner's line", "owner@example.com")
+
+
+class SlowReceiver:
+    """Answers the first request only after `hold` seconds (time to kill the sender), the rest at once."""
+
+    def __init__(self, hold: float) -> None:
+        self.headers: list[dict] = []
+        self.first_arrived = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.headers.append(dict(self.headers))
+                if len(receiver.headers) == 1:
+                    receiver.first_arrived.set()
+                    time.sleep(hold)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_worker_killed_mid_delivery_leaves_one_notification_and_one_delivery(line, start_worker, settings):
+    settings.WEBHOOK_ALLOW_LOCAL = True
+    receiver = SlowReceiver(hold=10)
+    WebhookEndpoint.objects.create(user=line.owner, url=receiver.url, secret="s")
+    AlertRule.objects.create(
+        line=line,
+        created_by=line.owner,
+        name="80 %",
+        kind="used_percent",
+        percent=80,
+        notify_email=False,
+        notify_webhook=True,
+    )
+    first = start_worker(WEBHOOK_ALLOW_LOCAL="true")
+    use(line, 900 * MB, timezone.now() - dt.timedelta(minutes=20))  # fires in this process; the worker sends
+    assert receiver.first_arrived.wait(60), "the worker never called the webhook"
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=30)
+    delivery = Delivery.objects.get()
+    assert delivery.state == "sending"  # claimed by the dead worker
+
+    start_worker(WEBHOOK_ALLOW_LOCAL="true")
+    # The minute sweep, once the claim is older than a task can live: it is released and queued again.
+    deliveries_due_queue(at=timezone.now() + dt.timedelta(minutes=3))
+    wait_for(lambda: Delivery.objects.get().state == "sent")
+    assert Notification.objects.count() == 1
+    assert DeliveryAttempt.objects.filter(delivery=delivery, succeeded=True).count() == 1
+    # The receiver saw the delivery twice, under one id it can deduplicate on.
+    assert [headers[DELIVERY_HEADER] for headers in receiver.headers] == [str(delivery.pk)] * 2
+    receiver.server.shutdown()
+
+
+@pytest.fixture
+def own_redis_broker():
+    """A Redis of this test's own as the broker, so it can be stopped and started again."""
+    with running_redis() as redis:
+        previous = celery_app.conf.broker_url
+        _use_broker(redis.url)
+        try:
+            yield redis
+        finally:
+            _use_broker(previous)
+
+
+def _use_broker(url: str) -> None:
+    celery_app.conf.broker_url = url
+    # Celery caches its producer pool on first use; kombu keeps one pool per broker URL, so
+    # dropping the cache makes the next task use the pool of the URL set here.
+    celery_app.amqp._producer_pool = None
+
+
+def test_with_redis_down_ingestion_works_and_the_sweep_catches_up(line, own_redis_broker, start_worker):
+    AlertRule.objects.create(
+        line=line, created_by=line.owner, name="80 %", kind="used_percent", percent=80, notify_email=False
+    )
+    own_redis_broker.stop()
+    started = time.monotonic()
+    result = usage_ingest(
+        records=[usage_record(line, start=timezone.now() - dt.timedelta(minutes=20), bytes_down=900 * MB)]
+    )
+    assert result.new == 1
+    assert time.monotonic() - started < 10, "ingestion waited too long on the broker"
+    line.refresh_from_db()
+    assert line.evaluation_requested_at is not None  # marked, though its task could not be queued
+    assert Notification.objects.count() == 0
+
+    own_redis_broker.start()
+    start_worker(CELERY_BROKER_URL=own_redis_broker.url, ALERT_LOST_EVALUATION_SECONDS="0")
+    alerts_sweep.delay()  # what beat sends every minute
+    wait_for(lambda: Notification.objects.exists())
+    assert list(Notification.objects.values_list("body", flat=True)) == [
+        "90% of the data on owner's line is used."
+    ]
+    line.refresh_from_db()
+    assert line.evaluation_requested_at is None
