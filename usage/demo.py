@@ -10,7 +10,7 @@ from stdnum.iso7064 import mod_97_10
 from esimdash.accounts.models import User
 from plans.models import Grant, Line, Plan
 from plans.services import line_create, line_cycle_grants_ensure, line_pass_renew
-from usage.models import Device, SimulatedLine
+from usage.models import AlertRule, Device, SimulatedLine
 from usage.simulator import simulate_line
 
 DEMO_PASSWORD = "esimdash-demo-2026"  # noqa: S105 - printed in the README for the demo sign-ins
@@ -114,9 +114,22 @@ def demo_persona_create(persona: Persona, *, now: dt.datetime) -> SimulatedLine:
     )
     if persona.profile == "consultant":
         _buy_packs_and_day_passes(line, now=now)
+    _demo_rules(line, persona.profile)
     return SimulatedLine.objects.create(
         line=line, profile=persona.profile, simulated_until=max(activated_at, _hour(now - HISTORY))
     )
+
+
+def _demo_rules(line: Line, profile: str) -> None:
+    """The rules each persona would set: a 90 % warning, and the one their story calls for."""
+    common = {"line": line, "created_by": line.owner, "notify_email": False}
+    AlertRule.objects.create(**common, name="90 %", kind=AlertRule.Kind.USED_PERCENT, percent=90)
+    story = {
+        "student": {"name": "Hotspot 3 GB", "kind": AlertRule.Kind.TETHERED, "threshold_bytes": 3 * 10**9},
+        "consultant": {"name": "Backup leak", "kind": AlertRule.Kind.BACKGROUND_LEAK, "leak_factor": 5},
+        "family_trip": {"name": "Pack expiring", "kind": AlertRule.Kind.EXPIRY, "hours": 72},
+    }
+    AlertRule.objects.create(**common, **story[profile])
 
 
 def demo_history_fill(simulation: SimulatedLine, *, now: dt.datetime, seed: int, progress=None) -> int:
