@@ -280,6 +280,21 @@ def latencies(url: str, cookie: str, requests: int, clients: int = 4) -> list[fl
         return list(pool.map(get, range(requests)))
 
 
+def wait_for_evaluations(timeout_seconds: float = 600) -> None:
+    """The page figures are measured with the worker idle: every line the ingestion phases
+    touched has been evaluated (its mark cleared) and the queue is empty."""
+    import redis
+
+    from plans.models import Line
+
+    queue = redis.Redis.from_url(os.environ["REDIS_URL"])
+    deadline = time.monotonic() + timeout_seconds
+    while Line.objects.filter(evaluation_requested_at__isnull=False).exists() or queue.llen("celery"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the worker did not catch up with the ingested usage")
+        time.sleep(1)
+
+
 def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[-1]
 
@@ -420,6 +435,8 @@ def main() -> None:
             csv_path.unlink()
             results["csv_import_peak_rss_mb"] = peaks["big"][1]
             log(f"csv_import_peak_rss_mb = {peaks}")
+            log("waiting for the worker to evaluate the ingested lines")
+            wait_for_evaluations()
             user = User.objects.get(username="bench0")
             client = Client()
             client.force_login(user)

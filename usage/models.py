@@ -1,5 +1,3 @@
-import datetime as dt
-
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -199,9 +197,6 @@ class AlertRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def is_snoozed(self, at: dt.datetime) -> bool:
-        return bool(self.snoozed_until and self.snoozed_until > at)
 
 
 class AlertFiring(models.Model):

@@ -186,20 +186,22 @@ _SPAN_COLUMNS: tuple[Column, ...] = (
 
 
 def _sum_spans(table: str, column: str, spans: Sequence[Sequence[Any]]) -> list[tuple[str, int]]:
-    """One query for many (key, line, start, end) spans: the spans as a table joined to the usage
-    table on its (line, time) index. Written in SQL because the ORM would need one filtered
-    aggregate per span, and building thousands of those costs more than running the query."""
+    """One query for many (key, line, start, end) spans. Each span's sum is a subquery on the
+    usage table's (line, time) index: the planner cannot know how many rows the spans' JSON
+    holds, and given a join it may scan the whole table instead. Written in SQL because the ORM
+    would need one filtered aggregate per span, and building thousands of those costs more than
+    running the query."""
     if not spans:
         return []
     span, params = rows_cte("span", _SPAN_COLUMNS, spans)
     sql = (
-        f"WITH {span} SELECT span.key, SUM(usage.bytes_up + usage.bytes_down) FROM span "  # noqa: S608
-        f"JOIN {table} usage ON usage.line_id = span.line_id "
-        f"AND usage.{column} >= span.start_at AND usage.{column} < span.end_at GROUP BY span.key"
+        f"WITH {span} SELECT span.key, (SELECT SUM(usage.bytes_up + usage.bytes_down) "  # noqa: S608
+        f"FROM {table} usage WHERE usage.line_id = span.line_id "
+        f"AND usage.{column} >= span.start_at AND usage.{column} < span.end_at) FROM span"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [(key, int(used)) for key, used in cursor.fetchall()]
+        return [(key, int(used)) for key, used in cursor.fetchall() if used is not None]
 
 
 def line_balances(lines: Sequence[Line], *, at: dt.datetime | None = None) -> dict[int, LineBalance]:
