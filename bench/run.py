@@ -38,6 +38,8 @@ TARGETS = {
     "dashboard_vs_floor": ("<=", 2.0),
     "dashboard_10m_vs_100k": ("<=", 1.2),
     "csv_import_peak_rss_mb": ("<=", 300.0),
+    "alert_latency_vs_noop": ("<=", 2.0),
+    "sweep_celery_vs_inprocess": (">=", 0.5),
 }
 APPS = ["video", "social", "maps", "messaging", "browsing", "cloud_backup", "system_update", "games", "other"]
 COLUMNS = (
@@ -78,8 +80,11 @@ def create_database(database: dict[str, str]) -> None:
         c.execute(f"CREATE DATABASE {database['NAME']}")
 
 
-def make_lines(now: dt.datetime) -> list[tuple[int, int, str]]:
-    """2,000 users with one 20 GB monthly line and one phone each, a year old."""
+def make_lines(
+    now: dt.datetime, *, count: int = LINES, first: int = 0, age_days: int = 366
+) -> list[tuple[int, int, str]]:
+    """`count` users with one 20 GB monthly line (with its grants since activation) and one phone
+    each, `age_days` old."""
     from stdnum import luhn
 
     from esimdash.accounts.models import User
@@ -87,21 +92,29 @@ def make_lines(now: dt.datetime) -> list[tuple[int, int, str]]:
     from usage.models import Device
 
     plan = Plan.objects.get(slug="iijmio-giga-20gb")
-    activated = now - dt.timedelta(days=366)
+    activated = now - dt.timedelta(days=age_days)
     unusable = "!"  # Django's mark of an unusable password: these users never sign in with one
-    users = User.objects.bulk_create(User(username=f"bench{n}", password=unusable) for n in range(LINES))
-    lines = Line.objects.bulk_create(
-        Line(
-            owner=user,
-            plan=plan,
-            iccid=(body := f"8981199{n:012d}") + luhn.calc_check_digit(body),
-            nickname=f"Line {n}",
-            activated_at=activated,
-            created_at=activated,
-        )
-        for n, user in enumerate(users)
+    users = User.objects.bulk_create(
+        (User(username=f"bench{n}", password=unusable) for n in range(first, first + count)),
+        batch_size=5_000,
     )
-    devices = Device.objects.bulk_create(Device(owner=user, kind="phone", name="Phone") for user in users)
+    lines = Line.objects.bulk_create(
+        (
+            Line(
+                owner=user,
+                plan=plan,
+                iccid=(body := f"8981199{n:012d}") + luhn.calc_check_digit(body),
+                nickname=f"Line {n}",
+                activated_at=activated,
+                created_at=activated,
+            )
+            for n, user in enumerate(users, start=first)
+        ),
+        batch_size=5_000,
+    )
+    devices = Device.objects.bulk_create(
+        (Device(owner=user, kind="phone", name="Phone") for user in users), batch_size=5_000
+    )
     grants = []
     for line in lines:
         cycle = line.billing_cycle(activated)
@@ -295,6 +308,118 @@ def wait_for_evaluations(timeout_seconds: float = 600) -> None:
         time.sleep(1)
 
 
+def noop_round_trips(samples: int = 200) -> list[float]:
+    """Seconds from sending a task that does nothing to having its result, through Redis and the
+    worker: the floor of any work done by Celery."""
+    from esimdash.celery import ping
+
+    ping.delay().get(timeout=30)  # warm-up: connections opened
+    times = []
+    for _ in range(samples):
+        started = time.time()
+        ping.delay().get(timeout=30)
+        times.append(time.time() - started)
+    return times
+
+
+def alert_latencies(lines, now: dt.datetime, samples: int = 100) -> list[float]:
+    """Seconds from the commit of an ingested record to its notification row: the worker is told
+    on commit, evaluates the line and fires its rule. Each sample fires a fresh rule on its own
+    line, so every one takes the whole path. The row's created_at is set as the worker writes it,
+    a moment before its own commit."""
+    from django.db import transaction
+
+    from esimdash.accounts.models import User
+    from usage.models import AlertRule, Notification
+    from usage.services import UsageRecordIn, usage_ingest
+
+    times = []
+    for n, (line_id, device_id, _) in enumerate(lines[:samples]):
+        owner = User.objects.get(lines__pk=line_id)
+        AlertRule.objects.create(
+            line_id=line_id,
+            created_by=owner,
+            name="90 %",
+            kind="used_percent",
+            percent=90,
+            notify_email=False,
+        )
+        start = timezone_now() - dt.timedelta(minutes=15)
+        record = UsageRecordIn(
+            line_id,
+            device_id,
+            start,
+            start + dt.timedelta(minutes=10),
+            0,
+            30 * 10**9,
+            "JP",
+            "440-10",
+            "video",
+            False,
+            False,
+            "bench-alert",
+            f"alert-{n}",
+        )
+        committed: list[float] = []
+        with transaction.atomic():
+            # Registered before the ingest's own callback (which queues the task), so it runs first.
+            transaction.on_commit(lambda stamps=committed: stamps.append(time.time()))
+            usage_ingest(records=[record])
+        deadline = time.monotonic() + 60
+        while not (notification := Notification.objects.filter(firing__rule__line_id=line_id).first()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no notification for line {line_id}")
+            time.sleep(0.005)
+        times.append(notification.created_at.timestamp() - committed[0])
+    return times
+
+
+def timezone_now() -> dt.datetime:
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def sweep_rates(lines, now: dt.datetime) -> tuple[float, float]:
+    """Rule evaluations per second of the minute sweep over `lines` x 3 rules (used 90 %, 1 GB in
+    24 hours, expiry within 3 days; none fires, so both runs do the same work): in this process,
+    then as the sweep's tasks on the worker."""
+    from celery import group
+
+    from plans.models import Line
+    from usage.alerts import rules_sweep, rules_sweep_batches
+    from usage.models import AlertRule
+    from usage.tasks import sweep_rules
+
+    owners = dict(
+        Line.objects.filter(pk__in=[line_id for line_id, _, _ in lines]).values_list("pk", "owner_id")
+    )
+    rules = []
+    for line_id, _, _ in lines:
+        common = {"line_id": line_id, "created_by_id": owners[line_id], "notify_email": False}
+        rules += [
+            AlertRule(name="90 %", kind="used_percent", percent=90, **common),
+            AlertRule(name="1 GB a day", kind="window", window="24h", threshold_bytes=10**9, **common),
+            AlertRule(name="3 days left", kind="expiry", days=3, **common),
+        ]
+    AlertRule.objects.bulk_create(rules, batch_size=10_000)
+    evaluations = AlertRule.objects.count()
+    started = time.perf_counter()
+    fired = rules_sweep(at=now)
+    in_process = evaluations / (time.perf_counter() - started)
+    assert fired == 0, f"{fired} rules fired in the sweep"
+    started = time.perf_counter()
+    batches = rules_sweep_batches()
+    fired = sum(
+        group(sweep_rules.s(batch).set(ignore_result=False) for batch in batches)
+        .apply_async()
+        .get(timeout=1800)
+    )
+    through_celery = evaluations / (time.perf_counter() - started)
+    assert fired == 0, f"{fired} rules fired in the sweep"
+    return through_celery, in_process
+
+
 def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[-1]
 
@@ -344,6 +469,9 @@ def load_history(lines, count: int, now: dt.datetime, tag: str) -> None:
     rebuild_rollups()
 
 
+PHASES = ("ingest", "dashboard", "alerts")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the ingestion volumes (default 1)")
@@ -351,29 +479,30 @@ def main() -> None:
         "--records", type=int, default=10_000_000, help="raw records for the dashboard figures"
     )
     parser.add_argument("--big-csv-mb", type=float, default=30.0, help="size of the CSV for peak memory")
+    parser.add_argument(
+        "--sweep-lines", type=int, default=100_000, help="lines (x 3 rules) the sweep evaluates"
+    )
+    parser.add_argument(
+        "--only", choices=PHASES, action="append", help="run only this phase (repeatable); default: all"
+    )
     args = parser.parse_args()
-    scale = args.scale
+    phases = args.only or PHASES
     results: dict[str, float] = {}
+    details: dict[str, object] = {}
     with running_postgresql() as database, running_redis() as redis:
         create_database(database)
         env = setup_django(database, redis.url)
         from django.core.management import call_command
-        from django.test import Client
         from django.utils import timezone
-
-        from esimdash.accounts.models import User
-        from usage.tokens import integration_token_create
 
         call_command("migrate", verbosity=0)
         now = timezone.now()
-        log("creating 2,000 lines")
+        log(f"creating {LINES:,} lines")
         lines = make_lines(now)
-        token = integration_token_create(name="bench")[1]
         port = free_port()
-        server = subprocess.Popen(
+        base = f"http://127.0.0.1:{port}"
+        server = start_process(
             [
-                sys.executable,
-                "-m",
                 "gunicorn",
                 "esimdash.wsgi",
                 "--bind",
@@ -385,14 +514,11 @@ def main() -> None:
                 "--log-level",
                 "warning",
             ],
-            cwd=ROOT,
-            env={**os.environ, **env},
+            env,
         )
         # As in production: a worker evaluates the lines each ingest touched.
-        worker = subprocess.Popen(
+        worker = start_process(
             [
-                sys.executable,
-                "-m",
                 "celery",
                 "-A",
                 "esimdash",
@@ -403,73 +529,113 @@ def main() -> None:
                 "--without-gossip",
                 "--without-mingle",
             ],
-            cwd=ROOT,
-            env={**os.environ, **env},
+            env,
         )
-        base = f"http://127.0.0.1:{port}"
         try:
             _wait_for_server(base)
-            copy_count = int(200_000 * scale)
-            log(f"raw COPY of {copy_count:,} rows")
-            copy_rate = measure_copy_rate(lines, copy_count, now)
-            api_count = int(100_000 * scale) // 1000 * 1000 or 1000
-            log(f"API ingestion of {api_count:,} records in batches of 1,000")
-            results["api_ingest_vs_copy"] = measure_api_rate(base, token, lines, api_count, now) / copy_rate
-            log(f"api_ingest_vs_copy = {results['api_ingest_vs_copy']:.4f} (COPY: {copy_rate:,.0f} rows/s)")
-            csv_count = int(200_000 * scale)
-            csv_path = ROOT / "var" / "bench" / "import.csv"
-            csv_path.parent.mkdir(parents=True, exist_ok=True)
-            write_csv(csv_path, lines, csv_count, now, "csv")
-            log(f"CSV import of {csv_count:,} rows")
-            seconds = run_import(csv_path, env)
-            results["csv_import_vs_copy"] = (csv_count / seconds) / copy_rate
-            log(f"csv_import_vs_copy = {results['csv_import_vs_copy']:.4f}")
-
-            rows_per_mb = csv_count / (csv_path.stat().st_size / 1e6)
-            peaks = {}
-            for part, tag in ((0.2, "fifth"), (1.0, "big")):
-                rows = int(args.big_csv_mb * part * rows_per_mb)
-                log(f"peak memory importing a {rows:,}-row CSV")
-                write_csv(csv_path, lines, rows, now, tag)
-                peaks[tag] = (csv_path.stat().st_size / 1e6, peak_rss_of_import(csv_path, env))
-            csv_path.unlink()
-            results["csv_import_peak_rss_mb"] = peaks["big"][1]
-            log(f"csv_import_peak_rss_mb = {peaks}")
-            log("waiting for the worker to evaluate the ingested lines")
-            wait_for_evaluations()
-            user = User.objects.get(username="bench0")
-            client = Client()
-            client.force_login(user)
-            cookie = client.cookies["sessionid"].value
-            requests = int(400 * max(scale, 0.25))
-            log(f"dashboard at {args.records // 100:,} records")
-            small = args.records // 100
-            clear_usage()  # the dashboard figures start from exactly `small` records
-            load_history(lines, small, now, "h1")
-            at_100k = p95(latencies(f"{base}/", cookie, requests))
-            floor_100k = p95(latencies(f"{base}/accounts/session/", cookie, requests))
-            log(f"p95 at {small:,} records: dashboard {at_100k:.4f} s, floor {floor_100k:.4f} s")
-            log(f"loading history up to {args.records:,} records")
-            load_history(lines, args.records - small, now, "h2")
-            at_10m = p95(latencies(f"{base}/", cookie, requests))
-            floor_10m = p95(latencies(f"{base}/accounts/session/", cookie, requests))
-            results["dashboard_vs_floor"] = at_10m / floor_10m
-            results["dashboard_10m_vs_100k"] = at_10m / at_100k
-
-            details = {
-                "copy_rows_per_s": copy_rate,
-                "dashboard_p95_100k_s": at_100k,
-                "dashboard_p95_10m_s": at_10m,
-                "floor_p95_10m_s": floor_10m,
-                "floor_p95_100k_s": floor_100k,
-                "csv_mb_and_peak_rss_mb": peaks,
-                "records": args.records,
-            }
+            if "ingest" in phases:
+                ingest_phase(base, lines, now, env, args, results, details)
+            if "dashboard" in phases:
+                dashboard_phase(base, lines, now, args, results, details)
+            if "alerts" in phases:
+                alerts_phase(lines, now, args, results, details)
         finally:
             for process in (server, worker):
                 process.terminate()
                 process.wait(timeout=60)
-    report(results, details, scale)
+    report(results, details, args.scale)
+
+
+def start_process(module_args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", *module_args], cwd=ROOT, env={**os.environ, **env})
+
+
+def ingest_phase(base: str, lines, now: dt.datetime, env: dict[str, str], args, results, details) -> None:
+    from usage.tokens import integration_token_create
+
+    scale = args.scale
+    token = integration_token_create(name="bench")[1]
+    copy_count = int(200_000 * scale)
+    log(f"raw COPY of {copy_count:,} rows")
+    copy_rate = measure_copy_rate(lines, copy_count, now)
+    details["copy_rows_per_s"] = copy_rate
+    api_count = int(100_000 * scale) // 1000 * 1000 or 1000
+    log(f"API ingestion of {api_count:,} records in batches of 1,000")
+    results["api_ingest_vs_copy"] = measure_api_rate(base, token, lines, api_count, now) / copy_rate
+    log(f"api_ingest_vs_copy = {results['api_ingest_vs_copy']:.4f} (COPY: {copy_rate:,.0f} rows/s)")
+    csv_count = int(200_000 * scale)
+    csv_path = ROOT / "var" / "bench" / "import.csv"
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(csv_path, lines, csv_count, now, "csv")
+    log(f"CSV import of {csv_count:,} rows")
+    seconds = run_import(csv_path, env)
+    results["csv_import_vs_copy"] = (csv_count / seconds) / copy_rate
+    log(f"csv_import_vs_copy = {results['csv_import_vs_copy']:.4f}")
+
+    rows_per_mb = csv_count / (csv_path.stat().st_size / 1e6)
+    peaks = {}
+    for part, tag in ((0.2, "fifth"), (1.0, "big")):
+        rows = int(args.big_csv_mb * part * rows_per_mb)
+        log(f"peak memory importing a {rows:,}-row CSV")
+        write_csv(csv_path, lines, rows, now, tag)
+        peaks[tag] = (csv_path.stat().st_size / 1e6, peak_rss_of_import(csv_path, env))
+    csv_path.unlink()
+    results["csv_import_peak_rss_mb"] = peaks["big"][1]
+    details["csv_mb_and_peak_rss_mb"] = peaks
+    log(f"csv_import_peak_rss_mb = {peaks}")
+
+
+def dashboard_phase(base: str, lines, now: dt.datetime, args, results, details) -> None:
+    from django.test import Client
+
+    from esimdash.accounts.models import User
+
+    log("waiting for the worker to evaluate the ingested lines")
+    wait_for_evaluations()
+    client = Client()
+    client.force_login(User.objects.get(username="bench0"))
+    cookie = client.cookies["sessionid"].value
+    requests = int(400 * max(args.scale, 0.25))
+    small = args.records // 100
+    log(f"dashboard at {small:,} records")
+    clear_usage()  # the dashboard figures start from exactly `small` records
+    load_history(lines, small, now, "h1")
+    at_100k = p95(latencies(f"{base}/", cookie, requests))
+    floor_100k = p95(latencies(f"{base}/accounts/session/", cookie, requests))
+    log(f"p95 at {small:,} records: dashboard {at_100k:.4f} s, floor {floor_100k:.4f} s")
+    log(f"loading history up to {args.records:,} records")
+    load_history(lines, args.records - small, now, "h2")
+    at_10m = p95(latencies(f"{base}/", cookie, requests))
+    floor_10m = p95(latencies(f"{base}/accounts/session/", cookie, requests))
+    results["dashboard_vs_floor"] = at_10m / floor_10m
+    results["dashboard_10m_vs_100k"] = at_10m / at_100k
+    details.update(
+        dashboard_p95_100k_s=at_100k,
+        dashboard_p95_10m_s=at_10m,
+        floor_p95_10m_s=floor_10m,
+        floor_p95_100k_s=floor_100k,
+        records=args.records,
+    )
+
+
+def alerts_phase(lines, now: dt.datetime, args, results, details) -> None:
+    wait_for_evaluations()
+    log("round trips of a no-op task")
+    noop = p95(noop_round_trips())
+    log("alert latency: ingestion commit to notification")
+    alert = p95(alert_latencies(lines, now))
+    results["alert_latency_vs_noop"] = alert / noop
+    details.update(noop_task_p95_s=noop, alert_latency_p95_s=alert)
+    log(f"alert_latency_vs_noop = {alert / noop:.3f} (alert p95 {alert:.4f} s, no-op p95 {noop:.4f} s)")
+    log(f"creating {args.sweep_lines:,} lines with 3 rules each")
+    sweep_lines = make_lines(now, count=args.sweep_lines, first=LINES, age_days=10)
+    log("sweeping their rules, in this process and through Celery")
+    through_celery, in_process = sweep_rates(sweep_lines, now)
+    results["sweep_celery_vs_inprocess"] = through_celery / in_process
+    details.update(
+        sweep_evaluations_per_s_celery=through_celery, sweep_evaluations_per_s_in_process=in_process
+    )
+    log(f"sweep_celery_vs_inprocess = {through_celery / in_process:.3f}")
 
 
 def _wait_for_server(base: str) -> None:
@@ -484,7 +650,7 @@ def _wait_for_server(base: str) -> None:
             time.sleep(0.3)
 
 
-def report(results: dict[str, float], details: dict[str, float], scale: float) -> None:
+def report(results: dict[str, float], details: dict[str, object], scale: float) -> None:
     rows = []
     for name, value in results.items():
         op, target = TARGETS[name]

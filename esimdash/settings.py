@@ -220,6 +220,9 @@ ALERT_LEAK_FLOOR_BYTES = env.int("ALERT_LEAK_FLOOR_BYTES", default=20 * 10**6)
 ALERT_DELIVERY_MAX_ATTEMPTS = env.int("ALERT_DELIVERY_MAX_ATTEMPTS", default=6)
 # A line marked for evaluation this long ago lost its task (broker down): the minute sweep takes it.
 ALERT_LOST_EVALUATION_SECONDS = env.int("ALERT_LOST_EVALUATION_SECONDS", default=60)
+# Lines per task of the minute sweep: 500 lines with their plans, grants and rules are a few MB
+# and a second or two of work, so the sweep spreads over every worker in short tasks.
+ALERT_SWEEP_BATCH_LINES = env.int("ALERT_SWEEP_BATCH_LINES", default=500)
 # The operator's provisioning system: told when a rule slows, cuts off or resumes a line.
 PROVISIONING_WEBHOOK_URL = env.str("PROVISIONING_WEBHOOK_URL", default="")
 PROVISIONING_WEBHOOK_SECRET = env.str("PROVISIONING_WEBHOOK_SECRET", default="")

@@ -284,21 +284,24 @@ def rules_evaluate(
     return fired
 
 
-# Lines per sweep batch: a line, its plan, grants and rules are a few KB, so 500 keep memory flat.
-SWEEP_BATCH = 500
+def rules_sweep_batches() -> list[list[int]]:
+    """The ids of every line that has rules, in batches of ALERT_SWEEP_BATCH_LINES: the minute
+    sweep queues one task per batch, so more workers sweep faster."""
+    line_ids = list(AlertRule.objects.order_by("line_id").values_list("line_id", flat=True).distinct())
+    size = settings.ALERT_SWEEP_BATCH_LINES
+    return [line_ids[offset : offset + size] for offset in range(0, len(line_ids), size)]
+
+
+def rules_sweep_lines(*, line_ids: Sequence[int], at: dt.datetime) -> int:
+    """Evaluates the rules of the given lines, for the rules that depend on the clock (expiry, days
+    abroad, a new day or hour). Returns how many fired."""
+    lines = list(Line.objects.filter(pk__in=line_ids).select_related("plan"))
+    return len(rules_evaluate(lines, line_balances(lines, at=at), at=at))
 
 
 def rules_sweep(*, at: dt.datetime) -> int:
-    """Beat, every minute: evaluates the rules of every line that has some, for the rules that
-    depend on the clock (expiry, days abroad, a new day or hour). Returns how many fired."""
-    line_ids = list(AlertRule.objects.order_by("line_id").values_list("line_id", flat=True).distinct())
-    fired = 0
-    for offset in range(0, len(line_ids), SWEEP_BATCH):
-        lines = list(
-            Line.objects.filter(pk__in=line_ids[offset : offset + SWEEP_BATCH]).select_related("plan")
-        )
-        fired += len(rules_evaluate(lines, line_balances(lines, at=at), at=at))
-    return fired
+    """Every line's rules, batch after batch in this process. Returns how many fired."""
+    return sum(rules_sweep_lines(line_ids=batch, at=at) for batch in rules_sweep_batches())
 
 
 PREVIEW_DAYS = 30

@@ -207,29 +207,48 @@ def _sum_spans(table: str, column: str, spans: Sequence[Sequence[Any]]) -> list[
 def line_balances(lines: Sequence[Line], *, at: dt.datetime | None = None) -> dict[int, LineBalance]:
     """Balances for several lines in three queries: grants, hourly rollups, recent raw records."""
     at = at or timezone.now()
-    lots_by_line: dict[int, list[Lot]] = defaultdict(list)
-    # Plain tuples, not Grant objects: a sweep over many lines reads thousands of grants.
-    for line_id, *lot in Grant.objects.filter(line__in=lines).order_by().values_list("line_id", *LOT_FIELDS):
-        lots_by_line[line_id].append(Lot(*lot))
+    reading = _BalanceReading.prepare(lines, at)
+    return reading.balances(usage_in_windows(reading.windows))
 
-    windows: dict[str, Window] = {}
-    plans: dict[int, tuple[list[Lot], list[Segment]]] = {}
-    for line in lines:
-        lots = relevant_lots(lots_by_line[line.pk], at)
-        line_segments = segments(lots, at)
-        plans[line.pk] = (lots, line_segments)
-        for index, (start, end) in enumerate(line_segments):
-            windows[f"l{line.pk}s{index}"] = (line.pk, start, end)
-        if line.plan.daily_fair_use_bytes:
-            windows[f"l{line.pk}today"] = (line.pk, _local_midnight(line, at)[0], at)
-    totals = usage_in_windows(windows)
 
-    balances = {}
-    for line in lines:
-        lots, line_segments = plans[line.pk]
-        usage = {seg: totals[f"l{line.pk}s{i}"] for i, seg in enumerate(line_segments)}
-        balances[line.pk] = _balance(line, lots_by_line[line.pk], lots, usage, totals, at)
-    return balances
+@dataclass
+class _BalanceReading:
+    """The lines' lots and the usage windows their balances need: the windows can be summed
+    together with a caller's own (one reading of the usage tables for both)."""
+
+    lines: Sequence[Line]
+    at: dt.datetime
+    lots_by_line: dict[int, list[Lot]]
+    plans: dict[int, tuple[list[Lot], list[Segment]]]
+    windows: dict[str, Window]
+
+    @classmethod
+    def prepare(cls, lines: Sequence[Line], at: dt.datetime) -> "_BalanceReading":
+        lots_by_line: dict[int, list[Lot]] = defaultdict(list)
+        # Plain tuples, not Grant objects: a sweep over many lines reads thousands of grants.
+        for line_id, *lot in (
+            Grant.objects.filter(line__in=lines).order_by().values_list("line_id", *LOT_FIELDS)
+        ):
+            lots_by_line[line_id].append(Lot(*lot))
+        windows: dict[str, Window] = {}
+        plans: dict[int, tuple[list[Lot], list[Segment]]] = {}
+        for line in lines:
+            lots = relevant_lots(lots_by_line[line.pk], at)
+            line_segments = segments(lots, at)
+            plans[line.pk] = (lots, line_segments)
+            for index, (start, end) in enumerate(line_segments):
+                windows[f"l{line.pk}s{index}"] = (line.pk, start, end)
+            if line.plan.daily_fair_use_bytes:
+                windows[f"l{line.pk}today"] = (line.pk, _local_midnight(line, at)[0], at)
+        return cls(lines, at, lots_by_line, plans, windows)
+
+    def balances(self, totals: dict[str, int]) -> dict[int, LineBalance]:
+        balances = {}
+        for line in self.lines:
+            lots, line_segments = self.plans[line.pk]
+            usage = {seg: totals[f"l{line.pk}s{i}"] for i, seg in enumerate(line_segments)}
+            balances[line.pk] = _balance(line, self.lots_by_line[line.pk], lots, usage, totals, self.at)
+        return balances
 
 
 def _balance(
@@ -318,17 +337,20 @@ class LineSummary:
 
 
 def line_summaries(lines: Sequence[Line], *, at: dt.datetime | None = None) -> list[LineSummary]:
-    """Balances and pace for the lines: five queries, however many lines and records."""
+    """Balances and pace for the lines: three queries, however many lines and records (the pace
+    windows are summed with the balances' own)."""
     at = at or timezone.now()
-    balances = line_balances(lines, at=at)
-    recent = usage_in_windows({str(line.pk): (line.pk, at - PACE_WINDOW, at) for line in lines})
+    reading = _BalanceReading.prepare(lines, at)
+    pace = {f"l{line.pk}pace": (line.pk, at - PACE_WINDOW, at) for line in lines}
+    totals = usage_in_windows({**reading.windows, **pace})
+    balances = reading.balances(totals)
     return [
         LineSummary(
             line=line,
             balance=balances[line.pk],
             period=line.current_period(at),
             at=at,
-            used_last_24_hours_bytes=recent[str(line.pk)],
+            used_last_24_hours_bytes=totals[f"l{line.pk}pace"],
         )
         for line in lines
     ]

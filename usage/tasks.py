@@ -5,7 +5,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from plans.models import Line
-from usage.alerts import rules_sweep
+from usage.alerts import rules_sweep_batches, rules_sweep_lines
 from usage.notify import deliveries_due_queue, delivery_send, rule_holds_release
 from usage.partitions import month_start, next_month, partitions_ensure
 from usage.services import usage_prune
@@ -21,18 +21,28 @@ def evaluate_lines(line_ids: list[int]) -> int:
     return lines_evaluate(line_ids=line_ids, at=timezone.now())
 
 
-@shared_task(time_limit=600, soft_time_limit=540)
+@shared_task(time_limit=120, soft_time_limit=100)
 def alerts_sweep() -> int:
-    """Beat, every minute: rules that depend on the clock, evaluations lost while the broker was
-    down, deliveries due, and rule holds whose cycle has reset. Returns how many rules fired."""
+    """Beat, every minute: evaluations lost while the broker was down, rule holds whose cycle has
+    reset, deliveries due; and one `sweep_rules` task per batch of lines with rules, for the rules
+    that depend on the clock, so the sweep spreads over every worker. Returns how many batches
+    it queued."""
     now = timezone.now()
     lost_since = now - dt.timedelta(seconds=settings.ALERT_LOST_EVALUATION_SECONDS)
     lost = Line.objects.filter(evaluation_requested_at__lte=lost_since).values_list("pk", flat=True)
     lines_evaluate(line_ids=list(lost), at=now)
     rule_holds_release(at=now)
-    fired = rules_sweep(at=now)
     deliveries_due_queue(at=now)
-    return fired
+    batches = rules_sweep_batches()
+    for batch in batches:
+        sweep_rules.delay(batch)
+    return len(batches)
+
+
+@shared_task(time_limit=120, soft_time_limit=100)
+def sweep_rules(line_ids: list[int]) -> int:
+    """One batch of the minute sweep. Safe to run twice: a rule fires once per period."""
+    return rules_sweep_lines(line_ids=line_ids, at=timezone.now())
 
 
 @shared_task(time_limit=60, soft_time_limit=50, max_retries=0)

@@ -19,6 +19,7 @@ from django.utils import timezone
 from esimdash.celery import app as celery_app
 from tests.factories import GB, MB, make_line, make_plan, usage_record, use
 from tests.services import running_redis
+from usage.alerts import rules_sweep, rules_sweep_batches
 from usage.models import AlertRule, Delivery, DeliveryAttempt, Notification, WebhookEndpoint
 from usage.notify import deliveries_due_queue
 from usage.services import usage_ingest
@@ -185,3 +186,28 @@ def test_with_redis_down_ingestion_works_and_the_sweep_catches_up(line, own_redi
     ]
     line.refresh_from_db()
     assert line.evaluation_requested_at is None
+
+
+def test_the_minute_sweep_spreads_over_tasks_and_fires_clock_rules(owner, settings, start_worker):
+    owner.quiet_hours_start = owner.quiet_hours_end = dt.time(0)
+    owner.save()
+    pack = make_plan("travel_pack", allowance_bytes=5 * GB, validity_days=7)
+    lines = [
+        make_line(owner, plan=pack, activated_at=timezone.now() - dt.timedelta(days=6, hours=12))
+        for _ in range(3)
+    ]
+    for each in lines:
+        AlertRule.objects.create(
+            line=each, created_by=owner, name="a day left", kind="expiry", hours=24, notify_email=False
+        )
+    settings.ALERT_SWEEP_BATCH_LINES = 1
+    assert rules_sweep_batches() == [[each.pk] for each in lines]
+    start_worker(ALERT_SWEEP_BATCH_LINES="1")
+    alerts_sweep.delay()  # queues one sweep_rules task per line
+    wait_for(lambda: Notification.objects.count() == 3)
+    assert sorted(Notification.objects.values_list("firing__rule__line_id", flat=True)) == [
+        each.pk for each in lines
+    ]
+    # The next minute's sweep, in this process: each rule fired once for its expiry, and stays so.
+    assert rules_sweep(at=timezone.now()) == 0
+    assert Notification.objects.count() == 3
