@@ -5,6 +5,7 @@ from usage.api import api
 
 urlpatterns = [
     path("", include("usage.urls")),
+    path("", include("plans.urls")),
     path("api/v1/", api.urls),
     path("accounts/", include("esimdash.accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),

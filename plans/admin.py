@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from plans.models import Carrier, Grant, Line, Plan
+from plans.models import Carrier, Grant, Line, Plan, Pool, PoolInvite, PoolMember
 
 
 @admin.register(Carrier)
@@ -32,6 +32,33 @@ class LineAdmin(admin.ModelAdmin):
 
 @admin.register(Grant)
 class GrantAdmin(admin.ModelAdmin):
-    list_display = ("line", "source", "amount_bytes", "starts_at", "expires_at", "priority")
+    list_display = ("line", "pool", "source", "amount_bytes", "starts_at", "expires_at", "priority")
     list_filter = ("source",)
+    raw_id_fields = ("line", "pool")
+
+
+class PoolMemberInline(admin.TabularInline):
+    model = PoolMember
+    extra = 0
     raw_id_fields = ("line",)
+
+
+class PoolGrantInline(admin.TabularInline):
+    model = Grant
+    fk_name = "pool"
+    extra = 0
+    exclude = ("line",)
+
+
+@admin.register(Pool)
+class PoolAdmin(admin.ModelAdmin):
+    list_display = ("name", "plan", "cycle_start_day", "owner_reserve_bytes", "created_at")
+    search_fields = ("name",)
+    inlines = [PoolMemberInline, PoolGrantInline]
+
+
+@admin.register(PoolInvite)
+class PoolInviteAdmin(admin.ModelAdmin):
+    list_display = ("pool", "email", "user", "role", "state", "expires_at")
+    list_filter = ("state",)
+    raw_id_fields = ("pool", "user", "invited_by")

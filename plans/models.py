@@ -102,6 +102,16 @@ def _shift_month(year: int, month: int, by: int) -> tuple[int, int]:
     return index // 12, index % 12 + 1
 
 
+def billing_cycle(at: dt.datetime, tz: zoneinfo.ZoneInfo, cycle_start_day: int) -> Period:
+    """The monthly cycle around `at`, from local midnight of the cycle start day to the next."""
+    local = at.astimezone(tz)
+    start = _cycle_start(local.year, local.month, cycle_start_day, tz)
+    if local < start:
+        start = _cycle_start(*_shift_month(local.year, local.month, -1), cycle_start_day, tz)
+    end = _cycle_start(*_shift_month(start.year, start.month, 1), cycle_start_day, tz)
+    return Period(starts_at=start, ends_at=end)
+
+
 class Line(models.Model):
     """One eSIM profile, owned by one user."""
 
@@ -179,12 +189,7 @@ class Line(models.Model):
 
     def billing_cycle(self, at: dt.datetime) -> Period:
         """The billing cycle around `at`: from the cycle start day to the next, in the line's time zone."""
-        local = at.astimezone(self.tz)
-        start = _cycle_start(local.year, local.month, self.cycle_start_day, self.tz)
-        if local < start:
-            start = _cycle_start(*_shift_month(local.year, local.month, -1), self.cycle_start_day, self.tz)
-        end = _cycle_start(*_shift_month(start.year, start.month, 1), self.cycle_start_day, self.tz)
-        return Period(starts_at=start, ends_at=end)
+        return billing_cycle(at, self.tz, self.cycle_start_day)
 
     def current_period(self, at: dt.datetime) -> Period | None:
         """The period the line's figures are about: its billing cycle, or a pass's validity."""
@@ -208,7 +213,9 @@ class Grant(models.Model):
 
     DEFAULT_PRIORITY = 100
 
-    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="grants")
+    # A lot belongs to a line or to a family pool, never both.
+    line = models.ForeignKey(Line, null=True, blank=True, on_delete=models.CASCADE, related_name="grants")
+    pool = models.ForeignKey("Pool", null=True, blank=True, on_delete=models.CASCADE, related_name="grants")
     source = models.CharField(max_length=16, choices=Source.choices)
     amount_bytes = models.PositiveBigIntegerField()
     starts_at = models.DateTimeField()
@@ -219,9 +226,18 @@ class Grant(models.Model):
 
     class Meta:
         ordering = ["line", "starts_at", "id"]
-        indexes = [models.Index(fields=["line", "expires_at"])]
+        indexes = [models.Index(fields=["line", "expires_at"]), models.Index(fields=["pool", "expires_at"])]
         constraints = [
             models.CheckConstraint(condition=Q(amount_bytes__gt=0), name="grant_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(line__isnull=False, pool__isnull=True) | Q(line__isnull=True, pool__isnull=False),
+                name="grant_on_line_or_pool",
+            ),
+            models.UniqueConstraint(
+                fields=["pool", "starts_at"],
+                condition=Q(source="plan"),
+                name="grant_one_pool_allowance_per_cycle",
+            ),
             models.CheckConstraint(
                 condition=Q(expires_at__isnull=True) | Q(expires_at__gt=models.F("starts_at")),
                 name="grant_expires_after_start",
@@ -233,4 +249,128 @@ class Grant(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_source_display()} {self.amount_bytes} B on {self.line_id}"
+        owner = f"line {self.line_id}" if self.line_id else f"pool {self.pool_id}"
+        return f"{self.get_source_display()} {self.amount_bytes} B on {owner}"
+
+
+class Pool(models.Model):
+    """A family pool: one allowance (the pool's grants) shared by its members' lines. While a line
+    is a member, its usage draws on the pool, and it gets no allowance of its own."""
+
+    name = models.CharField(_("name"), max_length=64)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="pools")
+    cycle_start_day = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(31)]
+    )
+    time_zone = models.CharField(max_length=64, default=default_time_zone, validators=[validate_time_zone])
+    owner_reserve_bytes = models.PositiveBigIntegerField(
+        _("kept for the owner"),
+        default=0,
+        help_text=_("Member caps together cannot eat into this much of each cycle's allowance."),
+    )
+    low_notified_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When managers were last told the pool runs low."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    @property
+    def member_limit(self) -> int:
+        return self.plan.member_limit if self.plan.member_limit > 1 else DEFAULT_POOL_MEMBER_LIMIT
+
+    def billing_cycle(self, at: dt.datetime) -> Period:
+        return billing_cycle(at, self.tz, self.cycle_start_day)
+
+
+DEFAULT_POOL_MEMBER_LIMIT = 10
+
+
+class PoolMember(models.Model):
+    """A line's membership of a pool, from `joined_at` to `left_at`. Memberships that ended stay:
+    the pool's past usage includes what their lines used while members."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", _("Owner")
+        MANAGER = "manager", _("Manager")
+        MEMBER = "member", _("Member")
+        SUPERVISED = "supervised", _("Supervised member")
+
+    class CapAction(models.TextChoices):
+        ALERT = "alert", _("Alert only")
+        THROTTLE = "throttle", _("Slow down")
+        PAUSE = "pause", _("Pause data")
+
+    MANAGING_ROLES = frozenset({Role.OWNER, Role.MANAGER})
+
+    pool = models.ForeignKey(Pool, on_delete=models.CASCADE, related_name="members")
+    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.MEMBER)
+    cap_bytes = models.PositiveBigIntegerField(_("monthly cap"), null=True, blank=True)
+    cap_action = models.CharField(
+        _("at the cap"), max_length=8, choices=CapAction.choices, default=CapAction.THROTTLE
+    )
+    paused_until = models.DateTimeField(
+        null=True, blank=True, help_text="Paused by a manager until then (the cycle's end) or until resumed."
+    )
+    cap_notified_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When managers were last told the cap was reached."
+    )
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pool", "joined_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["line"], condition=Q(left_at__isnull=True), name="line_in_one_pool"
+            ),
+            models.UniqueConstraint(
+                fields=["pool"], condition=Q(left_at__isnull=True, role="owner"), name="pool_has_one_owner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line} in {self.pool}"
+
+    @property
+    def manages(self) -> bool:
+        return self.role in self.MANAGING_ROLES
+
+
+class PoolInvite(models.Model):
+    """A single-use invitation to join a pool, by e-mail address or username. The link carries a
+    random token; only its SHA-256 is stored."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined")
+        REVOKED = "revoked", _("Revoked")
+
+    pool = models.ForeignKey(Pool, on_delete=models.CASCADE, related_name="invites")
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField(blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="pool_invites"
+    )
+    role = models.CharField(max_length=16, choices=PoolMember.Role.choices, default=PoolMember.Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"invite to {self.pool} for {self.email or self.user}"
+
+    def is_open(self, at: dt.datetime) -> bool:
+        return self.state == self.State.PENDING and at < self.expires_at

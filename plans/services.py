@@ -75,6 +75,8 @@ def line_cycle_grants_ensure(*, line: Line, until: dt.datetime, carry_over: bool
     allowance = line.plan.allowance_bytes
     if not allowance or not line.plan.has_billing_cycle or line.activated_at is None:
         return 0
+    if line.memberships.filter(left_at__isnull=True).exists():
+        return 0  # a line in a pool gets no allowance of its own: the pool does
     existing = set(line.grants.filter(source=Grant.Source.PLAN).values_list("starts_at", flat=True))
     created = 0
     cycle = line.billing_cycle(line.activated_at)

@@ -1,10 +1,11 @@
 import datetime as dt
 
 from celery import shared_task
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
-from plans.models import Grant, Line, Plan
+from plans.models import Grant, Line, Plan, Pool, PoolMember
+from plans.pools import pool_cycle_grants_ensure, pool_member_resume
 from plans.services import line_cycle_grants_ensure
 
 # Lines per batch: a Line with its plan is a few KB, so 500 keep a sweep's memory flat.
@@ -25,7 +26,20 @@ def lines_roll_over() -> int:
         if len(batch) == BATCH:
             changed += _roll_over(batch, now)
             batch = []
-    return changed + _roll_over(batch, now)
+    return changed + _roll_over(batch, now) + _pools_roll_over(now)
+
+
+def _pools_roll_over(now: dt.datetime) -> int:
+    """Pools get each new cycle's allowance, and pauses set "until the cycle ends" are lifted.
+    Returns the pauses lifted (the members' status is synced by the line pass above, next minute)."""
+    for pool in Pool.objects.select_related("plan").filter(
+        ~Exists(Grant.objects.filter(pool=OuterRef("pk"), source=Grant.Source.PLAN, expires_at__gt=now))
+    ):
+        pool_cycle_grants_ensure(pool=pool, until=now)
+    ended = PoolMember.objects.filter(left_at__isnull=True, paused_until__lte=now).select_related("pool")
+    for member in ended:
+        pool_member_resume(pool=member.pool, by=None, member_id=member.pk, at=now)
+    return len(ended)
 
 
 def _roll_over(lines: list[Line], now: dt.datetime) -> int:

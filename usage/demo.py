@@ -8,7 +8,15 @@ from stdnum import luhn
 from stdnum.iso7064 import mod_97_10
 
 from esimdash.accounts.models import User
-from plans.models import Grant, Line, Plan
+from plans.models import Grant, Line, Plan, PoolMember
+from plans.pools import (
+    CapChange,
+    pool_caps_set,
+    pool_create,
+    pool_cycle_grants_ensure,
+    pool_invite_accept,
+    pool_member_invite,
+)
 from plans.services import line_create, line_cycle_grants_ensure, line_pass_renew
 from usage.models import AlertRule, Device, SimulatedLine
 from usage.simulator import simulate_line
@@ -82,6 +90,30 @@ PERSONAS = (
 )
 
 
+@dataclass(frozen=True)
+class FamilyMember:
+    username: str
+    name: str
+    language: str
+    nickname: str
+    role: str
+    cap_bytes: int | None
+    cap_action: str
+    profile: str
+    serial: int
+
+
+# Zhang Wei's family pool: his wife manages it with him; the children are supervised, with caps.
+FAMILY = (
+    FamilyMember("liuyan", "刘燕", "zh-hans", "刘燕的手机", "manager", None, "throttle", "family_parent", 4),
+    FamilyMember(
+        "zhanghao", "张浩", "zh-hans", "Hao (14)", "supervised", 5 * GB, "throttle", "family_teen", 5
+    ),
+    FamilyMember("zhangxin", "张欣", "zh-hans", "Xin (9)", "supervised", 2 * GB, "pause", "family_child", 6),
+)
+FAMILY_PLAN = "docomo-share-30gb"
+
+
 def _hour(moment: dt.datetime) -> dt.datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
@@ -120,6 +152,54 @@ def demo_persona_create(persona: Persona, *, now: dt.datetime) -> SimulatedLine:
     )
 
 
+@transaction.atomic
+def demo_family_create(father: SimulatedLine, *, now: dt.datetime) -> list[SimulatedLine]:
+    """Zhang Wei's line starts the family pool when it is activated; his wife and children join
+    with lines of their own, invited and accepted through the same services as on the pages.
+    Run again, it returns the family as it is."""
+    line = father.line
+    if line.memberships.exists():
+        return list(
+            SimulatedLine.objects.filter(line__memberships__pool__members__line=line).exclude(line=line)
+        )
+    started = line.activated_at or now
+    pool = pool_create(user=line.owner, line=line, name="张家 Zhang family", at=started)
+    family = []
+    for relative in FAMILY:
+        user = User.objects.create_user(
+            username=relative.username,
+            email=f"{relative.username}@example.com",
+            password=DEMO_PASSWORD,
+            first_name=relative.name,
+            language=relative.language,
+        )
+        Device.objects.create(owner=user, kind=Device.Kind.PHONE, name=relative.nickname, created_at=started)
+        own = line_create(
+            owner=user,
+            plan=Plan.objects.get(slug=FAMILY_PLAN),
+            iccid=demo_iccid(relative.serial),
+            nickname=relative.nickname,
+            activated_at=started,
+        )
+        _, token = pool_member_invite(
+            pool=pool, by=line.owner, to=user.username, role=relative.role, at=started
+        )
+        member = pool_invite_accept(token=token, user=user, line=own, at=started)
+        if relative.cap_bytes:
+            pool_caps_set(
+                pool=pool,
+                by=line.owner,
+                changes=[CapChange(member.pk, relative.cap_bytes, relative.cap_action)],
+                at=started,
+            )
+        family.append(
+            SimulatedLine.objects.create(
+                line=own, profile=relative.profile, simulated_until=father.simulated_until
+            )
+        )
+    return family
+
+
 def _demo_rules(line: Line, profile: str) -> None:
     """The rules each persona would set: a 90 % warning, and the one their story calls for."""
     common = {"line": line, "created_by": line.owner, "notify_email": False}
@@ -143,11 +223,20 @@ def demo_history_fill(simulation: SimulatedLine, *, now: dt.datetime, seed: int,
             if line.plan.has_billing_cycle
             else now
         )
-        line_cycle_grants_ensure(line=line, until=simulation.simulated_until)
+        _grants_ensure(line, until=simulation.simulated_until)
         new += simulate_line(simulation, until=boundary, seed=seed, progress=progress).new
         if boundary >= now:
-            line_cycle_grants_ensure(line=line, until=now)
+            _grants_ensure(line, until=now)
             return new
+
+
+def _grants_ensure(line: Line, *, until: dt.datetime) -> None:
+    """Each cycle's allowance, as the beat task gives it: to the line's pool while it is in one."""
+    member = PoolMember.objects.filter(line=line, left_at__isnull=True).select_related("pool__plan").first()
+    if member:
+        pool_cycle_grants_ensure(pool=member.pool, until=until)
+    else:
+        line_cycle_grants_ensure(line=line, until=until)
 
 
 def _buy_packs_and_day_passes(line: Line, *, now: dt.datetime) -> None:

@@ -127,18 +127,7 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
         )
         deliveries = []
         if rule.notify_email and owner.email:
-            context = {"title": title, "body": body, "url": rules_url, "user": owner}
-            deliveries.append(
-                Delivery(
-                    channel=Delivery.Channel.EMAIL,
-                    payload={
-                        "to": owner.email,
-                        "subject": title,
-                        "text": render_to_string("usage/email/alert.txt", context),
-                        "html": render_to_string("usage/email/alert.html", context),
-                    },
-                )
-            )
+            deliveries.append(_email(owner, title, body, rules_url))
     event = {
         "event": "alert.fired",
         "rule": {"id": rule.pk, "name": rule.name, "kind": rule.kind},
@@ -156,6 +145,47 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
     for delivery in deliveries:
         delivery.notification, delivery.rule, delivery.due_at = notification, rule, visible_at
     _queue(Delivery.objects.bulk_create(deliveries))
+
+
+def _email(user: User, title: str, body: str, url: str) -> Delivery:
+    """An e-mail delivery in the active language (the caller sets the user's)."""
+    context = {"title": title, "body": body, "url": url, "user": user}
+    return Delivery(
+        channel=Delivery.Channel.EMAIL,
+        payload={
+            "to": user.email,
+            "subject": title,
+            "text": render_to_string("usage/email/alert.txt", context),
+            "html": render_to_string("usage/email/alert.html", context),
+        },
+    )
+
+
+def user_notify(
+    user: User,
+    *,
+    title: str,
+    body: str,
+    path: str,
+    at: dt.datetime,
+    line: Line | None = None,
+    email: bool = True,
+) -> Notification:
+    """A notification outside the alert rules (pool invites, caps reached): in the user's centre
+    after their quiet hours, and by e-mail when they have an address. The caller writes `title`
+    and `body` in the user's language (`translation.override(user.language)`)."""
+    visible_at = user.notifications_due_at(at)
+    with translation.override(user.language):
+        notification = Notification.objects.create(
+            user=user, line=line, title=str(title), body=str(body), created_at=at, visible_at=visible_at
+        )
+        deliveries = (
+            [_email(user, str(title), str(body), settings.SITE_URL + path)] if email and user.email else []
+        )
+    for delivery in deliveries:
+        delivery.notification, delivery.due_at = notification, visible_at
+    _queue(Delivery.objects.bulk_create(deliveries))
+    return notification
 
 
 # A rule that slows a line leaves it alone when it is already slowed or cut off by a rule.

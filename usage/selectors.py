@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from esimdash.db import Column, rows_cte
-from plans.models import Grant, Line, Period
+from plans.models import Grant, Line, Period, Pool, PoolMember
 from usage.models import HourlyUsage, UsageRecord
 
 _FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
@@ -84,10 +85,54 @@ class LineBalance:
     """Usage no valid lot could cover (used while throttled or cut off)."""
     fair_use: FairUseDay | None
     updated_at: dt.datetime | None
+    used_bytes: int
+    """Used of `total_bytes`."""
+    member: "MemberUsage | None" = None
+    """For a line in a family pool: its membership and use of the pool this cycle. The queue and
+    overage are then the pool's, and the total its cap (or the pool's total when uncapped)."""
+    pool: "PoolBalance | None" = None
+
+
+@dataclass(frozen=True)
+class MemberUsage:
+    """A pool member's use of the pool in the current cycle."""
+
+    member: PoolMember
+    used_bytes: int
+
+    @property
+    def cap_reached(self) -> bool:
+        return self.member.cap_bytes is not None and self.used_bytes >= self.member.cap_bytes
+
+    @property
+    def cap_remaining_bytes(self) -> int | None:
+        if self.member.cap_bytes is None:
+            return None
+        return max(0, self.member.cap_bytes - self.used_bytes)
+
+
+@dataclass(frozen=True)
+class PoolBalance:
+    pool: Pool
+    queue: tuple[LotBalance, ...]
+    remaining_bytes: int
+    total_bytes: int
+    overage_bytes: int
+    cycle: Period
+    members: tuple[MemberUsage, ...]
+    """The current members, in joining order."""
+    used_this_cycle_bytes: int
+    """All the pool's usage this cycle: its members' (and its former members', while members),
+    each counted once. Always the sum of `member_usage` over every membership."""
+    reserve_outstanding_bytes: int
+    """What is left of the owner's reserve this cycle: other members cannot use it."""
 
     @property
     def used_bytes(self) -> int:
-        return self.total_bytes - (self.remaining_bytes or 0)
+        return self.total_bytes - self.remaining_bytes
+
+    def member_for(self, line_id: int) -> MemberUsage:
+        return next(usage for usage in self.members if usage.member.line_id == line_id)
 
 
 Segment = tuple[dt.datetime, dt.datetime]
@@ -205,49 +250,213 @@ def _sum_spans(table: str, column: str, spans: Sequence[Sequence[Any]]) -> list[
 
 
 def line_balances(lines: Sequence[Line], *, at: dt.datetime | None = None) -> dict[int, LineBalance]:
-    """Balances for several lines in three queries: grants, hourly rollups, recent raw records."""
+    """Balances for several lines in four queries: pool memberships, grants (the lines' and their
+    pools'), hourly rollups, recent raw records."""
     at = at or timezone.now()
     reading = _BalanceReading.prepare(lines, at)
     return reading.balances(usage_in_windows(reading.windows))
 
 
+def pool_balances(pools: Sequence[Pool], *, at: dt.datetime | None = None) -> dict[int, PoolBalance]:
+    """The pools' balances and each member's use this cycle, in four queries. The one function
+    for a pool's figures: the pool page, its members' lines and the alerts all read it."""
+    at = at or timezone.now()
+    memberships = list(PoolMember.objects.filter(pool__in=pools).select_related("pool__plan", "line"))
+    lots = _lots_by_owner(Grant.objects.filter(pool__in=pools))
+    readings = {
+        pool.pk: _PoolReading.prepare(pool, memberships, lots[("pool", pool.pk)], at) for pool in pools
+    }
+    totals = usage_in_windows({key: window for r in readings.values() for key, window in r.windows.items()})
+    return {pool_id: reading.balance(totals) for pool_id, reading in readings.items()}
+
+
+def _lots_by_owner(grants) -> dict[tuple[str, int], list[Lot]]:
+    """Lots keyed ("line", id) or ("pool", id). Plain tuples, not Grant objects: a sweep over
+    many lines reads thousands of grants."""
+    lots: dict[tuple[str, int], list[Lot]] = defaultdict(list)
+    for line_id, pool_id, *lot in grants.order_by().values_list("line_id", "pool_id", *LOT_FIELDS):
+        lots[("line", line_id) if line_id else ("pool", pool_id)].append(Lot(*lot))
+    return lots
+
+
+def _lot_queue(
+    all_lots: list[Lot], relevant: list[Lot], usage: dict[Segment, int], at: dt.datetime
+) -> tuple[tuple[LotBalance, ...], list[LotBalance], int]:
+    """Lots valid now or later in consumption order (with what each has used), the ones valid
+    now, and the overage no lot could cover."""
+    used, overage = consume(relevant, usage)
+    upcoming = [lot for lot in all_lots if lot.valid_at(at) or lot.starts_at > at]
+    queue = tuple(
+        LotBalance(lot=lot, used_bytes=used.get(lot.grant_id, 0))
+        for lot in sorted(upcoming, key=lambda lot: (lot.starts_at > at, *lot.consumption_key()))
+    )
+    return queue, [entry for entry in queue if entry.lot.valid_at(at)], overage
+
+
+def _less(start: dt.datetime, end: dt.datetime, spans: Sequence[Segment]) -> list[Segment]:
+    """[start, end) less the spans."""
+    pieces = [(start, end)]
+    for cut_start, cut_end in spans:
+        kept = []
+        for piece_start, piece_end in pieces:
+            if cut_end <= piece_start or cut_start >= piece_end:
+                kept.append((piece_start, piece_end))
+                continue
+            if piece_start < cut_start:
+                kept.append((piece_start, cut_start))
+            if cut_end < piece_end:
+                kept.append((cut_end, piece_end))
+        pieces = kept
+    return pieces
+
+
+def _membership_span(member: PoolMember, start: dt.datetime, end: dt.datetime) -> Segment | None:
+    """The part of [start, end) during which the member was in its pool, if any."""
+    span_start, span_end = max(start, member.joined_at), min(end, member.left_at or end)
+    return (span_start, span_end) if span_start < span_end else None
+
+
+@dataclass
+class _PoolReading:
+    pool: Pool
+    at: dt.datetime
+    memberships: list[PoolMember]
+    lots: list[Lot]
+    relevant: list[Lot]
+    segments: list[Segment]
+    cycle: Period
+    windows: dict[str, Window]
+
+    @classmethod
+    def prepare(
+        cls, pool: Pool, memberships: Sequence[PoolMember], lots: list[Lot], at: dt.datetime
+    ) -> "_PoolReading":
+        own = [member for member in memberships if member.pool_id == pool.pk]
+        relevant = relevant_lots(lots, at)
+        pool_segments = segments(relevant, at)
+        cycle = pool.billing_cycle(at)
+        windows: dict[str, Window] = {}
+        for member in own:
+            for index, (start, end) in enumerate(pool_segments):
+                if span := _membership_span(member, start, end):
+                    windows[f"p{pool.pk}s{index}m{member.pk}"] = (member.line_id, *span)
+            if span := _membership_span(member, cycle.starts_at, at):
+                windows[f"p{pool.pk}m{member.pk}"] = (member.line_id, *span)
+        return cls(pool, at, own, lots, relevant, pool_segments, cycle, windows)
+
+    def balance(self, totals: dict[str, int]) -> PoolBalance:
+        pool_id = self.pool.pk
+        usage = {
+            segment: sum(totals.get(f"p{pool_id}s{index}m{member.pk}", 0) for member in self.memberships)
+            for index, segment in enumerate(self.segments)
+        }
+        queue, valid_now, overage = _lot_queue(self.lots, self.relevant, usage, self.at)
+        cycle_use = {member.pk: totals.get(f"p{pool_id}m{member.pk}", 0) for member in self.memberships}
+        current = [member for member in self.memberships if member.left_at is None]
+        owner_used = sum(cycle_use[member.pk] for member in current if member.role == PoolMember.Role.OWNER)
+        return PoolBalance(
+            pool=self.pool,
+            queue=tuple(entry for entry in queue if entry.remaining_bytes > 0),
+            remaining_bytes=sum(entry.remaining_bytes for entry in valid_now),
+            total_bytes=sum(entry.lot.amount_bytes for entry in valid_now),
+            overage_bytes=overage,
+            cycle=self.cycle,
+            members=tuple(MemberUsage(member, cycle_use[member.pk]) for member in current),
+            used_this_cycle_bytes=sum(cycle_use.values()),
+            reserve_outstanding_bytes=max(0, self.pool.owner_reserve_bytes - owner_used),
+        )
+
+
+def member_balance(line: Line, pool: PoolBalance) -> LineBalance:
+    """A pool member's line: what it may still use is the pool's remaining data, less the owner's
+    reserve for anyone but the owner, and no more than what is left of its cap (unless the cap
+    only alerts)."""
+    usage = pool.member_for(line.pk)
+    member = usage.member
+    remaining = pool.remaining_bytes
+    if member.role != PoolMember.Role.OWNER:
+        remaining = max(0, remaining - pool.reserve_outstanding_bytes)
+    if usage.cap_remaining_bytes is not None and member.cap_action != PoolMember.CapAction.ALERT:
+        remaining = min(remaining, usage.cap_remaining_bytes)
+    if member.cap_bytes is not None:
+        total, used = member.cap_bytes, usage.used_bytes
+    else:
+        total, used = pool.total_bytes, pool.used_bytes
+    return LineBalance(
+        queue=pool.queue,
+        remaining_bytes=remaining,
+        total_bytes=total,
+        used_bytes=used,
+        overage_bytes=pool.overage_bytes,
+        fair_use=None,
+        updated_at=line.usage_updated_at,
+        member=usage,
+        pool=pool,
+    )
+
+
 @dataclass
 class _BalanceReading:
     """The lines' lots and the usage windows their balances need: the windows can be summed
-    together with a caller's own (one reading of the usage tables for both)."""
+    together with a caller's own (one reading of the usage tables for both). A line's usage
+    draws on its pool while it is a member, and on its own lots otherwise."""
 
     lines: Sequence[Line]
     at: dt.datetime
-    lots_by_line: dict[int, list[Lot]]
-    plans: dict[int, tuple[list[Lot], list[Segment]]]
+    lots: dict[tuple[str, int], list[Lot]]
+    plans: dict[int, tuple[list[Lot], list[list[str]]]]
+    pools: dict[int, _PoolReading]
+    pool_of_line: dict[int, int]
     windows: dict[str, Window]
 
     @classmethod
     def prepare(cls, lines: Sequence[Line], at: dt.datetime) -> "_BalanceReading":
-        lots_by_line: dict[int, list[Lot]] = defaultdict(list)
-        # Plain tuples, not Grant objects: a sweep over many lines reads thousands of grants.
-        for line_id, *lot in (
-            Grant.objects.filter(line__in=lines).order_by().values_list("line_id", *LOT_FIELDS)
-        ):
-            lots_by_line[line_id].append(Lot(*lot))
-        windows: dict[str, Window] = {}
-        plans: dict[int, tuple[list[Lot], list[Segment]]] = {}
+        current_pools = PoolMember.objects.filter(line__in=lines, left_at__isnull=True).values("pool")
+        memberships = list(
+            PoolMember.objects.filter(Q(line__in=lines) | Q(pool__in=current_pools)).select_related(
+                "pool__plan"
+            )
+        )
+        pool_of_line = {m.line_id: m.pool_id for m in memberships if m.left_at is None}
+        lots = _lots_by_owner(Grant.objects.filter(Q(line__in=lines) | Q(pool__in=current_pools)))
+        pools = {m.pool_id: m.pool for m in memberships if m.pool_id in pool_of_line.values()}
+        readings = {
+            pk: _PoolReading.prepare(pool, memberships, lots[("pool", pk)], at) for pk, pool in pools.items()
+        }
+        windows = {key: window for reading in readings.values() for key, window in reading.windows.items()}
+        spans_of_line: dict[int, list[Segment]] = defaultdict(list)
+        for member in memberships:
+            spans_of_line[member.line_id].append((member.joined_at, member.left_at or _FAR_FUTURE))
+        plans: dict[int, tuple[list[Lot], list[list[str]]]] = {}
         for line in lines:
-            lots = relevant_lots(lots_by_line[line.pk], at)
-            line_segments = segments(lots, at)
-            plans[line.pk] = (lots, line_segments)
-            for index, (start, end) in enumerate(line_segments):
-                windows[f"l{line.pk}s{index}"] = (line.pk, start, end)
+            if line.pk in pool_of_line:
+                continue
+            relevant = relevant_lots(lots[("line", line.pk)], at)
+            keys_by_segment = []
+            for index, (start, end) in enumerate(segments(relevant, at)):
+                # Usage while the line was in a pool was the pool's, not its own lots'.
+                pieces = _less(start, end, spans_of_line[line.pk])
+                keys = [f"l{line.pk}s{index}p{n}" for n in range(len(pieces))]
+                windows.update((key, (line.pk, *piece)) for key, piece in zip(keys, pieces, strict=True))
+                keys_by_segment.append(keys)
+            plans[line.pk] = (relevant, keys_by_segment)
             if line.plan.daily_fair_use_bytes:
                 windows[f"l{line.pk}today"] = (line.pk, _local_midnight(line, at)[0], at)
-        return cls(lines, at, lots_by_line, plans, windows)
+        return cls(lines, at, lots, plans, readings, pool_of_line, windows)
 
     def balances(self, totals: dict[str, int]) -> dict[int, LineBalance]:
+        pools = {pool_id: reading.balance(totals) for pool_id, reading in self.pools.items()}
         balances = {}
         for line in self.lines:
-            lots, line_segments = self.plans[line.pk]
-            usage = {seg: totals[f"l{line.pk}s{i}"] for i, seg in enumerate(line_segments)}
-            balances[line.pk] = _balance(line, self.lots_by_line[line.pk], lots, usage, totals, self.at)
+            if line.pk in self.pool_of_line:
+                balances[line.pk] = member_balance(line, pools[self.pool_of_line[line.pk]])
+                continue
+            relevant, keys_by_segment = self.plans[line.pk]
+            usage = {
+                segment: sum(totals[key] for key in keys)
+                for segment, keys in zip(segments(relevant, self.at), keys_by_segment, strict=True)
+            }
+            balances[line.pk] = _balance(line, self.lots[("line", line.pk)], relevant, usage, totals, self.at)
         return balances
 
 
@@ -259,13 +468,7 @@ def _balance(
     totals: dict[str, int],
     at: dt.datetime,
 ) -> LineBalance:
-    used, overage = consume(relevant, usage)
-    upcoming = [lot for lot in all_lots if lot.valid_at(at) or lot.starts_at > at]
-    queue = tuple(
-        LotBalance(lot=lot, used_bytes=used.get(lot.grant_id, 0))
-        for lot in sorted(upcoming, key=lambda lot: (lot.starts_at > at, *lot.consumption_key()))
-    )
-    valid_now = [entry for entry in queue if entry.lot.valid_at(at)]
+    queue, valid_now, overage = _lot_queue(all_lots, relevant, usage, at)
     fair_use = None
     if line.plan.daily_fair_use_bytes:
         _, tomorrow = _local_midnight(line, at)
@@ -274,10 +477,13 @@ def _balance(
             used_bytes=totals.get(f"l{line.pk}today") or 0,
             resets_at=tomorrow,
         )
+    remaining = None if line.plan.is_unlimited else sum(e.remaining_bytes for e in valid_now)
+    total = sum(entry.lot.amount_bytes for entry in valid_now)
     return LineBalance(
         queue=tuple(entry for entry in queue if entry.remaining_bytes > 0),
-        remaining_bytes=None if line.plan.is_unlimited else sum(e.remaining_bytes for e in valid_now),
-        total_bytes=sum(entry.lot.amount_bytes for entry in valid_now),
+        remaining_bytes=remaining,
+        total_bytes=total,
+        used_bytes=total - (remaining or 0),
         overage_bytes=overage,
         fair_use=fair_use,
         updated_at=line.usage_updated_at,
@@ -354,3 +560,41 @@ def line_summaries(lines: Sequence[Line], *, at: dt.datetime | None = None) -> l
         )
         for line in lines
     ]
+
+
+@dataclass(frozen=True)
+class PoolSummary:
+    """What a pool's page shows: its balance, and the pace of the last 24 hours."""
+
+    balance: PoolBalance
+    used_last_24_hours_bytes: int
+    at: dt.datetime
+
+    @property
+    def runs_out_at(self) -> dt.datetime | None:
+        """When the pool runs out if its members go on at the last 24 hours' pace."""
+        remaining = self.balance.remaining_bytes
+        if not remaining or not self.used_last_24_hours_bytes:
+            return None
+        return self.at + PACE_WINDOW * (remaining / self.used_last_24_hours_bytes)
+
+    @property
+    def runs_out_early(self) -> bool:
+        return bool(self.runs_out_at and self.runs_out_at < self.balance.cycle.ends_at)
+
+    @property
+    def biggest_consumers(self) -> list[MemberUsage]:
+        ranked = sorted(self.balance.members, key=lambda usage: -usage.used_bytes)
+        return [usage for usage in ranked if usage.used_bytes][:3]
+
+
+def pool_summary(pool: Pool, *, at: dt.datetime | None = None) -> PoolSummary:
+    at = at or timezone.now()
+    balance = pool_balances([pool], at=at)[pool.pk]
+    recent = usage_in_windows(
+        {
+            str(usage.member.pk): (usage.member.line_id, max(at - PACE_WINDOW, usage.member.joined_at), at)
+            for usage in balance.members
+        }
+    )
+    return PoolSummary(balance=balance, used_last_24_hours_bytes=sum(recent.values()), at=at)

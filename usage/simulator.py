@@ -101,6 +101,31 @@ PROFILES: dict[str, Profile] = {
             Habit(AppCategory.GAMES, 90, (13, 19), Device.Kind.TABLET, tethered=True, days_probability=0.5),
         ),
     ),
+    # Zhang Wei's family in the pool: his wife (a manager), their son of 14 and daughter of 9.
+    "family_parent": Profile(
+        habits=(
+            _TRICKLE,
+            Habit(AppCategory.SOCIAL, 60, (8, 12, 21, 22)),
+            Habit(AppCategory.MESSAGING, 30, _DAYTIME),
+            Habit(AppCategory.MAPS, 25, (9, 15, 17)),
+            Habit(AppCategory.BROWSING, 30, (10, 20)),
+        ),
+    ),
+    "family_teen": Profile(
+        habits=(
+            _TRICKLE,
+            Habit(AppCategory.VIDEO, 160, (16, 17, 20, 21, 22)),
+            Habit(AppCategory.SOCIAL, 70, (7, 12, 18, 21)),
+            Habit(AppCategory.GAMES, 50, (17, 19)),
+        ),
+    ),
+    "family_child": Profile(
+        habits=(
+            _TRICKLE,
+            Habit(AppCategory.VIDEO, 70, (16, 17, 18)),
+            Habit(AppCategory.GAMES, 40, (15, 19)),
+        ),
+    ),
 }
 
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Sequence
 from django.db import connection
 
 from esimdash.db import rows_cte
-from plans.models import Line, Plan
+from plans.models import Line, Plan, PoolMember
 from usage.alerts import rules_evaluate
-from usage.selectors import LineBalance, line_balances
+from usage.selectors import LineBalance, MemberUsage, line_balances
 
 Status = Line.Status
 Reason = Line.StatusReason
@@ -19,6 +19,8 @@ def ledger_status(line: Line, balance: LineBalance, at: dt.datetime) -> tuple[st
     """The status and reason the ledger gives the line at `at`."""
     if line.expires_at and at >= line.expires_at:
         return Status.EXPIRED, Reason.EXPIRY
+    if balance.member is not None:
+        return _member_status(balance.member, balance)
     if balance.remaining_bytes is None:
         if balance.fair_use and balance.fair_use.remaining_bytes == 0:
             return Status.THROTTLED, Reason.FAIR_USE
@@ -27,6 +29,18 @@ def ledger_status(line: Line, balance: LineBalance, at: dt.datetime) -> tuple[st
         if line.plan.at_cap == Plan.AtCap.STOP:
             return Status.SUSPENDED, Reason.CAP
         return Status.THROTTLED, Reason.CAP
+    return Status.ACTIVE, Reason.NONE
+
+
+def _member_status(usage: MemberUsage, balance: LineBalance) -> tuple[str, str]:
+    """A pool member stops at a cap whose action is to pause, and otherwise slows down (or stops,
+    if the pool's plan stops) when nothing is left for it."""
+    member = usage.member
+    if usage.cap_reached and member.cap_action == PoolMember.CapAction.PAUSE:
+        return Status.SUSPENDED, Reason.CAP
+    if balance.remaining_bytes == 0:
+        stops = member.pool.plan.at_cap == Plan.AtCap.STOP
+        return (Status.SUSPENDED if stops else Status.THROTTLED), Reason.CAP
     return Status.ACTIVE, Reason.NONE
 
 
@@ -60,9 +74,12 @@ def lines_evaluate(*, line_ids: Iterable[int], at: dt.datetime) -> int:
 def lines_status_and_rules_evaluate(lines: Sequence[Line], *, at: dt.datetime) -> int:
     """One evaluation of the lines: status from the ledger, then their alert rules, from one
     reading of their balances. Returns how many lines changed status."""
+    from plans.pools import pool_managers_alert  # plans' services import this module
+
     balances = line_balances(lines, at=at)
     changed = lines_status_sync(lines, at=at, balances=balances)
     rules_evaluate(lines, balances, at=at)
+    pool_managers_alert(balances=balances.values(), at=at)
     return changed
 
 

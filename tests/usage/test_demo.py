@@ -1,11 +1,13 @@
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.utils import timezone
 
 from esimdash.accounts.models import User
-from plans.models import Grant, Line
+from plans.models import Grant, Line, Pool
 from usage.demo import DEMO_PASSWORD
 from usage.models import Device, SimulatedLine, UsageRecord
+from usage.selectors import pool_balances
 
 
 @pytest.mark.django_db
@@ -14,7 +16,8 @@ def test_demo_creates_the_personas_and_running_it_again_keeps_the_data(catalog):
     call_command("demo", seed=1)
     counts = (User.objects.count(), Line.objects.count(), Grant.objects.count(), UsageRecord.objects.count())
     call_command("demo", seed=1)
-    assert counts[:2] == (4, 3)  # three personas with a line each, and the operator
+    # three personas and Zhang Wei's wife and children, with a line each, and the operator
+    assert counts[:2] == (7, 6)
     assert (User.objects.count(), Line.objects.count(), Grant.objects.count()) == counts[:3]
     assert UsageRecord.objects.count() == counts[3]
 
@@ -28,6 +31,26 @@ def test_demo_creates_the_personas_and_running_it_again_keeps_the_data(catalog):
         "phone",
     ]
     assert User.objects.get(username="operator").is_staff
+
+
+@pytest.mark.django_db
+@time_machine.travel("2026-11-21 11:30:00+09:00", tick=False)
+def test_the_demo_family_shares_a_pool_with_caps_on_the_children(catalog):
+    call_command("demo", seed=1)
+    pool = Pool.objects.get()
+    members = pool.members.order_by("pk").values_list(
+        "line__owner__username", "role", "cap_bytes", "cap_action"
+    )
+    assert list(members) == [
+        ("zhangwei", "owner", None, "throttle"),
+        ("liuyan", "manager", None, "throttle"),
+        ("zhanghao", "supervised", 5 * 10**9, "throttle"),
+        ("zhangxin", "supervised", 2 * 10**9, "pause"),
+    ]
+    balance = pool_balances([pool])[pool.pk]
+    assert balance.used_this_cycle_bytes == sum(usage.used_bytes for usage in balance.members)
+    assert balance.total_bytes == 30 * 10**9
+    assert not Grant.objects.filter(line__owner__username="zhangwei", expires_at__gt=timezone.now()).exists()
 
 
 @pytest.mark.django_db

@@ -32,3 +32,9 @@ def percent_of(part: int, whole: int) -> int:
 def yen(value: int) -> str:
     """¥1,234: whole yen, grouped in the active locale."""
     return f"¥{number_format(value, 0, force_grouping=True)}"
+
+
+@register.filter
+def gigabytes(value: int) -> str:
+    """A form field's value in GB, plain digits (no locale grouping): 1000000000 -> "1", 1.5 GB -> "1.5"."""
+    return f"{value / 10**9:.3f}".rstrip("0").rstrip(".")

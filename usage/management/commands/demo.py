@@ -3,7 +3,15 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 from tqdm import tqdm
 
-from usage.demo import DEMO_PASSWORD, PERSONAS, demo_history_fill, demo_operator_create, demo_persona_create
+from usage.demo import (
+    DEMO_PASSWORD,
+    FAMILY,
+    PERSONAS,
+    demo_family_create,
+    demo_history_fill,
+    demo_operator_create,
+    demo_persona_create,
+)
 from usage.simulator import floor_to_minute, slots
 
 
@@ -17,6 +25,8 @@ class Command(BaseCommand):
         now = timezone.now()
         demo_operator_create()
         simulations = [demo_persona_create(persona, now=now) for persona in PERSONAS]
+        family_trip = next(s for s in simulations if s.profile == "family_trip")
+        simulations += demo_family_create(family_trip, now=now)
         total_slots = sum(
             sum(1 for _ in slots(simulation.simulated_until, floor_to_minute(now)))
             for simulation in simulations
@@ -28,6 +38,6 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo ready: {new} new usage records."))
         self.stdout.write(
             "Sign in as "
-            + ", ".join(p.username for p in PERSONAS)
+            + ", ".join([p.username for p in PERSONAS] + [f.username for f in FAMILY])
             + f" or operator (admin); password {DEMO_PASSWORD}"
         )

@@ -1,0 +1,425 @@
+"""Family pools: write paths. A pool holds the grants; while a line is a member its usage draws
+on the pool (figures: `usage.selectors.pool_balances`, the one source for a pool's numbers).
+
+Every service takes the acting user and checks their role, raising `PoolError` with a message
+for people (translated) when the action is refused; nothing is changed then. Services that count
+members or move data lock the pool row first, so concurrent invites, joins and cap changes on one
+pool run one after another."""
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from esimdash.accounts.models import User
+from plans.models import Grant, Line, Plan, Pool, PoolInvite, PoolMember
+
+Role = PoolMember.Role
+
+INVITE_VALID_FOR = dt.timedelta(days=7)
+
+
+class PoolError(Exception):
+    """An action on a pool that is refused; the message says why, for the person who tried."""
+
+
+def _pool_locked(pool: Pool) -> Pool:
+    return Pool.objects.select_for_update().select_related("plan").get(pk=pool.pk)
+
+
+def membership_of(pool: Pool, user: User) -> PoolMember | None:
+    """The user's current membership with the highest role (a user may have several lines in it)."""
+    members = PoolMember.objects.filter(pool=pool, line__owner=user, left_at__isnull=True)
+    order = list(Role)
+    return min(members, key=lambda member: order.index(Role(member.role)), default=None)
+
+
+def _require_manager(pool: Pool, user: User) -> PoolMember:
+    member = membership_of(pool, user)
+    if member is None or not member.manages:
+        raise PoolError(_("Only the pool's owner and managers can do this."))
+    return member
+
+
+def _sync(lines: list[Line], at: dt.datetime) -> None:
+    from usage.status import lines_status_sync  # usage builds on plans
+
+    lines_status_sync(lines, at=at)
+
+
+@transaction.atomic
+def pool_create(*, user: User, line: Line, name: str, at: dt.datetime) -> Pool:
+    """A pool from the user's line on a shareable monthly plan: the line's allowance for this
+    cycle and the ones after moves to the pool, and the line joins as its owner, counted from the
+    start of the cycle (its usage so far this cycle drew on that same allowance)."""
+    line = Line.objects.select_for_update().select_related("plan").get(pk=line.pk)
+    if line.owner_id != user.pk:
+        raise PoolError(_("That line is not yours."))
+    if not line.plan.shareable or line.plan.kind != Plan.Kind.MONTHLY:
+        raise PoolError(_("Only a line on a shareable monthly plan can start a pool."))
+    if line.memberships.filter(left_at__isnull=True).exists():
+        raise PoolError(_("This line is already in a pool."))
+    cycle = line.billing_cycle(at)
+    pool = Pool.objects.create(
+        name=name,
+        plan=line.plan,
+        cycle_start_day=line.cycle_start_day,
+        time_zone=line.time_zone,
+        created_at=at,
+    )
+    line.grants.filter(source=Grant.Source.PLAN, expires_at__gt=at).update(line=None, pool=pool)
+    last_left = line.memberships.order_by("-left_at").values_list("left_at", flat=True).first()
+    joined_at = max(cycle.starts_at, last_left) if last_left else cycle.starts_at
+    PoolMember.objects.create(pool=pool, line=line, role=Role.OWNER, joined_at=joined_at)
+    pool_cycle_grants_ensure(pool=pool, until=at)
+    _sync([line], at)
+    return pool
+
+
+def pool_cycle_grants_ensure(*, pool: Pool, until: dt.datetime) -> int:
+    """Gives the pool its plan's allowance for every cycle begun since it was created, up to
+    `until`. Idempotent: one allowance per cycle is a database constraint."""
+    allowance = pool.plan.allowance_bytes
+    if not allowance:
+        return 0
+    created = 0
+    cycle = pool.billing_cycle(pool.created_at)
+    while cycle.starts_at <= until:
+        _, was_created = Grant.objects.get_or_create(
+            pool=pool,
+            source=Grant.Source.PLAN,
+            starts_at=cycle.starts_at,
+            defaults={
+                "amount_bytes": allowance,
+                "expires_at": cycle.ends_at,
+                "created_at": cycle.starts_at,
+            },
+        )
+        created += was_created
+        cycle = pool.billing_cycle(cycle.ends_at)
+    return created
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _seats_taken(pool: Pool, at: dt.datetime) -> int:
+    members = pool.members.filter(left_at__isnull=True).count()
+    return members + pool.invites.filter(state=PoolInvite.State.PENDING, expires_at__gt=at).count()
+
+
+@transaction.atomic
+def pool_member_invite(
+    *, pool: Pool, by: User, to: str, role: str = Role.MEMBER, at: dt.datetime
+) -> tuple[PoolInvite, str]:
+    """Invites an e-mail address or a username; returns the invite and its token (for the link,
+    never stored). The invitee is told in their notification centre when they have an account,
+    and by e-mail."""
+    from usage.notify import user_notify
+
+    pool = _pool_locked(pool)
+    _require_manager(pool, by)
+    if role not in (Role.MANAGER, Role.MEMBER, Role.SUPERVISED):
+        raise PoolError(_("Invite someone as a manager, a member or a supervised member."))
+    to = to.strip()
+    invitee = User.objects.filter(Q(username=to) | Q(email__iexact=to)).first() if to else None
+    if invitee is None and "@" not in to:
+        raise PoolError(
+            _("No one has the username %(name)s. To invite by e-mail, enter an address.") % {"name": to}
+        )
+    if invitee and PoolMember.objects.filter(pool=pool, line__owner=invitee, left_at__isnull=True).exists():
+        raise PoolError(_("%(name)s is already in this pool.") % {"name": invitee.username})
+    if _seats_taken(pool, at) >= pool.member_limit:
+        raise PoolError(
+            _("The pool has room for %(limit)d lines, counting pending invites.")
+            % {"limit": pool.member_limit}
+        )
+    token = secrets.token_urlsafe(24)
+    invite = PoolInvite.objects.create(
+        pool=pool,
+        invited_by=by,
+        user=invitee,
+        email=invitee.email if invitee else to,
+        role=role,
+        token_hash=_token_hash(token),
+        expires_at=at + INVITE_VALID_FOR,
+        created_at=at,
+    )
+    path = reverse("plans:invite", args=[token])
+    if invitee:
+        with translation.override(invitee.language):
+            user_notify(
+                invitee,
+                title=_("Join the pool %(pool)s") % {"pool": pool.name},
+                body=_(
+                    "%(who)s invited you to share the data of %(pool)s. The invitation is valid for 7 days."
+                )
+                % {"who": by.username, "pool": pool.name},
+                path=path,
+                at=at,
+            )
+    else:
+        transaction.on_commit(lambda: _invite_email(invite, token))
+    return invite, token
+
+
+def _invite_email(invite: PoolInvite, token: str) -> None:
+    """An invite to someone with no account: the link leads through sign-up, then to the invite."""
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    link = settings.SITE_URL + reverse("plans:invite", args=[token])
+    send_mail(
+        subject=_("Join the pool %(pool)s") % {"pool": invite.pool.name},
+        message=_("%(who)s invited you to share the data of %(pool)s on esimdash: %(link)s")
+        % {"who": invite.invited_by.username, "pool": invite.pool.name, "link": link},
+        from_email=None,
+        recipient_list=[invite.email],
+    )
+
+
+def invite_for_token(token: str) -> PoolInvite | None:
+    return (
+        PoolInvite.objects.select_related("pool", "invited_by").filter(token_hash=_token_hash(token)).first()
+    )
+
+
+def _invite_open_for(invite: PoolInvite, user: User, at: dt.datetime) -> None:
+    if invite.user_id not in (None, user.pk) or (
+        invite.user_id is None and invite.email.lower() != user.email.lower()
+    ):
+        raise PoolError(_("This invitation is for someone else."))
+    if not invite.is_open(at):
+        raise PoolError(_("This invitation is no longer open."))
+
+
+@transaction.atomic
+def pool_invite_accept(*, token: str, user: User, line: Line, at: dt.datetime) -> PoolMember:
+    """The invitee's line joins the pool from now: its usage draws on the pool from here on."""
+    invite = invite_for_token(token)
+    if invite is None:
+        raise PoolError(_("This invitation is no longer open."))
+    pool = _pool_locked(invite.pool)
+    invite = PoolInvite.objects.select_for_update().get(pk=invite.pk)
+    _invite_open_for(invite, user, at)
+    line = Line.objects.select_for_update().get(pk=line.pk)
+    if line.owner_id != user.pk:
+        raise PoolError(_("That line is not yours."))
+    if line.status == Line.Status.EXPIRED:
+        raise PoolError(_("An expired line cannot join a pool."))
+    if line.memberships.filter(left_at__isnull=True).exists():
+        raise PoolError(_("This line is already in a pool; it must leave that one first."))
+    if pool.members.filter(left_at__isnull=True).count() >= pool.member_limit:
+        raise PoolError(_("The pool is full."))
+    member = PoolMember.objects.create(pool=pool, line=line, role=invite.role, joined_at=at)
+    invite.state, invite.answered_at, invite.user = PoolInvite.State.ACCEPTED, at, user
+    invite.save(update_fields=["state", "answered_at", "user"])
+    _sync([line], at)
+    return member
+
+
+@transaction.atomic
+def pool_invite_decline(*, token: str, user: User, at: dt.datetime) -> PoolInvite:
+    invite = invite_for_token(token)
+    if invite is None:
+        raise PoolError(_("This invitation is no longer open."))
+    invite = PoolInvite.objects.select_for_update().get(pk=invite.pk)
+    _invite_open_for(invite, user, at)
+    invite.state, invite.answered_at = PoolInvite.State.DECLINED, at
+    invite.save(update_fields=["state", "answered_at"])
+    return invite
+
+
+@transaction.atomic
+def pool_invite_revoke(*, invite: PoolInvite, by: User, at: dt.datetime) -> None:
+    _require_manager(invite.pool, by)
+    if not PoolInvite.objects.filter(pk=invite.pk, state=PoolInvite.State.PENDING).update(
+        state=PoolInvite.State.REVOKED, answered_at=at
+    ):
+        raise PoolError(_("This invitation is no longer open."))
+
+
+@dataclass(frozen=True)
+class CapChange:
+    member_id: int
+    cap_bytes: int | None
+    cap_action: str
+
+
+@transaction.atomic
+def pool_caps_set(*, pool: Pool, by: User, changes: list[CapChange], at: dt.datetime) -> None:
+    """Sets several members' monthly caps at once. A cap below what the member has used this cycle
+    applies at once (the line slows down or pauses, as the cap says)."""
+    pool = _pool_locked(pool)
+    _require_manager(pool, by)
+    members = {m.pk: m for m in pool.members.filter(left_at__isnull=True).select_related("line__plan")}
+    for change in changes:
+        member = members.get(change.member_id)
+        if member is None:
+            raise PoolError(_("That line is not in this pool."))
+        if change.cap_action not in PoolMember.CapAction.values:
+            raise PoolError(_("Choose what happens at the cap."))
+        member.cap_bytes, member.cap_action = change.cap_bytes, change.cap_action
+        member.save(update_fields=["cap_bytes", "cap_action"])
+    _sync([members[change.member_id].line for change in changes], at)
+
+
+def _member_locked(pool: Pool, member_id: int) -> PoolMember:
+    member = PoolMember.objects.select_related("line__plan", "pool").filter(pk=member_id, pool=pool).first()
+    if member is None or member.left_at is not None:
+        raise PoolError(_("That line is not in this pool."))
+    return member
+
+
+@transaction.atomic
+def pool_member_pause(
+    *, pool: Pool, by: User, member_id: int, until_cycle_end: bool, at: dt.datetime
+) -> None:
+    """Stops the member's data at once, until the cycle ends or until a manager resumes it."""
+    pool = _pool_locked(pool)
+    _require_manager(pool, by)
+    member = _member_locked(pool, member_id)
+    member.paused_until = pool.billing_cycle(at).ends_at if until_cycle_end else None
+    member.save(update_fields=["paused_until"])
+    Line.objects.filter(pk=member.line_id).update(
+        status=Line.Status.SUSPENDED,
+        status_reason=Line.StatusReason.MANAGER,
+        status_changed_at=at,
+        status_rule=None,
+    )
+
+
+@transaction.atomic
+def pool_member_resume(*, pool: Pool, by: User | None, member_id: int, at: dt.datetime) -> None:
+    """Lifts a manager's pause; the line's status then follows the pool's ledger. `by` is None
+    when the cycle's end lifts it."""
+    pool = _pool_locked(pool)
+    if by is not None:
+        _require_manager(pool, by)
+    member = _member_locked(pool, member_id)
+    member.paused_until = None
+    member.save(update_fields=["paused_until"])
+    _lift_manager_pause(member.line, at)
+
+
+def _lift_manager_pause(line: Line, at: dt.datetime) -> None:
+    Line.objects.filter(pk=line.pk, status_reason=Line.StatusReason.MANAGER).update(
+        status=Line.Status.ACTIVE, status_reason=Line.StatusReason.NONE, status_changed_at=at
+    )
+    line.refresh_from_db()
+    _sync([line], at)
+
+
+@transaction.atomic
+def pool_member_remove(*, pool: Pool, by: User, member_id: int, at: dt.datetime) -> None:
+    """A member leaves (when `by` owns the line) or is removed by a manager. The line leaves at
+    once, keeps its history, and draws on its own lots again."""
+    pool = _pool_locked(pool)
+    member = _member_locked(pool, member_id)
+    leaving_self = member.line.owner_id == by.pk
+    if leaving_self:
+        if member.role == Role.SUPERVISED:
+            raise PoolError(_("A supervised member cannot leave on their own; ask a manager."))
+    else:
+        acting = _require_manager(pool, by)
+        if member.role == Role.MANAGER and acting.role != Role.OWNER:
+            raise PoolError(_("Only the owner can remove a manager."))
+    if member.role == Role.OWNER:
+        raise PoolError(
+            _("The owner cannot leave or be removed: hand the pool to another adult member first.")
+        )
+    member.left_at, member.paused_until = at, None
+    member.save(update_fields=["left_at", "paused_until"])
+    _lift_manager_pause(member.line, at)
+
+
+@transaction.atomic
+def pool_ownership_hand_over(*, pool: Pool, by: User, member_id: int, at: dt.datetime) -> None:
+    """The owner hands the pool to another adult member, and becomes a manager."""
+    pool = _pool_locked(pool)
+    owner = _require_manager(pool, by)
+    if owner.role != Role.OWNER:
+        raise PoolError(_("Only the owner can hand over the pool."))
+    member = _member_locked(pool, member_id)
+    if member.role == Role.SUPERVISED:
+        raise PoolError(_("The pool can only be handed to an adult member."))
+    if member.pk == owner.pk:
+        raise PoolError(_("You already own this pool."))
+    PoolMember.objects.filter(pk=owner.pk).update(role=Role.MANAGER)
+    PoolMember.objects.filter(pk=member.pk).update(role=Role.OWNER)
+
+
+@transaction.atomic
+def pool_member_role_set(*, pool: Pool, by: User, member_id: int, role: str, at: dt.datetime) -> None:
+    """The owner makes a member a manager, a member or a supervised member."""
+    pool = _pool_locked(pool)
+    if _require_manager(pool, by).role != Role.OWNER:
+        raise PoolError(_("Only the owner can change roles."))
+    member = _member_locked(pool, member_id)
+    if member.role == Role.OWNER or role not in (Role.MANAGER, Role.MEMBER, Role.SUPERVISED):
+        raise PoolError(
+            _("Choose manager, member or supervised member; to change owner, hand the pool over.")
+        )
+    PoolMember.objects.filter(pk=member.pk).update(role=role)
+
+
+POOL_LOW_PERCENT = 10
+"""Managers are told once a cycle when the pool's remaining data falls to this share."""
+
+
+def pool_managers_alert(*, balances, at: dt.datetime) -> int:
+    """Tells every manager, once a cycle, when a member reaches their cap and when the pool runs
+    low. `balances` are line balances (`usage.selectors.LineBalance`) just read; the claims are
+    conditional updates, so two evaluations racing tell once. Returns how many notices it raised."""
+    from usage.templatetags.data_units import data_size
+
+    raised = 0
+    for balance in balances:
+        if balance.member is None or balance.pool is None:
+            continue
+        member, pool = balance.member.member, balance.pool.pool
+        cycle_start = balance.pool.cycle.starts_at
+        not_yet = Q(cap_notified_at__isnull=True) | Q(cap_notified_at__lt=cycle_start)
+        if balance.member.cap_reached and PoolMember.objects.filter(not_yet, pk=member.pk).update(
+            cap_notified_at=at
+        ):
+            params = {"line": member.line.nickname, "cap": data_size(member.cap_bytes), "pool": pool.name}
+            raised += _tell_managers(
+                pool, at, gettext_noop("%(line)s reached its cap of %(cap)s in %(pool)s."), params
+            )
+        remaining, total = balance.pool.remaining_bytes, balance.pool.total_bytes
+        not_yet = Q(low_notified_at__isnull=True) | Q(low_notified_at__lt=cycle_start)
+        if remaining * 100 <= total * POOL_LOW_PERCENT and Pool.objects.filter(not_yet, pk=pool.pk).update(
+            low_notified_at=at
+        ):
+            params = {"pool": pool.name, "left": data_size(remaining) or "0 B"}
+            raised += _tell_managers(pool, at, gettext_noop("%(pool)s has %(left)s left this cycle."), params)
+    return raised
+
+
+def _tell_managers(pool: Pool, at: dt.datetime, message: str, params: dict[str, str]) -> int:
+    from usage.notify import user_notify
+
+    managers = User.objects.filter(
+        lines__memberships__pool=pool,
+        lines__memberships__left_at__isnull=True,
+        lines__memberships__role__in=PoolMember.MANAGING_ROLES,
+    ).distinct()
+    for manager in managers:
+        with translation.override(manager.language):
+            user_notify(
+                manager,
+                title=pool.name,
+                body=_(message) % params,
+                path=reverse("plans:pool", args=[pool.pk]),
+                at=at,
+            )
+    return len(managers)

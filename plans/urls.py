@@ -1,0 +1,23 @@
+from django.urls import path
+
+from plans import views
+
+app_name = "plans"
+urlpatterns = [
+    path("pools/", views.pools, name="pools"),
+    path("pools/<int:pool_id>/", views.pool_detail, name="pool"),
+    path("pools/<int:pool_id>/invite/", views.pool_invite, name="pool_invite"),
+    path(
+        "pools/<int:pool_id>/invites/<int:invite_id>/revoke/",
+        views.pool_invite_revoke_view,
+        name="invite_revoke",
+    ),
+    path("pools/<int:pool_id>/caps/", views.pool_caps, name="pool_caps"),
+    path("pools/<int:pool_id>/caps/preview/", views.pool_caps_preview, name="pool_caps_preview"),
+    path(
+        "pools/<int:pool_id>/members/<int:member_id>/<str:action>/",
+        views.pool_member_action,
+        name="member_action",
+    ),
+    path("pools/invites/<str:token>/", views.invite, name="invite"),
+]

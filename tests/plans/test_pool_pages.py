@@ -1,0 +1,230 @@
+"""The pool pages: what each role sees and may do, and 404 for everyone outside the pool on every
+URL and fragment."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from plans.models import Line, Pool, PoolInvite, PoolMember
+from plans.pools import pool_create, pool_member_invite
+from tests.factories import GB, MB, make_line, make_plan, use
+
+pytestmark = pytest.mark.django_db
+
+Role = PoolMember.Role
+
+
+@pytest.fixture
+def pool(owner):
+    now = timezone.now()
+    plan = make_plan(allowance_bytes=30 * GB, shareable=True, member_limit=5)
+    line = make_line(owner, plan=plan, activated_at=now - dt.timedelta(days=3), nickname="Dad")
+    return pool_create(user=owner, line=line, name="Zhang family", at=now)
+
+
+def add(pool, owner, user, role=Role.MEMBER, nickname="Kid"):
+    """Invites and accepts through the pages."""
+    from django.test import Client
+
+    _, token = pool_member_invite(pool=pool, by=owner, to=user.username, role=role, at=timezone.now())
+    line = make_line(user, activated_at=timezone.now() - dt.timedelta(days=1), nickname=nickname)
+    browser = Client()
+    browser.force_login(user)
+    response = browser.post(reverse("plans:invite", args=[token]), {"line": line.pk, "answer": "accept"})
+    assert response.status_code == 302
+    member = PoolMember.objects.get(line=line, left_at__isnull=True)
+    # Joined an hour ago, so the tests' usage (in the past) is the pool's.
+    PoolMember.objects.filter(pk=member.pk).update(joined_at=timezone.now() - dt.timedelta(hours=1))
+    member.refresh_from_db()
+    return member
+
+
+@pytest.fixture
+def member(pool, owner, second_user):
+    return add(pool, owner, second_user, nickname="Wife")
+
+
+def pool_urls(pool: Pool, target: PoolMember, invite: PoolInvite) -> list[tuple[str, str, dict]]:
+    """Every URL under a pool, with a harmless body for the POSTs."""
+    member_action = [
+        ("post", reverse("plans:member_action", args=[pool.pk, target.pk, action]), {"role": "member"})
+        for action in ("pause", "pause-cycle", "resume", "remove", "role", "hand-over")
+    ]
+    return [
+        ("get", reverse("plans:pool", args=[pool.pk]), {}),
+        ("post", reverse("plans:pool_invite", args=[pool.pk]), {"to": "new@example.com"}),
+        ("post", reverse("plans:invite_revoke", args=[pool.pk, invite.pk]), {}),
+        ("post", reverse("plans:pool_caps", args=[pool.pk]), {f"cap-{target.pk}": "1"}),
+        ("post", reverse("plans:pool_caps_preview", args=[pool.pk]), {f"cap-{target.pk}": "1"}),
+        *member_action,
+    ]
+
+
+def test_every_pool_url_is_404_to_outsiders(client, pool, owner, member, outsider):
+    invite, _ = pool_member_invite(pool=pool, by=owner, to="someone@example.com", at=timezone.now())
+    client.force_login(outsider)
+    for method, url, body in pool_urls(pool, member, invite):
+        response = getattr(client, method)(url, body)
+        assert response.status_code == 404, url
+    member.refresh_from_db()
+    invite.refresh_from_db()
+    assert (member.left_at, member.cap_bytes, member.role, invite.state) == (None, None, "member", "pending")
+    assert PoolInvite.objects.filter(email="new@example.com").count() == 0
+    assert member.line.status == "active"
+
+
+def test_members_cannot_manage_through_the_pages(client, pool, owner, member, outsider):
+    other = add(pool, owner, outsider, nickname="Son")
+    invite, _ = pool_member_invite(pool=pool, by=owner, to="someone@example.com", at=timezone.now())
+    client.force_login(member.line.owner)
+    for method, url, body in pool_urls(pool, other, invite):
+        response = getattr(client, method)(url, body)
+        assert response.status_code in (200, 302), url
+    other.refresh_from_db()
+    invite.refresh_from_db()
+    assert (other.left_at, other.cap_bytes, other.role, other.paused_until, invite.state) == (
+        None,
+        None,
+        "member",
+        None,
+        "pending",
+    )
+    assert Line.objects.get(pk=other.line_id).status == "active"
+    assert PoolInvite.objects.filter(email="new@example.com").count() == 0
+    page = client.get(reverse("plans:pool", args=[pool.pk]))
+    assert "Only the pool&#x27;s owner and managers can do this." in page.content.decode()
+
+
+def test_another_pools_member_id_is_404(client, pool, owner, member, outsider):
+    """A manager of one pool cannot reach a member of another pool through their own pool's URL."""
+    plan = make_plan(allowance_bytes=10 * GB, shareable=True)
+    other_pool = pool_create(
+        user=outsider,
+        line=make_line(outsider, plan=plan, activated_at=timezone.now()),
+        name="Other",
+        at=timezone.now(),
+    )
+    stranger = other_pool.members.get()
+    client.force_login(owner)
+    url = reverse("plans:member_action", args=[pool.pk, stranger.pk, "pause"])
+    assert client.post(url).status_code == 404
+    assert Line.objects.get(pk=stranger.line_id).status == "active"
+
+
+def test_the_owner_sees_the_pool_and_members_bars(client, pool, owner, member):
+    use(member.line, 2 * GB, timezone.now() - dt.timedelta(minutes=30))
+    client.force_login(owner)
+    page = client.get(reverse("plans:pool", args=[pool.pk])).content.decode()
+    assert "28.0 GB</strong> left" in page
+    assert "2.00 GB used this cycle, no cap" in page
+    assert "Wife" in page
+    assert "Dad" in page
+    assert "Biggest users this cycle" in page
+
+
+def test_a_manager_sets_a_cap_below_usage_and_the_member_is_slowed(client, pool, owner, member):
+    use(member.line, 2 * GB, timezone.now() - dt.timedelta(minutes=30))
+    client.force_login(owner)
+    response = client.post(
+        reverse("plans:pool_caps", args=[pool.pk]),
+        {f"cap-{member.pk}": "1", f"action-{member.pk}": "throttle"},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    assert "Caps saved." in response.content.decode()
+    member.refresh_from_db()
+    assert (member.cap_bytes, member.cap_action) == (1 * GB, "throttle")
+    assert Line.objects.get(pk=member.line_id).status == "throttled"
+
+
+def test_the_caps_preview_shows_the_effect_before_saving(client, pool, owner, member):
+    use(member.line, 2 * GB, timezone.now() - dt.timedelta(minutes=30))
+    client.force_login(owner)
+    founder = pool.members.get(role=Role.OWNER)
+    response = client.post(
+        reverse("plans:pool_caps_preview", args=[pool.pk]),
+        {f"cap-{member.pk}": "1", f"action-{member.pk}": "pause", f"cap-{founder.pk}": "40"},
+        headers={"HX-Request": "true"},
+    )
+    html = response.content.decode()
+    assert "over the cap at once: Pause data" in html
+    assert "The caps add up to 41.0 GB, more than the 30.0 GB the pool has for members" in html
+    member.refresh_from_db()
+    assert member.cap_bytes is None  # a preview saves nothing
+
+
+@pytest.mark.parametrize(
+    ("value", "message"), [("lots", "is not a number of GB"), ("0", "must be more than 0 GB")]
+)
+def test_a_bad_cap_is_named_and_changes_nothing(client, pool, owner, member, value, message):
+    client.force_login(owner)
+    response = client.post(
+        reverse("plans:pool_caps", args=[pool.pk]),
+        {f"cap-{member.pk}": value},
+        headers={"HX-Request": "true"},
+    )
+    assert f"The cap for Wife {message}" in response.content.decode()
+    member.refresh_from_db()
+    assert member.cap_bytes is None
+
+
+def test_pause_and_resume_from_the_page(client, pool, owner, member):
+    client.force_login(owner)
+    client.post(reverse("plans:member_action", args=[pool.pk, member.pk, "pause"]))
+    assert Line.objects.get(pk=member.line_id).status == "suspended"
+    client.post(reverse("plans:member_action", args=[pool.pk, member.pk, "resume"]))
+    assert Line.objects.get(pk=member.line_id).status == "active"
+
+
+def test_an_invite_link_for_someone_signed_out_goes_through_sign_in(client, pool, owner):
+    _, token = pool_member_invite(pool=pool, by=owner, to="new@example.com", at=timezone.now())
+    url = reverse("plans:invite", args=[token])
+    response = client.get(url)
+    assert (response.status_code, response["Location"]) == (302, f"{reverse('login')}?next={url}")
+
+
+def test_an_unknown_invite_token_is_404(client, second_user):
+    client.force_login(second_user)
+    assert client.get(reverse("plans:invite", args=["not-a-token"])).status_code == 404
+
+
+def test_someone_else_cannot_use_an_invite(client, pool, owner, second_user, outsider):
+    _, token = pool_member_invite(pool=pool, by=owner, to="second", at=timezone.now())
+    line = make_line(outsider, activated_at=timezone.now())
+    client.force_login(outsider)
+    page = client.get(reverse("plans:invite", args=[token])).content.decode()
+    assert "This invitation is for someone else." in page
+    client.post(reverse("plans:invite", args=[token]), {"line": line.pk, "answer": "accept"})
+    assert not line.memberships.exists()
+
+
+def test_starting_a_pool_from_the_page(client, owner):
+    plan = make_plan(allowance_bytes=30 * GB, shareable=True)
+    line = make_line(owner, plan=plan, activated_at=timezone.now() - dt.timedelta(days=1))
+    client.force_login(owner)
+    response = client.post(reverse("plans:pools"), {"line": line.pk, "name": "Home"})
+    pool = Pool.objects.get(name="Home")
+    assert (response.status_code, response["Location"]) == (302, reverse("plans:pool", args=[pool.pk]))
+    assert pool.members.get().line == line
+
+
+def test_a_member_leaves_from_the_page(client, pool, member):
+    use(member.line, 5 * MB, timezone.now() - dt.timedelta(minutes=20))
+    client.force_login(member.line.owner)
+    response = client.post(
+        reverse("plans:member_action", args=[pool.pk, member.pk, "remove"]), headers={"HX-Request": "true"}
+    )
+    assert response["HX-Redirect"] == reverse("plans:pools")
+    member.refresh_from_db()
+    assert member.left_at is not None
+
+
+def test_the_pool_list_shows_invitations_and_pools(client, pool, owner, second_user):
+    pool_member_invite(pool=pool, by=owner, to="second", at=timezone.now())
+    client.force_login(second_user)
+    page = client.get(reverse("plans:pools")).content.decode()
+    assert "owner invited you to Zhang family" in page
+    client.force_login(owner)
+    assert "Zhang family" in client.get(reverse("plans:pools")).content.decode()
