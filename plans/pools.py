@@ -193,20 +193,22 @@ def invite_for_token(token: str) -> PoolInvite | None:
 
 
 def _invite_open_for(invite: PoolInvite, user: User, at: dt.datetime) -> None:
-    if invite.user_id not in (None, user.pk) or (
-        invite.user_id is None and invite.email.lower() != user.email.lower()
-    ):
+    if not invite_is_for(invite, user):
         raise PoolError(_("This invitation is for someone else."))
     if not invite.is_open(at):
         raise PoolError(_("This invitation is no longer open."))
 
 
+def invite_is_for(invite: PoolInvite, user: User) -> bool:
+    """The invite names this user, or their e-mail address when it was sent to an address."""
+    if invite.user_id is not None:
+        return invite.user_id == user.pk
+    return bool(user.email) and invite.email.lower() == user.email.lower()
+
+
 @transaction.atomic
-def pool_invite_accept(*, token: str, user: User, line: Line, at: dt.datetime) -> PoolMember:
+def pool_invite_accept(*, invite: PoolInvite, user: User, line: Line, at: dt.datetime) -> PoolMember:
     """The invitee's line joins the pool from now: its usage draws on the pool from here on."""
-    invite = invite_for_token(token)
-    if invite is None:
-        raise PoolError(_("This invitation is no longer open."))
     pool = _pool_locked(invite.pool)
     invite = PoolInvite.objects.select_for_update().get(pk=invite.pk)
     _invite_open_for(invite, user, at)
@@ -227,10 +229,7 @@ def pool_invite_accept(*, token: str, user: User, line: Line, at: dt.datetime) -
 
 
 @transaction.atomic
-def pool_invite_decline(*, token: str, user: User, at: dt.datetime) -> PoolInvite:
-    invite = invite_for_token(token)
-    if invite is None:
-        raise PoolError(_("This invitation is no longer open."))
+def pool_invite_decline(*, invite: PoolInvite, user: User, at: dt.datetime) -> PoolInvite:
     invite = PoolInvite.objects.select_for_update().get(pk=invite.pk)
     _invite_open_for(invite, user, at)
     invite.state, invite.answered_at = PoolInvite.State.DECLINED, at

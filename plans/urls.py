@@ -14,10 +14,12 @@ urlpatterns = [
     ),
     path("pools/<int:pool_id>/caps/", views.pool_caps, name="pool_caps"),
     path("pools/<int:pool_id>/caps/preview/", views.pool_caps_preview, name="pool_caps_preview"),
+    path("pools/<int:pool_id>/members/<int:member_id>/usage/", views.member_usage, name="member_usage"),
     path(
         "pools/<int:pool_id>/members/<int:member_id>/<str:action>/",
         views.pool_member_action,
         name="member_action",
     ),
     path("pools/invites/<str:token>/", views.invite, name="invite"),
+    path("pools/invitations/<int:invite_id>/", views.invitation, name="invitation"),
 ]

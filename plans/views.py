@@ -7,6 +7,7 @@ import decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,6 +21,7 @@ from plans.pools import (
     CapChange,
     PoolError,
     invite_for_token,
+    invite_is_for,
     membership_of,
     pool_caps_set,
     pool_create,
@@ -33,6 +35,7 @@ from plans.pools import (
     pool_member_role_set,
     pool_ownership_hand_over,
 )
+from usage.history import usage_history
 from usage.selectors import MemberUsage, pool_summary
 
 GB = 10**9
@@ -76,8 +79,9 @@ def pools(request: AuthenticatedHttpRequest):
     memberships = PoolMember.objects.filter(line__owner=request.user, left_at__isnull=True).select_related(
         "pool", "line"
     )
+    addressed = Q(user=request.user) | Q(user__isnull=True, email__iexact=request.user.email or "-")
     invites = PoolInvite.objects.filter(
-        user=request.user, state=PoolInvite.State.PENDING, expires_at__gt=timezone.now()
+        addressed, state=PoolInvite.State.PENDING, expires_at__gt=timezone.now()
     ).select_related("pool", "invited_by")
     return render(
         request, "plans/pools.html", {"memberships": memberships, "lines": lines, "invites": invites}
@@ -113,10 +117,15 @@ def _row(usage: MemberUsage, me: PoolMember) -> dict:
         "usage": usage,
         "member": member,
         "is_me": member.line.owner_id == me.line.owner_id,
-        "detail": member.line.owner_id == me.line.owner_id
-        or (me.manages and member.role == PoolMember.Role.SUPERVISED),
+        "detail": _row_detail(member, me),
         "paused": member.line.status_reason == Line.StatusReason.MANAGER,
     }
+
+
+def _row_detail(member: PoolMember, me: PoolMember) -> bool:
+    return member.line.owner_id == me.line.owner_id or (
+        me.manages and member.role == PoolMember.Role.SUPERVISED
+    )
 
 
 def _render_pool(request: AuthenticatedHttpRequest, pool: Pool, member: PoolMember, **extra) -> HttpResponse:
@@ -220,7 +229,10 @@ def pool_caps(request: AuthenticatedHttpRequest, pool_id: int):
 def pool_caps_preview(request: AuthenticatedHttpRequest, pool_id: int):
     """What the caps in the form would do, before saving: each member's cap against what they used,
     and whether the caps add up to more than the pool holds."""
-    pool, _member = _pool_for_user(request, pool_id)
+    pool, member = _pool_for_user(request, pool_id)
+    if not member.manages:
+        context = {"error": _("Only the pool's owner and managers can do this.")}
+        return render(request, "plans/pool.html#preview", context, status=403)
     summary = pool_summary(pool)
     try:
         changes = {
@@ -256,6 +268,21 @@ def pool_caps_preview(request: AuthenticatedHttpRequest, pool_id: int):
             "oversubscribed": capped_total > available,
         },
     )
+
+
+@require_GET
+@login_required
+def member_usage(request: AuthenticatedHttpRequest, pool_id: int, member_id: int):
+    """Where a member's data went this month: for the member themself, and for managers when the
+    member is supervised. Adults' details stay their own (404 to others)."""
+    pool, me = _pool_for_user(request, pool_id)
+    target = get_object_or_404(
+        PoolMember.objects.select_related("line"), pk=member_id, pool=pool, left_at__isnull=True
+    )
+    if not _row_detail(target, me):
+        raise Http404
+    history = usage_history(target.line, range_key="30d", at=timezone.now())
+    return render(request, "plans/member_usage.html", {"pool": pool, "member": target, "history": history})
 
 
 MEMBER_ACTIONS = ("pause", "pause-cycle", "resume", "remove", "role", "hand-over")
@@ -303,12 +330,26 @@ def pool_member_action(request: AuthenticatedHttpRequest, pool_id: int, member_i
 
 @require_http_methods(["GET", "POST"])
 def invite(request, token: str):
-    """The invite link. Someone signed out signs in (or up) first and comes back here."""
+    """The link in an invitation e-mail. Someone signed out signs in (or up) first and comes back."""
     if not request.user.is_authenticated:
         return redirect(f"{reverse('login')}?next={request.path}")
     invitation = invite_for_token(token)
     if invitation is None:
         raise Http404
+    return _answer(request, invitation)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def invitation(request: AuthenticatedHttpRequest, invite_id: int):
+    """An invitation answered from the pools page: only its invitee finds it (404 for others)."""
+    found = get_object_or_404(PoolInvite.objects.select_related("pool", "invited_by"), pk=invite_id)
+    if not invite_is_for(found, request.user):
+        raise Http404
+    return _answer(request, found)
+
+
+def _answer(request: AuthenticatedHttpRequest, invitation: PoolInvite) -> HttpResponse:
     now = timezone.now()
     lines = list(
         Line.objects.filter(owner=request.user)
@@ -318,13 +359,13 @@ def invite(request, token: str):
     if request.method == "POST":
         try:
             if request.POST.get("answer") == "decline":
-                pool_invite_decline(token=token, user=request.user, at=now)
+                pool_invite_decline(invite=invitation, user=request.user, at=now)
                 messages.success(request, _("Invitation declined."))
                 return redirect("plans:pools")
             line = next((line for line in lines if str(line.pk) == request.POST.get("line")), None)
             if line is None:
                 raise PoolError(_("Choose which of your lines joins the pool."))
-            pool_invite_accept(token=token, user=request.user, line=line, at=now)
+            pool_invite_accept(invite=invitation, user=request.user, line=line, at=now)
         except PoolError as error:
             messages.error(request, str(error))
         else:
@@ -333,19 +374,10 @@ def invite(request, token: str):
                 _("%(line)s joined %(pool)s.") % {"line": line.nickname, "pool": invitation.pool.name},
             )
             return redirect("plans:pool", invitation.pool.pk)
-    return render(
-        request,
-        "plans/invite.html",
-        {
-            "invite": invitation,
-            "lines": lines,
-            "open": invitation.is_open(now),
-            "mine": _is_for(invitation, request.user),
-        },
-    )
-
-
-def _is_for(invitation: PoolInvite, user) -> bool:
-    if invitation.user_id is not None:
-        return invitation.user_id == user.pk
-    return invitation.email.lower() == (user.email or "").lower()
+    context = {
+        "invite": invitation,
+        "lines": lines,
+        "open": invitation.is_open(now),
+        "mine": invite_is_for(invitation, request.user),
+    }
+    return render(request, "plans/invite.html", context)

@@ -181,10 +181,10 @@ def demo_family_create(father: SimulatedLine, *, now: dt.datetime) -> list[Simul
             nickname=relative.nickname,
             activated_at=started,
         )
-        _, token = pool_member_invite(
+        invite, _token = pool_member_invite(
             pool=pool, by=line.owner, to=user.username, role=relative.role, at=started
         )
-        member = pool_invite_accept(token=token, user=user, line=own, at=started)
+        member = pool_invite_accept(invite=invite, user=user, line=own, at=started)
         if relative.cap_bytes:
             pool_caps_set(
                 pool=pool,

@@ -9,7 +9,7 @@ before inserting, so a record re-sent with another period is still recognised.""
 import datetime as dt
 from functools import cache
 
-from django.db import connection
+from django.db import connection, transaction
 
 TABLE = "usage_usagerecord"
 
@@ -45,14 +45,14 @@ def partitions_ensure(months: set[dt.date]) -> None:
     quick query): a partition created in a transaction that rolled back must not be assumed."""
     if not months or not is_partitioned():
         return
-    with connection.cursor() as cursor:
-        ordered = sorted(months)
-        cursor.execute(
-            "SELECT " + ", ".join(["to_regclass(%s) IS NOT NULL"] * len(ordered)),
-            [partition_name(month) for month in ordered],
-        )
-        exists = cursor.fetchone()
-        for month, present in zip(ordered, exists, strict=True):
+    ordered = sorted(months)
+    if all(_partitions_exist(ordered)):
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        # CREATE TABLE IF NOT EXISTS is not safe against a concurrent CREATE of the same table (one
+        # of them fails on the catalog's unique index): creators queue on a lock and look again.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [TABLE])
+        for month, present in zip(ordered, _partitions_exist(ordered), strict=True):
             if present:
                 continue
             cursor.execute(
@@ -63,6 +63,15 @@ def partitions_ensure(months: set[dt.date]) -> None:
                     dt.datetime.combine(next_month(month), dt.time(), dt.UTC),
                 ],
             )
+
+
+def _partitions_exist(months: list[dt.date]) -> tuple[bool, ...]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT " + ", ".join(["to_regclass(%s) IS NOT NULL"] * len(months)),
+            [partition_name(month) for month in months],
+        )
+        return tuple(cursor.fetchone())
 
 
 def partitions_drop_before(before: dt.datetime) -> int:

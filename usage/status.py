@@ -4,10 +4,10 @@ is used up, active again when a new cycle or grant brings data, expired when its
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from django.db import connection
+from django.db import connection, transaction
 
 from esimdash.db import rows_cte
-from plans.models import Line, Plan, PoolMember
+from plans.models import Line, Plan, Pool, PoolMember
 from usage.alerts import rules_evaluate
 from usage.selectors import LineBalance, MemberUsage, line_balances
 
@@ -76,8 +76,25 @@ def lines_status_and_rules_evaluate(lines: Sequence[Line], *, at: dt.datetime) -
     reading of their balances. Returns how many lines changed status."""
     from plans.pools import pool_managers_alert  # plans' services import this module
 
-    balances = line_balances(lines, at=at)
-    changed = lines_status_sync(lines, at=at, balances=balances)
+    with transaction.atomic():
+        # A pool member's status depends on the whole pool and on its cap: evaluations and cap
+        # changes of one pool take turns on its row, so the later one reads what the earlier wrote
+        # and a cap reached while a manager lowers it cannot be missed by both.
+        pool_ids = list(
+            Pool.objects.select_for_update()
+            .filter(pk__in=PoolMember.objects.filter(line__in=lines, left_at__isnull=True).values("pool"))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        # Usage on one member's line is every member's: the pool may just have run out for all.
+        others = (
+            Line.objects.filter(memberships__pool__in=pool_ids, memberships__left_at__isnull=True)
+            .exclude(pk__in=[line.pk for line in lines])
+            .select_related("plan")
+        )
+        lines_and_pool_members = [*lines, *others] if pool_ids else list(lines)
+        balances = line_balances(lines_and_pool_members, at=at)
+        changed = lines_status_sync(lines_and_pool_members, at=at, balances=balances)
     rules_evaluate(lines, balances, at=at)
     pool_managers_alert(balances=balances.values(), at=at)
     return changed

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from plans.models import Line, Pool, PoolInvite, PoolMember
 from plans.pools import pool_create, pool_member_invite
-from tests.factories import GB, MB, make_line, make_plan, use
+from tests.factories import GB, MB, make_line, make_plan, make_user, use
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +54,7 @@ def pool_urls(pool: Pool, target: PoolMember, invite: PoolInvite) -> list[tuple[
     ]
     return [
         ("get", reverse("plans:pool", args=[pool.pk]), {}),
+        ("get", reverse("plans:member_usage", args=[pool.pk, target.pk]), {}),
         ("post", reverse("plans:pool_invite", args=[pool.pk]), {"to": "new@example.com"}),
         ("post", reverse("plans:invite_revoke", args=[pool.pk, invite.pk]), {}),
         ("post", reverse("plans:pool_caps", args=[pool.pk]), {f"cap-{target.pk}": "1"}),
@@ -81,7 +82,9 @@ def test_members_cannot_manage_through_the_pages(client, pool, owner, member, ou
     client.force_login(member.line.owner)
     for method, url, body in pool_urls(pool, other, invite):
         response = getattr(client, method)(url, body)
-        assert response.status_code in (200, 302), url
+        # an adult's usage in detail is theirs alone (404); every change is refused with a message
+        expected = 404 if "/usage/" in url else 403 if "preview" in url else 200 if method == "get" else 302
+        assert response.status_code == expected, url
     other.refresh_from_db()
     invite.refresh_from_db()
     assert (other.left_at, other.cap_bytes, other.role, other.paused_until, invite.state) == (
@@ -228,3 +231,48 @@ def test_the_pool_list_shows_invitations_and_pools(client, pool, owner, second_u
     assert "owner invited you to Zhang family" in page
     client.force_login(owner)
     assert "Zhang family" in client.get(reverse("plans:pools")).content.decode()
+
+
+def test_managers_see_a_supervised_members_breakdown_but_not_an_adults(client, pool, owner, member, outsider):
+    child = add(pool, owner, outsider, role=Role.SUPERVISED, nickname="Xin")
+    use(child.line, 300 * MB, timezone.now() - dt.timedelta(minutes=40), app_category="games")
+    client.force_login(owner)
+    page = client.get(reverse("plans:member_usage", args=[pool.pk, child.pk]))
+    assert page.status_code == 200
+    assert "300 MB in the last 30 days." in page.content.decode()
+    assert [(share.label, share.total_bytes) for share in page.context["history"].by_app] == [
+        ("Games", 300 * MB)
+    ]
+    assert client.get(reverse("plans:member_usage", args=[pool.pk, member.pk])).status_code == 404
+
+
+@pytest.mark.parametrize("viewer", ["self", "adult member", "outsider"])
+def test_a_members_breakdown_is_theirs_alone_among_adults(
+    client, pool, owner, member, second_user, outsider, viewer
+):
+    other = add(pool, owner, make_user("third"), nickname="Third")
+    url = reverse("plans:member_usage", args=[pool.pk, member.pk])
+    client.force_login({"self": second_user, "adult member": other.line.owner, "outsider": outsider}[viewer])
+    assert client.get(url).status_code == (200 if viewer == "self" else 404)
+
+
+def test_an_invitation_is_answered_from_the_pools_page_by_its_invitee_alone(
+    client, pool, owner, second_user, outsider
+):
+    invite, _ = pool_member_invite(pool=pool, by=owner, to="second@example.com", at=timezone.now())
+    url = reverse("plans:invitation", args=[invite.pk])
+    line = make_line(outsider, activated_at=timezone.now())
+    for stranger in (outsider, owner):
+        client.force_login(stranger)
+        assert client.get(url).status_code == 404
+        assert client.post(url, {"line": line.pk, "answer": "accept"}).status_code == 404
+    client.force_login(second_user)
+    assert f'href="{url}"' in client.get(reverse("plans:pools")).content.decode()
+    own = make_line(second_user, activated_at=timezone.now(), nickname="Mine")
+    response = client.post(url, {"line": own.pk, "answer": "accept"})
+    assert (response.status_code, response["Location"]) == (302, reverse("plans:pool", args=[pool.pk]))
+    assert list(pool.members.filter(left_at__isnull=True).values_list("line__nickname", flat=True)) == [
+        "Dad",
+        "Mine",
+    ]
+    assert not line.memberships.exists()

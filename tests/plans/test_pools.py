@@ -12,6 +12,7 @@ from plans.models import Grant, Line, PoolInvite, PoolMember
 from plans.pools import (
     CapChange,
     PoolError,
+    invite_for_token,
     pool_caps_set,
     pool_create,
     pool_invite_accept,
@@ -61,7 +62,7 @@ def join(pool, inviter, user, now, *, role=Role.MEMBER, nickname=None):
         user, activated_at=now - dt.timedelta(days=5), nickname=nickname or f"{user.username} phone"
     )
     _, token = pool_member_invite(pool=pool, by=inviter, to=user.username, role=role, at=now)
-    return pool_invite_accept(token=token, user=user, line=line, at=now)
+    return pool_invite_accept(invite=invite_for_token(token), user=user, line=line, at=now)
 
 
 def owner_member(pool):
@@ -309,17 +310,23 @@ class TestInvites:
         assert f"/pools/invites/{token}/" in mail.outbox[0].body
         grandma = make_user("grandma")
         line = make_line(grandma, activated_at=now)
-        member = pool_invite_accept(token=token, user=grandma, line=line, at=now)
+        member = pool_invite_accept(invite=invite_for_token(token), user=grandma, line=line, at=now)
         assert (member.pool, member.role) == (pool, "member")
 
     def test_an_invite_is_single_use(self, owner, second_user, pool, now):
         _, token = pool_member_invite(pool=pool, by=owner, to="second", at=now)
         pool_invite_accept(
-            token=token, user=second_user, line=make_line(second_user, activated_at=now), at=now
+            invite=invite_for_token(token),
+            user=second_user,
+            line=make_line(second_user, activated_at=now),
+            at=now,
         )
         with refused("This invitation is no longer open."):
             pool_invite_accept(
-                token=token, user=second_user, line=make_line(second_user, activated_at=now), at=now
+                invite=invite_for_token(token),
+                user=second_user,
+                line=make_line(second_user, activated_at=now),
+                at=now,
             )
         assert pool.members.filter(line__owner=second_user).count() == 1
 
@@ -327,21 +334,35 @@ class TestInvites:
         _, token = pool_member_invite(pool=pool, by=owner, to="second", at=now)
         line = make_line(second_user, activated_at=now)
         with refused("This invitation is no longer open."):
-            pool_invite_accept(token=token, user=second_user, line=line, at=now + dt.timedelta(days=7))
+            pool_invite_accept(
+                invite=invite_for_token(token), user=second_user, line=line, at=now + dt.timedelta(days=7)
+            )
         assert not line.memberships.exists()
 
     def test_an_invite_is_for_its_invitee_only(self, owner, second_user, outsider, pool, now):
         _, token = pool_member_invite(pool=pool, by=owner, to="second", at=now)
         with refused("This invitation is for someone else."):
-            pool_invite_accept(token=token, user=outsider, line=make_line(outsider, activated_at=now), at=now)
+            pool_invite_accept(
+                invite=invite_for_token(token),
+                user=outsider,
+                line=make_line(outsider, activated_at=now),
+                at=now,
+            )
 
     def test_declined_and_revoked_invites_close(self, owner, second_user, outsider, pool, now):
         _, token = pool_member_invite(pool=pool, by=owner, to="second", at=now)
-        assert pool_invite_decline(token=token, user=second_user, at=now).state == "declined"
+        assert (
+            pool_invite_decline(invite=invite_for_token(token), user=second_user, at=now).state == "declined"
+        )
         invite, token = pool_member_invite(pool=pool, by=owner, to="outsider", at=now)
         pool_invite_revoke(invite=invite, by=owner, at=now)
         with refused("This invitation is no longer open."):
-            pool_invite_accept(token=token, user=outsider, line=make_line(outsider, activated_at=now), at=now)
+            pool_invite_accept(
+                invite=invite_for_token(token),
+                user=outsider,
+                line=make_line(outsider, activated_at=now),
+                at=now,
+            )
 
     def test_pending_invites_count_against_the_member_limit(self, owner, pool, now):
         for name in ("a", "b", "c"):
