@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from esimdash.accounts.requests import AuthenticatedHttpRequest
 from plans.models import Line
-from plans.selectors import line_get_for_user
+from plans.selectors import line_get_for_rules, lines_with_rules_set_by
 from usage.alerts import rule_preview
 from usage.forms import AlertRuleForm, SnoozeForm, WebhookForm
 from usage.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
@@ -27,8 +27,10 @@ PRESET_PERCENTS = (75, 90, 100)
 
 
 def _rule_for_user(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> AlertRule:
-    """The user's own rule on their own line, or 404."""
-    return get_object_or_404(AlertRule, pk=rule_id, line_id=line_id, line__owner=request.user)
+    """A rule on a line whose rules the user sets (their own, or a supervised pool member's), or 404."""
+    return get_object_or_404(
+        AlertRule, pk=rule_id, line_id=line_id, line__in=lines_with_rules_set_by(request.user)
+    )
 
 
 def _rules(line: Line) -> list[AlertRule]:
@@ -72,7 +74,7 @@ def _done(request: AuthenticatedHttpRequest, line: Line) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def line_rules(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
-    line = line_get_for_user(request.user, line_id)
+    line = line_get_for_rules(request.user, line_id)
     if request.method == "GET":
         return _page(request, line)
     form = AlertRuleForm(request.POST, instance=AlertRule(line=line, created_by=request.user))
@@ -87,7 +89,7 @@ def line_rules(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
 @require_POST
 def rule_preset(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
     """One click: a used-% rule at 75, 90 or 100 %."""
-    line = line_get_for_user(request.user, line_id)
+    line = line_get_for_rules(request.user, line_id)
     percent = request.POST.get("percent", "")
     if not percent.isdigit() or int(percent) not in PRESET_PERCENTS:
         return HttpResponse(_("Choose 75, 90 or 100 %."), status=400)
@@ -155,7 +157,7 @@ def firing_acknowledge(
 @require_POST
 def rule_preview_view(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
     """The form's preview: how often the rule being written would have fired lately."""
-    line = line_get_for_user(request.user, line_id)
+    line = line_get_for_rules(request.user, line_id)
     form = AlertRuleForm(request.POST, instance=AlertRule(line=line, created_by=request.user))
     count = rule_preview(form.save(commit=False), line, at=timezone.now()) if form.is_valid() else None
     return render(request, "usage/rules.html#preview", {"count": count, "valid": form.is_valid()})
@@ -164,7 +166,7 @@ def rule_preview_view(request: AuthenticatedHttpRequest, line_id: int) -> HttpRe
 @login_required
 @require_POST
 def line_resume_view(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
-    line = line_get_for_user(request.user, line_id)
+    line = line_get_for_rules(request.user, line_id)
     if not line_resume(line, at=timezone.now()):
         messages.info(request, _("The line was not held by a rule."))
     return _done(request, line)

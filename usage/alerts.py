@@ -255,7 +255,7 @@ def rules_evaluate(
     rules = list(
         AlertRule.objects.filter(line__in=lines)
         .filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=at))
-        .select_related("line__owner", "line__plan")
+        .select_related("line__owner", "line__plan", "created_by")
     )
     if not rules:
         return []

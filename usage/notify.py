@@ -128,6 +128,19 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
         deliveries = []
         if rule.notify_email and owner.email:
             deliveries.append(_email(owner, title, body, rules_url))
+    if rule.created_by_id != owner.pk:
+        # A pool manager's rule on a supervised member's line: the manager hears of it too.
+        manager: User = rule.created_by
+        with translation.override(manager.language):
+            Notification.objects.create(
+                user=manager,
+                line=line,
+                firing=firing,
+                title=f"{rule.name} · {line.nickname}",
+                body=_describe(rule, line, firing.value, firing.detail),
+                created_at=at,
+                visible_at=at if acted else manager.notifications_due_at(at),
+            )
     event = {
         "event": "alert.fired",
         "rule": {"id": rule.pk, "name": rule.name, "kind": rule.kind},

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -16,11 +17,15 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("usage:home")
     initial = {"language": translation.get_language()}
     form = SignUpForm(request.POST or None, initial=initial)
+    # Where to go once signed up: an invitation link, say. Only a path on this site is followed.
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = ""
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("usage:home")
-    return render(request, "registration/signup.html", {"form": form})
+        return redirect(next_url or "usage:home")
+    return render(request, "registration/signup.html", {"form": form, "next": next_url})
 
 
 @login_required

@@ -10,6 +10,7 @@ from django.utils import timezone
 from plans.models import Line, Pool, PoolInvite, PoolMember
 from plans.pools import pool_create, pool_member_invite
 from tests.factories import GB, MB, make_line, make_plan, make_user, use
+from usage.models import AlertRule, Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -276,3 +277,71 @@ def test_an_invitation_is_answered_from_the_pools_page_by_its_invitee_alone(
         "Mine",
     ]
     assert not line.memberships.exists()
+
+
+def test_managers_set_alert_rules_for_supervised_members_only(client, pool, owner, member, outsider):
+    child = add(pool, owner, outsider, role=Role.SUPERVISED, nickname="Xin")
+    client.force_login(member.line.owner)  # a plain member: neither line is theirs to rule
+    assert client.get(reverse("usage:line_rules", args=[child.line_id])).status_code == 404
+    client.force_login(owner)
+    assert client.get(reverse("usage:line_rules", args=[member.line_id])).status_code == 404  # an adult's
+    response = client.post(
+        reverse("usage:line_rules", args=[child.line_id]),
+        {
+            "name": "Half used",
+            "kind": "used_percent",
+            "percent": "50",
+            "action": "notify",
+            "notify_email": "",
+        },
+    )
+    assert response.status_code == 302
+    rule = AlertRule.objects.get(line=child.line)
+    assert (rule.name, rule.created_by) == ("Half used", owner)
+    child.line.owner.quiet_hours_start = child.line.owner.quiet_hours_end = dt.time(0)
+    child.line.owner.save()
+    owner.quiet_hours_start = owner.quiet_hours_end = dt.time(0)
+    owner.save()
+    use(child.line, 16 * GB, timezone.now() - dt.timedelta(minutes=10))
+    assert sorted(Notification.objects.filter(firing__rule=rule).values_list("user__username", "body")) == [
+        ("outsider", "53% of the data on Xin is used."),
+        ("owner", "53% of the data on Xin is used."),
+    ]
+
+
+def test_an_invite_to_a_new_address_leads_through_sign_up_and_back(client, pool, owner):
+    _, token = pool_member_invite(pool=pool, by=owner, to="grandma@example.com", at=timezone.now())
+    invite_url = reverse("plans:invite", args=[token])
+    login_page = client.get(f"{reverse('login')}?next={invite_url}").content.decode()
+    signup_url = f"{reverse('accounts:signup')}?next={invite_url}"
+    assert f'href="{signup_url}"' in login_page
+    response = client.post(
+        reverse("accounts:signup"),
+        {
+            "username": "grandma",
+            "email": "grandma@example.com",
+            "password1": "a-long-enough-passphrase",
+            "password2": "a-long-enough-passphrase",
+            "time_zone": "Asia/Tokyo",
+            "language": "en",
+            "next": invite_url,
+        },
+    )
+    assert (response.status_code, response["Location"]) == (302, invite_url)
+    assert "Join Zhang family" in client.get(invite_url).content.decode()
+
+
+def test_sign_up_does_not_follow_a_link_off_the_site(client):
+    response = client.post(
+        reverse("accounts:signup"),
+        {
+            "username": "grandpa",
+            "email": "grandpa@example.com",
+            "password1": "a-long-enough-passphrase",
+            "password2": "a-long-enough-passphrase",
+            "time_zone": "Asia/Tokyo",
+            "language": "en",
+            "next": "https://evil.example.com/",
+        },
+    )
+    assert (response.status_code, response["Location"]) == (302, reverse("usage:home"))
