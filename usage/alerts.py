@@ -307,9 +307,24 @@ def rules_sweep(*, at: dt.datetime) -> int:
 PREVIEW_DAYS = 30
 
 
+def _balance_rule_replay(rule: AlertRule, line: Line, at: dt.datetime) -> int:
+    """The rule evaluated at the end of each of the last 30 days (and now) from the balance the
+    ledger gives then: once per cycle, as it fires. 31 readings of four queries each, whatever the
+    history."""
+    periods = set()
+    for days_back in range(PREVIEW_DAYS, -1, -1):
+        moment = at - dt.timedelta(days=days_back)
+        figures = Figures(at=moment, balances=line_balances([line], at=moment))
+        periods |= set(rule_breaches(rule, line, figures))
+    return len(periods)
+
+
 def rule_preview(rule: AlertRule, line: Line, *, at: dt.datetime) -> int | None:
-    """How many times the rule would have fired in the last 30 days, for usage-window rules (read
-    from the rollups); None for kinds whose past cannot be replayed from them."""
+    """How many times the rule would have fired in the last 30 days: usage-window rules replayed
+    hour by hour from the rollups, rules on the balance (used %, remaining) day by day from the
+    ledger; None for kinds whose past cannot be replayed."""
+    if rule.kind in (Kind.USED_PERCENT, Kind.REMAINING):
+        return _balance_rule_replay(rule, line, at)
     if rule.kind != Kind.WINDOW or not rule.threshold_bytes:
         return None
     since = at - dt.timedelta(days=PREVIEW_DAYS)

@@ -4,10 +4,12 @@ says, and that nobody else can see or touch any of it (404)."""
 import datetime as dt
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
 from plans.models import Line
+from plans.services import line_cycle_grants_ensure
 from tests.factories import GB, MB, make_line, make_plan, use
 from usage.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
 
@@ -261,3 +263,21 @@ def test_a_rule_of_another_line_is_not_found_under_my_line(client, owner, line, 
     theirs = AlertRule.objects.create(line=other, created_by=second_user, name="x", kind="new_country")
     client.force_login(owner)
     assert client.get(reverse("usage:rule_edit", args=[line.pk, theirs.pk])).status_code == 404
+
+
+@time_machine.travel("2026-11-22 12:00:00+09:00", tick=False)
+def test_the_preview_replays_a_used_percent_rule_once_per_cycle(client, owner):
+    now = timezone.now()
+    monthly = make_line(
+        owner, plan=make_plan(allowance_bytes=10 * GB), activated_at=now - dt.timedelta(days=45)
+    )
+    line_cycle_grants_ensure(line=monthly, until=now)
+    use(monthly, 9 * GB, dt.datetime(2026, 10, 26, 12, tzinfo=monthly.tz))  # 90 % of October's cycle
+    use(monthly, 500 * MB, dt.datetime(2026, 11, 3, 12, tzinfo=monthly.tz))  # 5 % of November's
+    use(monthly, 8 * GB, dt.datetime(2026, 11, 15, 12, tzinfo=monthly.tz))  # 85 % of November's
+    client.force_login(owner)
+    url = reverse("usage:rule_preview", args=[monthly.pk])
+    fields = {"kind": "used_percent", "action": "notify", "leak_factor": "5"}
+    for percent, times in (("80", "2 times"), ("88", "1 time"), ("95", "0 times")):
+        response = client.post(url, {**fields, "percent": percent}, headers=HTMX)
+        assert response.content.decode() == f"This rule would have fired {times} in the last 30 days."
