@@ -246,6 +246,22 @@ def pool_invite_revoke(*, invite: PoolInvite, by: User, at: dt.datetime) -> None
         raise PoolError(_("This invitation is no longer open."))
 
 
+@transaction.atomic
+def pool_reserve_set(*, pool: Pool, by: User, reserve_bytes: int, at: dt.datetime) -> None:
+    """The owner keeps this much of each cycle's allowance for their own line: other members are
+    slowed when the pool is down to what is left of it. Takes effect at once."""
+    pool = _pool_locked(pool)
+    if _require_manager(pool, by).role != Role.OWNER:
+        raise PoolError(_("Only the owner can set the owner's reserve."))
+    allowance = pool.plan.allowance_bytes or 0
+    if not 0 <= reserve_bytes <= allowance:
+        raise PoolError(_("The reserve must be between 0 GB and the pool's monthly allowance."))
+    Pool.objects.filter(pk=pool.pk).update(owner_reserve_bytes=reserve_bytes)
+    _sync(
+        [member.line for member in pool.members.filter(left_at__isnull=True).select_related("line__plan")], at
+    )
+
+
 @dataclass(frozen=True)
 class CapChange:
     member_id: int

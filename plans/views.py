@@ -34,6 +34,7 @@ from plans.pools import (
     pool_member_resume,
     pool_member_role_set,
     pool_ownership_hand_over,
+    pool_reserve_set,
 )
 from usage.history import usage_history
 from usage.selectors import MemberUsage, pool_summary
@@ -185,6 +186,21 @@ def pool_invite_revoke_view(request: AuthenticatedHttpRequest, pool_id: int, inv
 
 class CapFormError(PoolError):
     pass
+
+
+@require_POST
+@login_required
+def pool_reserve(request: AuthenticatedHttpRequest, pool_id: int):
+    pool, _member = _pool_for_user(request, pool_id)
+
+    def save() -> None:
+        try:
+            reserve = int(decimal.Decimal(request.POST.get("reserve", "").strip() or "0") * GB)
+        except decimal.InvalidOperation:
+            raise PoolError(_("The reserve is not a number of GB.")) from None
+        pool_reserve_set(pool=pool, by=request.user, reserve_bytes=reserve, at=timezone.now())
+
+    return _after(request, pool, save, _("Reserve saved."))
 
 
 def _cap_changes(request: AuthenticatedHttpRequest, members: list[MemberUsage]) -> list[CapChange]:

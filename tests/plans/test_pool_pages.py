@@ -345,3 +345,22 @@ def test_sign_up_does_not_follow_a_link_off_the_site(client):
         },
     )
     assert (response.status_code, response["Location"]) == (302, reverse("usage:home"))
+
+
+def test_the_owner_keeps_a_reserve_from_the_page_and_only_the_owner(client, pool, owner, member):
+    url = reverse("plans:pool_reserve", args=[pool.pk])
+    client.force_login(member.line.owner)
+    client.post(url, {"reserve": "5"})
+    pool.refresh_from_db()
+    assert pool.owner_reserve_bytes == 0
+    client.force_login(owner)
+    for bad, message in (
+        ("lots", "The reserve is not a number of GB."),
+        ("31", "The reserve must be between"),
+    ):
+        page = client.post(url, {"reserve": bad}, headers={"HX-Request": "true"}).content.decode()
+        assert message in page
+    response = client.post(url, {"reserve": "5"}, headers={"HX-Request": "true"})
+    assert "Reserve saved." in response.content.decode()
+    pool.refresh_from_db()
+    assert pool.owner_reserve_bytes == 5 * GB
