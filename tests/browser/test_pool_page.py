@@ -94,3 +94,11 @@ def test_invite_accept_cap_throttle_pause_and_resume(browser: Browser, live_serv
         assert owner.evaluate("document.documentElement.scrollWidth") <= width
     violations = Axe().run(owner).response["violations"]
     assert [v["id"] for v in violations if v["impact"] in ("serious", "critical")] == []
+    # The same page in Chinese, as Zhang Wei's wife would read it.
+    father.language = "zh-hans"
+    father.save()
+    owner.set_viewport_size({"width": 375, "height": 900})
+    owner.reload()
+    expect(owner.get_by_role("heading", name="成员")).to_be_visible()
+    owner.screenshot(path=ARTIFACTS / "pool-zh-phone.png", full_page=True)
+    assert owner.evaluate("document.documentElement.scrollWidth") <= 375
