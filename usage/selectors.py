@@ -411,14 +411,21 @@ class _BalanceReading:
 
     @classmethod
     def prepare(cls, lines: Sequence[Line], at: dt.datetime) -> "_BalanceReading":
-        current_pools = PoolMember.objects.filter(line__in=lines, left_at__isnull=True).values("pool")
-        memberships = list(
-            PoolMember.objects.filter(Q(line__in=lines) | Q(pool__in=current_pools)).select_related(
-                "pool__plan"
+        # Plain queries first (most lines are in no pool, and building a query costs more than
+        # running it); only lines in a pool need their pools' members and grants too.
+        line_ids = {line.pk for line in lines}
+        memberships = list(PoolMember.objects.filter(line_id__in=line_ids))
+        pool_ids = {m.pool_id for m in memberships if m.left_at is None}
+        grants = Grant.objects.filter(line_id__in=line_ids)
+        if pool_ids:
+            memberships = [m for m in memberships if m.pool_id not in pool_ids] + list(
+                PoolMember.objects.filter(pool_id__in=pool_ids).select_related("pool__plan")
             )
-        )
-        pool_of_line = {m.line_id: m.pool_id for m in memberships if m.left_at is None}
-        lots = _lots_by_owner(Grant.objects.filter(Q(line__in=lines) | Q(pool__in=current_pools)))
+            grants = Grant.objects.filter(Q(line_id__in=line_ids) | Q(pool_id__in=pool_ids))
+        pool_of_line = {
+            m.line_id: m.pool_id for m in memberships if m.left_at is None and m.line_id in line_ids
+        }
+        lots = _lots_by_owner(grants)
         pools = {m.pool_id: m.pool for m in memberships if m.pool_id in pool_of_line.values()}
         readings = {
             pk: _PoolReading.prepare(pool, memberships, lots[("pool", pk)], at) for pk, pool in pools.items()
