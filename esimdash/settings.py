@@ -93,7 +93,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
     }
     # A file, not memory, so that a Celery worker started by a test can open the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-esimdash.sqlite3")}
+    # TEST_SQLITE_PATH lets two checkouts (or two people) run the suite side by side.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("TEST_SQLITE_PATH", default=str(VAR_DIR / "test-esimdash.sqlite3"))
+    }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -172,6 +175,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "lines-roll-over": {"task": "plans.tasks.lines_roll_over", "schedule": 60.0},
     "prune-raw-usage": {"task": "usage.tasks.prune_raw_usage", "schedule": 24 * 3600.0},
     "alerts-sweep": {"task": "usage.tasks.alerts_sweep", "schedule": 60.0},
+    "gift-codes-expire": {"task": "plans.tasks.gift_codes_expire", "schedule": 60.0},
 }
 
 # --- The demo usage simulator --------------------------------------------------------------------------
@@ -190,6 +194,16 @@ CACHES = {
         "LOCATION": str(VAR_DIR / "cache"),
     }
 }
+
+# --- Gifts (mineo's packet gifts: 10 MB units up to 9,990 MB, codes valid about 2 days) ---------------
+GIFT_UNIT_BYTES = env.int("GIFT_UNIT_BYTES", default=10 * 10**6)
+GIFT_MIN_BYTES = env.int("GIFT_MIN_BYTES", default=100 * 10**6)
+GIFT_MAX_BYTES = env.int("GIFT_MAX_BYTES", default=9_990 * 10**6)
+GIFT_MONTHLY_COUNT = env.int("GIFT_MONTHLY_COUNT", default=10)
+GIFT_MONTHLY_BYTES = env.int("GIFT_MONTHLY_BYTES", default=20 * 10**9)
+GIFT_SENDER_KEEPS_BYTES = env.int("GIFT_SENDER_KEEPS_BYTES", default=10 * 10**6)
+GIFT_CODE_VALID_HOURS = env.int("GIFT_CODE_VALID_HOURS", default=48)
+GIFT_REDEEM_RATE = env.str("GIFT_REDEEM_RATE", default="10/h")  # attempts per user, django-ratelimit syntax
 
 # --- Usage ingestion -----------------------------------------------------------------------------------
 INGEST_MAX_RECORDS = env.int("INGEST_MAX_RECORDS", default=5_000)

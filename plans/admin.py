@@ -1,6 +1,17 @@
 from django.contrib import admin
 
-from plans.models import Carrier, Grant, Line, Plan, Pool, PoolInvite, PoolMember
+from plans.models import (
+    Carrier,
+    Gift,
+    GiftEntry,
+    GiftRequest,
+    Grant,
+    Line,
+    Plan,
+    Pool,
+    PoolInvite,
+    PoolMember,
+)
 
 
 @admin.register(Carrier)
@@ -62,3 +73,41 @@ class PoolInviteAdmin(admin.ModelAdmin):
     list_display = ("pool", "email", "user", "role", "state", "expires_at")
     list_filter = ("state",)
     raw_id_fields = ("pool", "user", "invited_by")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Gifts move data through ledger entries written by plans.gifts in one transaction; editing a
+    row by hand would create or lose data, so operators see them and change nothing."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class GiftEntryInline(admin.TabularInline):
+    model = GiftEntry
+    extra = 0
+    can_delete = False
+    readonly_fields = ("grant", "delta_bytes", "created_at")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Gift)
+class GiftAdmin(ReadOnlyAdmin):
+    list_display = ("sender", "kind", "amount_bytes", "state", "to_line", "created_at", "expires_at")
+    list_filter = ("state", "kind")
+    search_fields = ("sender__username", "to_line__owner__username")
+    inlines = [GiftEntryInline]
+
+
+@admin.register(GiftRequest)
+class GiftRequestAdmin(ReadOnlyAdmin):
+    list_display = ("requester", "member", "amount_bytes", "state", "decided_by", "created_at")
+    list_filter = ("state",)

@@ -222,6 +222,12 @@ class Grant(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     priority = models.SmallIntegerField(default=DEFAULT_PRIORITY)
     note = models.CharField(max_length=200, blank=True)
+    gift = models.ForeignKey(
+        "Gift", null=True, blank=True, on_delete=models.PROTECT, related_name="grants", editable=False
+    )
+    gift_hops = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="How many gifts this data has passed through (it may pass two)."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -374,3 +380,122 @@ class PoolInvite(models.Model):
 
     def is_open(self, at: dt.datetime) -> bool:
         return self.state == self.State.PENDING and at < self.expires_at
+
+
+class GiftRequest(models.Model):
+    """A supervised pool member asking the pool's managers for more data."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        APPROVED = "approved", _("Approved")
+        DECLINED = "declined", _("Declined")
+
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(PoolMember, on_delete=models.CASCADE, related_name="gift_requests")
+    amount_bytes = models.PositiveBigIntegerField()
+    message = models.CharField(_("message"), max_length=200, blank=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.UUIDField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["requester", "idempotency_key"], name="gift_request_once"),
+            models.CheckConstraint(condition=Q(amount_bytes__gt=0), name="gift_request_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"request for {self.amount_bytes} B by {self.member}"
+
+
+class Gift(models.Model):
+    """Data given from a line (or by a manager, from a pool) to another line: directly, or as a
+    single-use code any signed-in user can redeem. The code is not stored: its SHA-256 finds the
+    gift, and the sender's page derives it again from a random salt and SECRET_KEY.
+
+    The ledger: `entries` take the data out of the sender's lots when the gift is made; the
+    recipient's lot (a Grant with `gift` set) is written when it is received, in the same
+    transaction for a direct gift. A code's data is held by the gift until it is redeemed, or
+    returned to the sender's lots (entries with positive amounts) when cancelled or expired."""
+
+    class Kind(models.TextChoices):
+        DIRECT = "direct", _("Direct")
+        CODE = "code", _("Code")
+
+    class State(models.TextChoices):
+        SENT = "sent", _("Sent")
+        REDEEMED = "redeemed", _("Redeemed")
+        EXPIRED = "expired", _("Expired")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gifts_sent")
+    from_line = models.ForeignKey(Line, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    from_pool = models.ForeignKey(Pool, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    amount_bytes = models.PositiveBigIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SENT)
+    to_line = models.ForeignKey(
+        Line, null=True, blank=True, on_delete=models.PROTECT, related_name="gifts_received"
+    )
+    code_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    code_salt = models.CharField(
+        max_length=32,
+        blank=True,
+        editable=False,
+        help_text="With SECRET_KEY, gives the code back to its sender.",
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    request = models.OneToOneField(
+        GiftRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="gift"
+    )
+    idempotency_key = models.UUIDField()
+    created_at = models.DateTimeField(default=timezone.now)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="When it was cancelled or expired.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["sender", "created_at"]),
+            models.Index(fields=["state", "expires_at"]),
+        ]
+        constraints = [
+            # A double click or a retried request makes one gift.
+            models.UniqueConstraint(fields=["sender", "idempotency_key"], name="gift_once"),
+            models.CheckConstraint(condition=Q(amount_bytes__gt=0), name="gift_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(from_line__isnull=False, from_pool__isnull=True)
+                | Q(from_line__isnull=True, from_pool__isnull=False),
+                name="gift_from_line_or_pool",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="direct", code_hash__isnull=True) | Q(kind="code", code_hash__isnull=False),
+                name="gift_code_only_for_codes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"gift of {self.amount_bytes} B from {self.sender}"
+
+
+class GiftEntry(models.Model):
+    """One movement of a gift's data on one of the sender's lots: negative when the data left
+    the lot, positive when it came back (a code cancelled or expired). A lot's data is its amount
+    plus its entries."""
+
+    gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="entries")
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="gift_entries")
+    delta_bytes = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.CheckConstraint(condition=~Q(delta_bytes=0), name="gift_entry_moves_data")]
+
+    def __str__(self) -> str:
+        return f"{self.delta_bytes:+} B on grant {self.grant_id} for gift {self.gift_id}"

@@ -41,7 +41,7 @@ def membership_of(pool: Pool, user: User) -> PoolMember | None:
     return min(members, key=lambda member: order.index(Role(member.role)), default=None)
 
 
-def _require_manager(pool: Pool, user: User) -> PoolMember:
+def require_manager(pool: Pool, user: User) -> PoolMember:
     member = membership_of(pool, user)
     if member is None or not member.manages:
         raise PoolError(_("Only the pool's owner and managers can do this."))
@@ -126,7 +126,7 @@ def pool_member_invite(
     from usage.notify import user_notify
 
     pool = _pool_locked(pool)
-    _require_manager(pool, by)
+    require_manager(pool, by)
     if role not in (Role.MANAGER, Role.MEMBER, Role.SUPERVISED):
         raise PoolError(_("Invite someone as a manager, a member or a supervised member."))
     to = to.strip()
@@ -239,7 +239,7 @@ def pool_invite_decline(*, invite: PoolInvite, user: User, at: dt.datetime) -> P
 
 @transaction.atomic
 def pool_invite_revoke(*, invite: PoolInvite, by: User, at: dt.datetime) -> None:
-    _require_manager(invite.pool, by)
+    require_manager(invite.pool, by)
     if not PoolInvite.objects.filter(pk=invite.pk, state=PoolInvite.State.PENDING).update(
         state=PoolInvite.State.REVOKED, answered_at=at
     ):
@@ -251,7 +251,7 @@ def pool_reserve_set(*, pool: Pool, by: User, reserve_bytes: int, at: dt.datetim
     """The owner keeps this much of each cycle's allowance for their own line: other members are
     slowed when the pool is down to what is left of it. Takes effect at once."""
     pool = _pool_locked(pool)
-    if _require_manager(pool, by).role != Role.OWNER:
+    if require_manager(pool, by).role != Role.OWNER:
         raise PoolError(_("Only the owner can set the owner's reserve."))
     allowance = pool.plan.allowance_bytes or 0
     if not 0 <= reserve_bytes <= allowance:
@@ -274,7 +274,7 @@ def pool_caps_set(*, pool: Pool, by: User, changes: list[CapChange], at: dt.date
     """Sets several members' monthly caps at once. A cap below what the member has used this cycle
     applies at once (the line slows down or pauses, as the cap says)."""
     pool = _pool_locked(pool)
-    _require_manager(pool, by)
+    require_manager(pool, by)
     members = {m.pk: m for m in pool.members.filter(left_at__isnull=True).select_related("line__plan")}
     for change in changes:
         member = members.get(change.member_id)
@@ -300,7 +300,7 @@ def pool_member_pause(
 ) -> None:
     """Stops the member's data at once, until the cycle ends or until a manager resumes it."""
     pool = _pool_locked(pool)
-    _require_manager(pool, by)
+    require_manager(pool, by)
     member = _member_locked(pool, member_id)
     member.paused_until = pool.billing_cycle(at).ends_at if until_cycle_end else None
     member.save(update_fields=["paused_until"])
@@ -318,7 +318,7 @@ def pool_member_resume(*, pool: Pool, by: User | None, member_id: int, at: dt.da
     when the cycle's end lifts it."""
     pool = _pool_locked(pool)
     if by is not None:
-        _require_manager(pool, by)
+        require_manager(pool, by)
     member = _member_locked(pool, member_id)
     member.paused_until = None
     member.save(update_fields=["paused_until"])
@@ -344,7 +344,7 @@ def pool_member_remove(*, pool: Pool, by: User, member_id: int, at: dt.datetime)
         if member.role == Role.SUPERVISED:
             raise PoolError(_("A supervised member cannot leave on their own; ask a manager."))
     else:
-        acting = _require_manager(pool, by)
+        acting = require_manager(pool, by)
         if member.role == Role.MANAGER and acting.role != Role.OWNER:
             raise PoolError(_("Only the owner can remove a manager."))
     if member.role == Role.OWNER:
@@ -360,7 +360,7 @@ def pool_member_remove(*, pool: Pool, by: User, member_id: int, at: dt.datetime)
 def pool_ownership_hand_over(*, pool: Pool, by: User, member_id: int, at: dt.datetime) -> None:
     """The owner hands the pool to another adult member, and becomes a manager."""
     pool = _pool_locked(pool)
-    owner = _require_manager(pool, by)
+    owner = require_manager(pool, by)
     if owner.role != Role.OWNER:
         raise PoolError(_("Only the owner can hand over the pool."))
     member = _member_locked(pool, member_id)
@@ -376,7 +376,7 @@ def pool_ownership_hand_over(*, pool: Pool, by: User, member_id: int, at: dt.dat
 def pool_member_role_set(*, pool: Pool, by: User, member_id: int, role: str, at: dt.datetime) -> None:
     """The owner makes a member a manager, a member or a supervised member."""
     pool = _pool_locked(pool)
-    if _require_manager(pool, by).role != Role.OWNER:
+    if require_manager(pool, by).role != Role.OWNER:
         raise PoolError(_("Only the owner can change roles."))
     member = _member_locked(pool, member_id)
     if member.role == Role.OWNER or role not in (Role.MANAGER, Role.MEMBER, Role.SUPERVISED):
@@ -407,7 +407,7 @@ def pool_managers_alert(*, balances, at: dt.datetime) -> int:
             cap_notified_at=at
         ):
             params = {"line": member.line.nickname, "cap": data_size(member.cap_bytes), "pool": pool.name}
-            raised += _tell_managers(
+            raised += tell_managers(
                 pool, at, gettext_noop("%(line)s reached its cap of %(cap)s in %(pool)s."), params
             )
         remaining, total = balance.pool.remaining_bytes, balance.pool.total_bytes
@@ -416,11 +416,14 @@ def pool_managers_alert(*, balances, at: dt.datetime) -> int:
             low_notified_at=at
         ):
             params = {"pool": pool.name, "left": data_size(remaining) or "0 B"}
-            raised += _tell_managers(pool, at, gettext_noop("%(pool)s has %(left)s left this cycle."), params)
+            raised += tell_managers(pool, at, gettext_noop("%(pool)s has %(left)s left this cycle."), params)
     return raised
 
 
-def _tell_managers(pool: Pool, at: dt.datetime, message: str, params: dict[str, str]) -> int:
+def tell_managers(
+    pool: Pool, at: dt.datetime, message: str, params: dict[str, str], *, path: str | None = None
+) -> int:
+    """Tells every current owner and manager; `message` is translated into each one's language."""
     from usage.notify import user_notify
 
     managers = User.objects.filter(
@@ -434,7 +437,7 @@ def _tell_managers(pool: Pool, at: dt.datetime, message: str, params: dict[str, 
                 manager,
                 title=pool.name,
                 body=_(message) % params,
-                path=reverse("plans:pool", args=[pool.pk]),
+                path=path or reverse("plans:pool", args=[pool.pk]),
                 at=at,
             )
     return len(managers)

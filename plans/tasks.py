@@ -4,6 +4,7 @@ from celery import shared_task
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
+from plans import gifts
 from plans.models import Grant, Line, Plan, Pool, PoolMember
 from plans.pools import pool_cycle_grants_ensure, pool_member_resume
 from plans.services import line_cycle_grants_ensure
@@ -57,3 +58,10 @@ def _roll_over(lines: list[Line], now: dt.datetime) -> int:
         if line.plan.kind == Plan.Kind.MONTHLY and (ends_at is None or ends_at <= now):
             line_cycle_grants_ensure(line=line, until=now)
     return lines_status_sync(lines, at=now)
+
+
+@shared_task(time_limit=120, soft_time_limit=100)
+def gift_codes_expire() -> int:
+    """Beat, every minute: gift codes past their time give their data back to the sender. Safe to
+    run twice: each gift is claimed under its row lock."""
+    return gifts.gift_codes_expire(at=timezone.now())

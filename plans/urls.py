@@ -1,6 +1,6 @@
 from django.urls import path
 
-from plans import views
+from plans import gift_views, views
 
 app_name = "plans"
 urlpatterns = [
@@ -23,4 +23,18 @@ urlpatterns = [
     ),
     path("pools/invites/<str:token>/", views.invite, name="invite"),
     path("pools/invitations/<int:invite_id>/", views.invitation, name="invitation"),
+]
+
+urlpatterns += [
+    path("gifts/", gift_views.gifts, name="gifts"),
+    path("gifts/send/", gift_views.gift_send_view, name="gift_send"),
+    path("gifts/redeem/", gift_views.gift_redeem_view, name="gift_redeem"),
+    path("gifts/requests/", gift_views.gift_request_view, name="gift_request"),
+    path(
+        "gifts/requests/<int:request_id>/<str:answer>/",
+        gift_views.gift_request_answer,
+        name="gift_request_answer",
+    ),
+    path("gifts/<int:gift_id>/", gift_views.gift_detail, name="gift"),
+    path("gifts/<int:gift_id>/cancel/", gift_views.gift_cancel_view, name="gift_cancel"),
 ]

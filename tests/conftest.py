@@ -24,6 +24,13 @@ def pytest_addoption(parser):
     )
 
 
+@pytest.fixture(autouse=True)
+def quick_password_hashing(settings):
+    """Tests make many users, and the production hasher costs about half a second each. Password
+    hashing itself is Django's and is not under test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(request):
     """With --database=postgresql, every test runs against a real PostgreSQL started for the session."""

@@ -1,13 +1,17 @@
 """The demo personas of PRODUCT.md, created through the same services real data uses."""
 
 import datetime as dt
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import transaction
 from stdnum import luhn
 from stdnum.iso7064 import mod_97_10
 
 from esimdash.accounts.models import User
+from plans.gifts import GiftError, gift_request_create, gift_send
 from plans.models import Grant, Line, Plan, PoolMember
 from plans.pools import (
     CapChange,
@@ -24,6 +28,7 @@ from usage.simulator import simulate_line
 DEMO_PASSWORD = "esimdash-demo-2026"  # noqa: S105 - printed in the README for the demo sign-ins
 HISTORY = dt.timedelta(days=60)
 GB = 1_000_000_000
+MB = 1_000_000
 
 
 def demo_iccid(serial: int) -> str:
@@ -265,3 +270,27 @@ def demo_operator_create() -> User:
         operator.set_password(DEMO_PASSWORD)
         operator.save()
     return operator
+
+
+_DEMO_KEYS = uuid.UUID("6f1c0e52-8a55-4d0e-9b7b-2f1f3f0c9a10")
+
+
+def demo_gifts_create(*, now: dt.datetime) -> list[str]:
+    """Wang Ming gives leftover data to friends: 500 MB straight to Li Jing's line, and a 1 GB code
+    he has not shared yet; Zhang Hao asks his parents for 500 MB. Fixed idempotency keys, so
+    running the demo again adds nothing. Returns what could not be done (say, no data left)."""
+    wang = Line.objects.get(owner__username="wangming")
+    li_jing = Line.objects.get(owner__username="lijing")
+    hao = Line.objects.get(owner__username="zhanghao")
+    attempts: list[Callable[..., object]] = [
+        partial(gift_send, sender=wang.owner, from_line=wang, to_line=li_jing, amount_bytes=500 * MB),
+        partial(gift_send, sender=wang.owner, from_line=wang, amount_bytes=1 * GB),
+        partial(gift_request_create, user=hao.owner, line=hao, amount_bytes=500 * MB, message="数学作业视频"),
+    ]
+    skipped = []
+    for number, attempt in enumerate(attempts):
+        try:
+            attempt(idempotency_key=uuid.uuid5(_DEMO_KEYS, str(number)), at=now)
+        except GiftError as error:
+            skipped.append(str(error))
+    return skipped

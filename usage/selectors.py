@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from esimdash.db import Column, rows_cte
-from plans.models import Grant, Line, Period, Pool, PoolMember
+from plans.models import GiftEntry, Grant, Line, Period, Pool, PoolMember
 from usage.models import HourlyUsage, UsageRecord
 
 _FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
@@ -30,10 +31,12 @@ class Lot:
     grant_id: int
     source: str
     amount_bytes: int
+    """What the lot holds for its owner: the amount granted, less what was given away from it."""
     starts_at: dt.datetime
     expires_at: dt.datetime | None
     priority: int
     created_at: dt.datetime
+    gift_hops: int = 0
 
     @property
     def source_label(self) -> str:
@@ -49,7 +52,7 @@ class Lot:
         return self.starts_at <= at and (self.expires_at is None or self.expires_at > at)
 
 
-LOT_FIELDS = ("pk", "source", "amount_bytes", "starts_at", "expires_at", "priority", "created_at")
+LOT_FIELDS = ("pk", "source", "held_bytes", "starts_at", "expires_at", "priority", "created_at", "gift_hops")
 
 
 @dataclass(frozen=True)
@@ -274,7 +277,15 @@ def _lots_by_owner(grants) -> dict[tuple[str, int], list[Lot]]:
     """Lots keyed ("line", id) or ("pool", id). Plain tuples, not Grant objects: a sweep over
     many lines reads thousands of grants."""
     lots: dict[tuple[str, int], list[Lot]] = defaultdict(list)
-    for line_id, pool_id, *lot in grants.order_by().values_list("line_id", "pool_id", *LOT_FIELDS):
+    given = (
+        GiftEntry.objects.filter(grant=OuterRef("pk"))
+        .order_by()
+        .values("grant")
+        .annotate(total=Sum("delta_bytes"))
+        .values("total")
+    )
+    held = grants.annotate(held_bytes=F("amount_bytes") + Coalesce(Subquery(given), 0))
+    for line_id, pool_id, *lot in held.order_by().values_list("line_id", "pool_id", *LOT_FIELDS):
         lots[("line", line_id) if line_id else ("pool", pool_id)].append(Lot(*lot))
     return lots
 

@@ -70,7 +70,7 @@ def usage_ingest(*, records: Sequence[UsageRecordIn]) -> IngestResult:
             with transaction.atomic():
                 result, line_ids = _ingest_once(records)
                 if line_ids:
-                    transaction.on_commit(partial(_evaluation_request, line_ids))
+                    transaction.on_commit(partial(lines_evaluation_request, line_ids))
                 return result
         except OperationalError as error:
             if (
@@ -159,7 +159,7 @@ def _mark_lines(records: Iterable[UsageRecordIn]) -> None:
         )
 
 
-def _evaluation_request(line_ids: set[int]) -> None:
+def lines_evaluation_request(line_ids: set[int]) -> None:
     """Asks a worker to evaluate the lines. With the broker down the lines stay marked, and the
     minute sweep evaluates them: ingestion does not fail for it."""
     from usage.tasks import evaluate_lines  # the tasks module imports this one

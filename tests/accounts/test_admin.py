@@ -11,6 +11,8 @@ ADMIN_PAGES = [
     "admin:plans_grant_changelist",
     "admin:usage_device_changelist",
     "admin:usage_usagerecord_changelist",
+    "admin:plans_gift_changelist",
+    "admin:plans_giftrequest_changelist",
 ]
 
 
@@ -27,3 +29,11 @@ def test_customers_cannot_open_the_admin(client, owner):
     response = client.get(reverse("admin:plans_line_changelist"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["admin:plans_gift_add", "admin:plans_giftrequest_add"])
+def test_gifts_are_not_written_by_hand_in_the_admin(client, name):
+    """The ledger is written by plans.gifts only: a row added by hand would create data."""
+    client.force_login(make_user("operator", is_staff=True, is_superuser=True))
+    assert client.get(reverse(name)).status_code == 403

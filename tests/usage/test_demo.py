@@ -4,7 +4,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from esimdash.accounts.models import User
-from plans.models import Grant, Line, Pool
+from plans.models import Gift, GiftRequest, Grant, Line, Pool
 from usage.demo import DEMO_PASSWORD
 from usage.models import Device, SimulatedLine, UsageRecord
 from usage.selectors import pool_balances
@@ -63,3 +63,24 @@ def test_demo_history_covers_sixty_days_with_trips_hotspot_and_night_backups(cat
     li = UsageRecord.objects.filter(line__owner__username="lijing")
     assert set(li.values_list("country", flat=True)) == {"JP", "KR"}
     assert li.filter(app_category="cloud_backup", background=True).exists()
+
+
+@pytest.mark.django_db
+@time_machine.travel("2026-11-21 11:30:00+09:00", tick=False)
+def test_wang_ming_gives_leftover_data_and_zhang_hao_asks_for_more(catalog):
+    call_command("demo", seed=1)
+    call_command("demo", seed=1)  # run again: nothing is given twice
+
+    gifts = Gift.objects.order_by("pk").values_list(
+        "sender__username", "kind", "amount_bytes", "state", "to_line__owner__username"
+    )
+    assert list(gifts) == [
+        ("wangming", "direct", 500 * 10**6, "redeemed", "lijing"),
+        ("wangming", "code", 10**9, "sent", None),
+    ]
+    request = GiftRequest.objects.get()
+    assert (request.requester.username, request.amount_bytes, request.state) == (
+        "zhanghao",
+        500 * 10**6,
+        "pending",
+    )

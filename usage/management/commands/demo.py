@@ -8,6 +8,7 @@ from usage.demo import (
     FAMILY,
     PERSONAS,
     demo_family_create,
+    demo_gifts_create,
     demo_history_fill,
     demo_operator_create,
     demo_persona_create,
@@ -35,6 +36,8 @@ class Command(BaseCommand):
         with tqdm(total=total_slots, unit="slot", desc="Usage history", disable=total_slots == 0) as bar:
             for simulation in simulations:
                 new += demo_history_fill(simulation, now=now, seed=seed, progress=bar.update)
+        for skipped in demo_gifts_create(now=timezone.now()):
+            self.stdout.write(self.style.WARNING(f"A demo gift was skipped: {skipped}"))
         self.stdout.write(self.style.SUCCESS(f"Demo ready: {new} new usage records."))
         self.stdout.write(
             "Sign in as "
