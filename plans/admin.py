@@ -40,6 +40,14 @@ class LineAdmin(admin.ModelAdmin):
     raw_id_fields = ("owner",)
     inlines = [GrantInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Fixed once the line exists: its daily rollups are bucketed by local day in its time zone,
+        # and its allowance grants were written for billing cycles cut by that zone and the start
+        # day. Changing either would misread the rollups and grant a cycle's allowance twice.
+        if obj is None:
+            return self.readonly_fields
+        return (*self.readonly_fields, "time_zone", "cycle_start_day")
+
 
 @admin.register(Grant)
 class GrantAdmin(admin.ModelAdmin):

@@ -77,6 +77,7 @@ def figures_read(lines: Sequence[Line], rules: Sequence[AlertRule], balances, at
                 f"{rule.line_id}:{rule.window}": (
                     rule.line_id,
                     *_window_span(by_id[rule.line_id], rule.window, at),
+                    by_id[rule.line_id].tz,
                 )
                 for rule in rules
                 if rule.kind == Kind.WINDOW
@@ -309,7 +310,7 @@ PREVIEW_DAYS = 30
 
 def _balance_rule_replay(rule: AlertRule, line: Line, at: dt.datetime) -> int:
     """The rule evaluated at the end of each of the last 30 days (and now) from the balance the
-    ledger gives then: once per cycle, as it fires. 31 readings of four queries each, whatever the
+    ledger gives then: once per cycle, as it fires. 31 readings of three queries each, whatever the
     history."""
     periods = set()
     for days_back in range(PREVIEW_DAYS, -1, -1):

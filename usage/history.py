@@ -143,8 +143,8 @@ def usage_history(line: Line, *, range_key: str, at: dt.datetime) -> History:
     devices = dict(Device.objects.filter(owner_id=line.owner_id).values_list("pk", "name"))
     rolling = usage_in_windows(
         {
-            "24h": (line.pk, at - dt.timedelta(hours=24), at),
-            "3d": (line.pk, at - dt.timedelta(days=3), at),
+            "24h": (line.pk, at - dt.timedelta(hours=24), at, line.tz),
+            "3d": (line.pk, at - dt.timedelta(days=3), at, line.tz),
         }
     )
     total = sum(bar.total_bytes for bar in bars)

@@ -3,15 +3,17 @@
 A line's remaining data is its grants less its usage. Usage consumes the lots that are valid when
 it happens, in the order priority (lower first), then earliest expiry, then oldest. Grant starts
 and expiries cut time into segments in which the set of valid lots does not change, so the usage
-needs summing only once per segment, mostly from the hourly rollups: a fixed number of queries,
-however long the history."""
+needs summing only once per segment, mostly from the daily and hourly rollups: a fixed number of
+queries, however long the history."""
 
 import datetime as dt
 import itertools
 import math
+import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 from django.db import connection
@@ -21,7 +23,8 @@ from django.utils import timezone
 
 from esimdash.db import Column, rows_cte
 from plans.models import GiftEntry, Grant, Line, Period, Pool, PoolMember
-from usage.models import HourlyUsage, UsageRecord
+from usage.models import DailyUsage, HourlyUsage, UsageRecord
+from usage.services import day_bucket, hour_bucket
 
 _FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
 
@@ -189,79 +192,119 @@ def _local_midnight(line: Line, at: dt.datetime) -> tuple[dt.datetime, dt.dateti
     return today, tomorrow
 
 
-Window = tuple[int, dt.datetime, dt.datetime]
-"""A line id and a span of time [start, end)."""
-
-
-def _hour_floor(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+Window = tuple[int, dt.datetime, dt.datetime, zoneinfo.ZoneInfo]
+"""A line id, a span of time [start, end), and the line's time zone (its days are the daily
+rollups' buckets)."""
 
 
 def _hour_ceil(moment: dt.datetime) -> dt.datetime:
-    floor = _hour_floor(moment)
+    floor = hour_bucket(moment)
     return floor if floor == moment else floor + dt.timedelta(hours=1)
 
 
-def usage_in_windows(windows: dict[str, Window]) -> dict[str, int]:
-    """Bytes used in each window: whole hours from the hourly rollups, the partial hours at either
-    end from the raw records. Two queries, whatever the windows' number and length; usage
-    belongs to the moment its period starts."""
-    whole: list[tuple[str, int, dt.datetime, dt.datetime]] = []
-    edges: list[tuple[str, int, dt.datetime, dt.datetime]] = []
-    for key, (line_id, start, end) in windows.items():
-        whole_start, whole_end = _hour_ceil(start), _hour_floor(end)
-        if whole_start < whole_end:
-            whole.append((key, line_id, whole_start, whole_end))
-            edges += [(key, line_id, start, whole_start), (key, line_id, whole_end, end)]
+def _day_ceil(moment: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    """The first local midnight at or after `moment`, as the daily rollups' buckets start.
+    Calendar arithmetic on the local date, so days of 23 or 25 hours come out right."""
+    floor = day_bucket(moment, tz)
+    if floor == moment:
+        return floor
+    following = moment.astimezone(tz).date() + dt.timedelta(days=1)
+    return dt.datetime.combine(following, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+
+
+class _Tier(IntEnum):
+    """Where a span's usage is summed from, cheapest first."""
+
+    DAYS = 0
+    HOURS = 1
+    RECORDS = 2
+
+
+_TIER_SOURCES = {
+    _Tier.DAYS: (DailyUsage._meta.db_table, "bucket_start"),
+    _Tier.HOURS: (HourlyUsage._meta.db_table, "bucket_start"),
+    _Tier.RECORDS: (UsageRecord._meta.db_table, "period_start"),
+}
+
+
+def _tiered_spans(start: dt.datetime, end: dt.datetime, tz: zoneinfo.ZoneInfo) -> list[tuple[_Tier, Segment]]:
+    """[start, end) cut into whole local days, the whole hours left at either end, and the
+    partial hours at the edges. Empty pieces are left out."""
+    spans: list[tuple[_Tier, Segment]] = []
+    days_start, days_end = _day_ceil(start, tz), day_bucket(end, tz)
+    if days_start < days_end:
+        spans.append((_Tier.DAYS, (days_start, days_end)))
+        rest = [(start, days_start), (days_end, end)]
+    else:
+        rest = [(start, end)]
+    for rest_start, rest_end in rest:
+        hours_start, hours_end = _hour_ceil(rest_start), hour_bucket(rest_end)
+        if hours_start < hours_end:
+            spans.append((_Tier.HOURS, (hours_start, hours_end)))
+            edges = [(rest_start, hours_start), (hours_end, rest_end)]
         else:
-            edges.append((key, line_id, start, end))
+            edges = [(rest_start, rest_end)]
+        spans += [(_Tier.RECORDS, edge) for edge in edges if edge[0] < edge[1]]
+    return spans
+
+
+def usage_in_windows(windows: dict[str, Window]) -> dict[str, int]:
+    """Bytes used in each window: whole local days from the daily rollups, the whole hours left
+    at either end from the hourly rollups, the partial hours at the edges from the raw records.
+    One query, whatever the windows' number and length; usage belongs to the moment its period
+    starts."""
+    spans = [
+        (key, tier, line_id, span_start, span_end)
+        for key, (line_id, start, end, tz) in windows.items()
+        for tier, (span_start, span_end) in _tiered_spans(start, end, tz)
+    ]
     totals = dict.fromkeys(windows, 0)
-    for table, column, spans in (
-        (HourlyUsage._meta.db_table, "bucket_start", whole),
-        (UsageRecord._meta.db_table, "period_start", [edge for edge in edges if edge[2] < edge[3]]),
-    ):
-        for key, used in _sum_spans(table, column, spans):
-            totals[key] += used
+    for key, used in _sum_spans(spans):
+        totals[key] += used
     return totals
 
 
 _SPAN_COLUMNS: tuple[Column, ...] = (
     ("key", "text"),
+    ("tier", "integer"),
     ("line_id", "bigint"),
     ("start_at", "timestamptz"),
     ("end_at", "timestamptz"),
 )
 
 
-def _sum_spans(table: str, column: str, spans: Sequence[Sequence[Any]]) -> list[tuple[str, int]]:
-    """One query for many (key, line, start, end) spans. Each span's sum is a subquery on the
-    usage table's (line, time) index: the planner cannot know how many rows the spans' JSON
-    holds, and given a join it may scan the whole table instead. Written in SQL because the ORM
-    would need one filtered aggregate per span, and building thousands of those costs more than
-    running the query."""
+def _sum_spans(spans: Sequence[Sequence[Any]]) -> list[tuple[str, int]]:
+    """One query for many (key, tier, line, start, end) spans. Each span's sum is a subquery on
+    its tier's table's (line, time) index, and CASE runs only the span's own: the planner cannot
+    know how many rows the spans' JSON holds, and given a join it may scan the whole table
+    instead. Written in SQL because the ORM would need one filtered aggregate per span, and
+    building thousands of those costs more than running the query."""
     if not spans:
         return []
     span, params = rows_cte("span", _SPAN_COLUMNS, spans)
-    sql = (
-        f"WITH {span} SELECT span.key, (SELECT SUM(usage.bytes_up + usage.bytes_down) "  # noqa: S608
-        f"FROM {table} usage WHERE usage.line_id = span.line_id "
-        f"AND usage.{column} >= span.start_at AND usage.{column} < span.end_at) FROM span"
+    sums = " ".join(
+        f"WHEN {tier.value} THEN (SELECT SUM(usage.bytes_up + usage.bytes_down) FROM {table} usage "  # noqa: S608
+        f"WHERE usage.line_id = span.line_id "
+        f"AND usage.{column} >= span.start_at AND usage.{column} < span.end_at)"
+        for tier, (table, column) in _TIER_SOURCES.items()
     )
+    sql = f"WITH {span} SELECT span.key, CASE span.tier {sums} END FROM span"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(key, int(used)) for key, used in cursor.fetchall() if used is not None]
 
 
 def line_balances(lines: Sequence[Line], *, at: dt.datetime | None = None) -> dict[int, LineBalance]:
-    """Balances for several lines in four queries: pool memberships, grants (the lines' and their
-    pools'), hourly rollups, recent raw records."""
+    """Balances for several lines in three queries: pool memberships, grants (the lines' and their
+    pools'), usage (daily and hourly rollups, raw records at the edges). A fourth reads the pools'
+    members when a line is in a pool."""
     at = at or timezone.now()
     reading = _BalanceReading.prepare(lines, at)
     return reading.balances(usage_in_windows(reading.windows))
 
 
 def pool_balances(pools: Sequence[Pool], *, at: dt.datetime | None = None) -> dict[int, PoolBalance]:
-    """The pools' balances and each member's use this cycle, in four queries. The one function
+    """The pools' balances and each member's use this cycle, in three queries. The one function
     for a pool's figures: the pool page, its members' lines and the alerts all read it."""
     at = at or timezone.now()
     memberships = list(PoolMember.objects.filter(pool__in=pools).select_related("pool__plan", "line"))
@@ -350,9 +393,9 @@ class _PoolReading:
         for member in own:
             for index, (start, end) in enumerate(pool_segments):
                 if span := _membership_span(member, start, end):
-                    windows[f"p{pool.pk}s{index}m{member.pk}"] = (member.line_id, *span)
+                    windows[f"p{pool.pk}s{index}m{member.pk}"] = (member.line_id, *span, member.line.tz)
             if span := _membership_span(member, cycle.starts_at, at):
-                windows[f"p{pool.pk}m{member.pk}"] = (member.line_id, *span)
+                windows[f"p{pool.pk}m{member.pk}"] = (member.line_id, *span, member.line.tz)
         return cls(pool, at, own, lots, relevant, pool_segments, cycle, windows)
 
     def balance(self, totals: dict[str, int]) -> PoolBalance:
@@ -430,7 +473,7 @@ class _BalanceReading:
         grants = Grant.objects.filter(line_id__in=line_ids)
         if pool_ids:
             memberships = [m for m in memberships if m.pool_id not in pool_ids] + list(
-                PoolMember.objects.filter(pool_id__in=pool_ids).select_related("pool__plan")
+                PoolMember.objects.filter(pool_id__in=pool_ids).select_related("pool__plan", "line")
             )
             grants = Grant.objects.filter(Q(line_id__in=line_ids) | Q(pool_id__in=pool_ids))
         pool_of_line = {
@@ -455,11 +498,13 @@ class _BalanceReading:
                 # Usage while the line was in a pool was the pool's, not its own lots'.
                 pieces = _less(start, end, spans_of_line[line.pk])
                 keys = [f"l{line.pk}s{index}p{n}" for n in range(len(pieces))]
-                windows.update((key, (line.pk, *piece)) for key, piece in zip(keys, pieces, strict=True))
+                windows.update(
+                    (key, (line.pk, *piece, line.tz)) for key, piece in zip(keys, pieces, strict=True)
+                )
                 keys_by_segment.append(keys)
             plans[line.pk] = (relevant, keys_by_segment)
             if line.plan.daily_fair_use_bytes:
-                windows[f"l{line.pk}today"] = (line.pk, _local_midnight(line, at)[0], at)
+                windows[f"l{line.pk}today"] = (line.pk, _local_midnight(line, at)[0], at, line.tz)
         return cls(lines, at, lots, plans, readings, pool_of_line, windows)
 
     def balances(self, totals: dict[str, int]) -> dict[int, LineBalance]:
@@ -561,11 +606,11 @@ class LineSummary:
 
 
 def line_summaries(lines: Sequence[Line], *, at: dt.datetime | None = None) -> list[LineSummary]:
-    """Balances and pace for the lines: three queries, however many lines and records (the pace
-    windows are summed with the balances' own)."""
+    """Balances and pace for the lines: the queries of `line_balances`, however many lines and
+    records (the pace windows are summed with the balances' own)."""
     at = at or timezone.now()
     reading = _BalanceReading.prepare(lines, at)
-    pace = {f"l{line.pk}pace": (line.pk, at - PACE_WINDOW, at) for line in lines}
+    pace = {f"l{line.pk}pace": (line.pk, at - PACE_WINDOW, at, line.tz) for line in lines}
     totals = usage_in_windows({**reading.windows, **pace})
     balances = reading.balances(totals)
     return [
@@ -611,8 +656,8 @@ def pool_summary(pool: Pool, *, at: dt.datetime | None = None) -> PoolSummary:
     balance = pool_balances([pool], at=at)[pool.pk]
     recent = usage_in_windows(
         {
-            str(usage.member.pk): (usage.member.line_id, max(at - PACE_WINDOW, usage.member.joined_at), at)
-            for usage in balance.members
+            str(member.pk): (member.line_id, max(at - PACE_WINDOW, member.joined_at), at, member.line.tz)
+            for member in (usage.member for usage in balance.members)
         }
     )
     return PoolSummary(balance=balance, used_last_24_hours_bytes=sum(recent.values()), at=at)

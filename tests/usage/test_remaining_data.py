@@ -136,14 +136,14 @@ class TestLineBalance:
         use(other, 3 * GB, at(1))
         assert line_balance(line, at=at(2)).remaining_bytes == 10 * GB
 
-    def test_balances_of_many_lines_take_four_queries(self, owner, django_assert_num_queries):
+    def test_balances_of_many_lines_take_three_queries(self, owner, django_assert_num_queries):
         lines = [make_line(owner, activated_at=T0) for _ in range(5)]
         for index, each in enumerate(lines):
             grant(each, 1 * GB, at(1), at(2))
             use(each, (index + 1) * 100 * MB, at(1.5))
             use(each, 10 * MB, at(3) - dt.timedelta(minutes=20))
-        # pool memberships, grants, hourly rollups, raw records of the current hour
-        with django_assert_num_queries(4):
+        # pool memberships, grants, usage (the rollups and the current hour's raw records)
+        with django_assert_num_queries(3):
             balances = line_balances(lines, at=at(3) - dt.timedelta(minutes=5))
         assert [balances[each.pk].remaining_bytes for each in lines] == [20 * GB - 10 * MB] * 5
 

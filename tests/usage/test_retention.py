@@ -19,17 +19,16 @@ def test_old_raw_records_are_pruned_in_batches_and_the_rollups_keep_their_totals
         use(line, 10 * MB, NOW - dt.timedelta(days=days), source="carrier")
     rollups_before = sorted(HourlyUsage.objects.values_list("bucket_start", "bytes_down"))
     year_ago = NOW - dt.timedelta(days=460)
-    total_before = usage_in_windows({"all": (line.pk, year_ago.replace(minute=0), NOW.replace(minute=0))})
+    window = (line.pk, year_ago.replace(minute=0), NOW.replace(minute=0), line.tz)
+    total_before = usage_in_windows({"all": window})
+    assert total_before == {"all": 50 * MB}
 
     assert usage_prune(before=NOW - dt.timedelta(days=400), batch_size=2) == 3
 
     assert UsageRecord.objects.count() == 2
     assert sorted(HourlyUsage.objects.values_list("bucket_start", "bytes_down")) == rollups_before
     assert DailyUsage.objects.count() == 5
-    assert (
-        usage_in_windows({"all": (line.pk, year_ago.replace(minute=0), NOW.replace(minute=0))})
-        == total_before
-    )
+    assert usage_in_windows({"all": window}) == total_before
 
 
 @pytest.mark.django_db

@@ -95,7 +95,7 @@ def test_usage_in_any_window_equals_the_raw_records_in_it(owner, specs, window):
         r.bytes_up + r.bytes_down
         for r in UsageRecord.objects.filter(period_start__gte=start, period_start__lt=end)
     )
-    assert usage_in_windows({"w": (line.pk, start, end)}) == {"w": expected}
+    assert usage_in_windows({"w": (line.pk, start, end, line.tz)}) == {"w": expected}
     UsageRecord.objects.all().delete()
     HourlyUsage.objects.all().delete()
     line.delete()
@@ -122,13 +122,150 @@ def test_many_windows_are_summed_in_chunks_that_fit_a_query(owner):
         records=[_record(line, minute, 10, "maps", "JP", False, minute) for minute in range(0, 600, 7)]
     )
     windows = {
-        f"w{n}": (line.pk, START + dt.timedelta(minutes=n), START + dt.timedelta(minutes=n + 90))
+        f"w{n}": (line.pk, START + dt.timedelta(minutes=n), START + dt.timedelta(minutes=n + 90), line.tz)
         for n in range(600)
     }
     totals = usage_in_windows(windows)
-    for key, (_, start, end) in windows.items():
+    for key, (_, start, end, _) in windows.items():
         expected = sum(
             r.bytes_up + r.bytes_down
             for r in UsageRecord.objects.filter(period_start__gte=start, period_start__lt=end)
         )
         assert totals[key] == expected, key
+
+
+def _local_midnights(zone: zoneinfo.ZoneInfo, first: dt.date, days: int) -> list[dt.datetime]:
+    """In UTC, so that adding a timedelta adds elapsed time, not wall-clock time."""
+    return [
+        dt.datetime.combine(first + dt.timedelta(days=n), dt.time(), tzinfo=zone).astimezone(dt.UTC)
+        for n in range(days)
+    ]
+
+
+def _raw_sum(line, start: dt.datetime, end: dt.datetime) -> int:
+    return sum(
+        r.bytes_up + r.bytes_down
+        for r in UsageRecord.objects.filter(line=line, period_start__gte=start, period_start__lt=end)
+    )
+
+
+# Six local days around a change of UTC offset (or none, for Tokyo), and zones whose midnights fall
+# on whole UTC hours and on half hours (Kolkata).
+ZONED_SPANS = [
+    ("America/Los_Angeles", dt.date(2026, 10, 30)),  # clocks go back on 1 November: a 25-hour day
+    ("America/Los_Angeles", dt.date(2026, 3, 6)),  # clocks go forward on 8 March: a 23-hour day
+    ("Asia/Tokyo", dt.date(2026, 10, 30)),
+    ("Asia/Kolkata", dt.date(2026, 10, 30)),
+]
+SPAN_MINUTES = 6 * 24 * 60
+
+# A moment in the six days: anywhere, or within a couple of hours of a local midnight.
+moments = st.one_of(
+    st.tuples(st.just(None), st.integers(0, SPAN_MINUTES - 1)),
+    st.tuples(st.integers(0, 5), st.integers(-120, 120)),
+)
+# A window's length: under an hour, under a day, or several days.
+lengths = st.one_of(st.integers(0, 59), st.integers(60, 24 * 60), st.integers(24 * 60, 5 * 24 * 60))
+
+
+def _moment(midnights: list[dt.datetime], moment: tuple[int | None, int]) -> dt.datetime:
+    day, minutes = moment
+    base = midnights[0] if day is None else midnights[day]
+    return base + dt.timedelta(minutes=minutes)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("zone_name", "first_day"), ZONED_SPANS)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    records=st.lists(st.tuples(moments, st.integers(1, 10**9)), max_size=40),
+    windows=st.lists(st.tuples(moments, lengths, st.integers(0, 59)), min_size=1, max_size=6),
+)
+def test_usage_in_any_window_equals_the_raw_records_in_it_in_the_lines_time_zone(
+    owner, zone_name, first_day, records, windows
+):
+    zone = zoneinfo.ZoneInfo(zone_name)
+    midnights = _local_midnights(zone, first_day, 6)
+    line = make_line(owner, activated_at=midnights[0] - dt.timedelta(days=1), time_zone=zone_name)
+    usage_ingest(
+        records=[
+            usage_record(line, start=_moment(midnights, moment), bytes_down=down, external_id=str(n))
+            for n, (moment, down) in enumerate(records)
+        ]
+    )
+    spans = {}
+    for n, (moment, minutes, seconds) in enumerate(windows):
+        start = _moment(midnights, moment) + dt.timedelta(seconds=seconds)  # mid-minute too
+        spans[f"w{n}"] = (line.pk, start, start + dt.timedelta(minutes=minutes), line.tz)
+    expected = {key: _raw_sum(line, start, end) for key, (_, start, end, _) in spans.items()}
+    assert usage_in_windows(spans) == expected
+    UsageRecord.objects.all().delete()
+    HourlyUsage.objects.all().delete()
+    DailyUsage.objects.all().delete()
+    line.delete()
+
+
+def _day_fixture(owner, zone_name: str, day: dt.date):
+    """A line with usage just inside and just outside the local day, and the day's bounds."""
+    zone = zoneinfo.ZoneInfo(zone_name)
+    line = make_line(owner, activated_at=START - dt.timedelta(days=300), time_zone=zone_name)
+    start, end = _local_midnights(zone, day, 2)
+    moments = {
+        start - dt.timedelta(minutes=1): 1 * MB,
+        start: 2 * MB,
+        start + (end - start) / 2: 4 * MB,
+        end - dt.timedelta(minutes=1): 8 * MB,
+        end: 16 * MB,
+    }
+    usage_ingest(
+        records=[usage_record(line, start=moment, bytes_down=down) for moment, down in moments.items()]
+    )
+    return line, start, end
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("zone_name", "day", "hours"),
+    [
+        ("America/Los_Angeles", dt.date(2026, 11, 1), 25),
+        ("America/Los_Angeles", dt.date(2026, 3, 8), 23),
+        ("Asia/Tokyo", dt.date(2026, 11, 1), 24),
+        ("Asia/Kolkata", dt.date(2026, 11, 1), 24),
+    ],
+)
+def test_a_whole_local_day_is_read_from_the_daily_rollups(owner, zone_name, day, hours):
+    line, start, end = _day_fixture(owner, zone_name, day)
+    assert end - start == dt.timedelta(hours=hours)
+    # Without the hourly rollups and the raw records, only the daily rollups can give the day's total.
+    HourlyUsage.objects.all().delete()
+    UsageRecord.objects.all().delete()
+    assert usage_in_windows({"day": (line.pk, start, end, line.tz)}) == {"day": 14 * MB}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("zone_name", "day"),
+    [("America/Los_Angeles", dt.date(2026, 11, 1)), ("Asia/Tokyo", dt.date(2026, 11, 1))],
+)
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        (lambda start, end: (start + dt.timedelta(minutes=1), end), 12 * MB),  # a minute short
+        (lambda start, end: (start, end - dt.timedelta(minutes=1)), 6 * MB),
+        (lambda start, end: (start - dt.timedelta(hours=2), start + dt.timedelta(hours=2)), 3 * MB),
+        (lambda start, end: (start - dt.timedelta(minutes=15), start + dt.timedelta(minutes=15)), 3 * MB),
+        (lambda start, end: (start + dt.timedelta(minutes=20), start + dt.timedelta(minutes=50)), 0),
+    ],
+    ids=[
+        "day-less-a-minute-at-the-start",
+        "at-the-end",
+        "4-hours-across-midnight",
+        "half-an-hour",
+        "mid-hour",
+    ],
+)
+def test_a_window_holding_no_whole_local_day_reads_no_daily_rollups(owner, zone_name, day, bounds, expected):
+    line, start, end = _day_fixture(owner, zone_name, day)
+    DailyUsage.objects.all().delete()
+    window = (line.pk, *bounds(start, end), line.tz)
+    assert usage_in_windows({"w": window}) == {"w": expected}
