@@ -48,6 +48,7 @@ from plans.selectors import (
     gifts_sent,
     lines_for_user,
 )
+from usage.templatetags.data_units import data_size
 
 MB = 10**6
 
@@ -256,16 +257,10 @@ def gift_redeem_view(request: AuthenticatedHttpRequest):
             messages.success(
                 request,
                 _("%(amount)s is now on %(line)s.")
-                % {"amount": _data_size(gift.amount_bytes), "line": gift.to_line.nickname},  # type: ignore[union-attr]
+                % {"amount": data_size(gift.amount_bytes), "line": gift.to_line.nickname},  # type: ignore[union-attr]
             )
             return redirect("plans:gifts")
     return render(request, "plans/gift_redeem.html", {"redeem": redeem}, status=400)
-
-
-def _data_size(value: int) -> str:
-    from usage.templatetags.data_units import data_size
-
-    return data_size(value)
 
 
 @require_POST

@@ -39,6 +39,7 @@ from django.utils.translation import gettext_noop
 from esimdash.accounts.models import User
 from plans.models import Gift, GiftEntry, GiftRequest, Grant, Line, Pool, PoolMember
 from plans.pools import CapChange, PoolError, pool_caps_set, require_manager, tell_managers
+from usage.templatetags.data_units import data_size  # formatting only: no models, no cycle
 
 if TYPE_CHECKING:
     from usage.selectors import Lot, LotBalance
@@ -135,8 +136,6 @@ def _can_receive(line: Line, at: dt.datetime) -> bool:
 
 # --- Sending ------------------------------------------------------------------------------------------
 def _amount_check(amount_bytes: int, limits: GiftLimits) -> None:
-    from usage.templatetags.data_units import data_size
-
     if amount_bytes % limits.unit_bytes:
         raise GiftError(_("Gifts are made in steps of %(unit)s.") % {"unit": data_size(limits.unit_bytes)})
     if not limits.min_bytes <= amount_bytes <= limits.max_bytes:
@@ -152,8 +151,6 @@ def _month_start(user: User, at: dt.datetime) -> dt.datetime:
 
 
 def _monthly_check(sender: User, amount_bytes: int, limits: GiftLimits, at: dt.datetime) -> None:
-    from usage.templatetags.data_units import data_size
-
     count, total = gifts_this_month(sender, at)
     if count >= limits.monthly_count:
         raise GiftError(
@@ -225,8 +222,6 @@ def _pool_source(sender: User, pool: Pool, at: dt.datetime) -> _Source:
 def _take_from_lots(source: _Source, amount_bytes: int, limits: GiftLimits, at: dt.datetime):
     """The lots the gift empties, in consumption order: (lot, bytes) pairs. Data already gifted on
     once cannot be given again."""
-    from usage.templatetags.data_units import data_size
-
     if source.available_bytes - amount_bytes < limits.sender_keeps_bytes:
         raise GiftError(
             _("You can give at most %(most)s: %(keep)s stays on the line.")
@@ -534,8 +529,6 @@ def gift_request_create(
 
 
 def _tell_managers_of_request(request_id: int, at: dt.datetime) -> None:
-    from usage.templatetags.data_units import data_size
-
     request = GiftRequest.objects.select_related("member__pool", "member__line").get(pk=request_id)
     params = {"line": request.member.line.nickname, "amount": data_size(request.amount_bytes)}
     tell_managers(
@@ -609,7 +602,6 @@ def _tell(
     user: User, gift: Gift | None, at: dt.datetime, message: str, request: GiftRequest | None = None
 ) -> None:
     from usage.notify import user_notify
-    from usage.templatetags.data_units import data_size
 
     amount = gift.amount_bytes if gift else request.amount_bytes  # type: ignore[union-attr]
     with translation.override(user.language):
