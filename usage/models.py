@@ -42,7 +42,9 @@ class AppCategory(models.TextChoices):
 class UsageRecord(models.Model):
     """Bytes one device moved over one line in one period (typically an hour or less)."""
 
-    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="usage_records")
+    # No index of its own: the (line, period_start) index serves lookups by line, and every index
+    # costs each ingested record a write.
+    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="usage_records", db_index=False)
     device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
@@ -95,7 +97,9 @@ class UsageRollup(models.Model):
     the sum of its records. `device_key` is the device id, or 0 for usage of no known device (a
     plain integer: NULLs would not collide in the unique key the upsert relies on)."""
 
-    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the key and the (line, bucket_start) index both start with the line,
+    # and each upsert of a bucket writes every index.
+    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="+", db_index=False)
     device_key = models.BigIntegerField(default=0)
     app_category = models.CharField(max_length=16, choices=AppCategory.choices)
     country = models.CharField(max_length=2)
