@@ -12,9 +12,10 @@ from typing import NamedTuple
 
 import kombu.exceptions
 from django.db import OperationalError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from esimdash.db import Column, rows_cte
+from esimdash.db import AnyOf, Column, rows_cte
 from plans.models import Line
 from usage.models import DailyUsage, HourlyUsage, UsageRecord, UsageRollup
 from usage.partitions import month_start, partitions_drop_before, partitions_ensure
@@ -106,7 +107,7 @@ def _ingest_once(records: Sequence[UsageRecordIn]) -> tuple[IngestResult, set[in
     zones = {
         line_id: zoneinfo.ZoneInfo(name)
         for line_id, name in Line.objects.select_for_update()
-        .filter(pk__in={record.line_id for record in unique.values()})
+        .filter(AnyOf(F("pk"), {record.line_id for record in unique.values()}))
         .order_by("pk")
         .values_list("pk", "time_zone")
     }

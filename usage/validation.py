@@ -13,8 +13,10 @@ from typing import Annotated
 
 import pycountry
 from django.conf import settings
+from django.db.models import F
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
+from esimdash.db import AnyOf
 from plans.models import Line
 from usage.models import AppCategory, Device
 from usage.services import UsageRecordIn
@@ -69,13 +71,13 @@ def usage_records_check(
     `usage_ingest`, or the errors (then the records are not to be stored)."""
     lines, owners = {}, {}
     for iccid, line_id, owner_id in (
-        Line.objects.filter(iccid__in={p.iccid for p in payloads})
+        Line.objects.filter(AnyOf(F("iccid"), {p.iccid for p in payloads}))
         .values_list("iccid", "pk", "owner_id")
         .order_by()
     ):
         lines[iccid], owners[line_id] = line_id, owner_id
     device_owners = dict(
-        Device.objects.filter(pk__in={p.device_id for p in payloads if p.device_id is not None})
+        Device.objects.filter(AnyOf(F("pk"), {p.device_id for p in payloads if p.device_id is not None}))
         .values_list("pk", "owner_id")
         .order_by()
     )
