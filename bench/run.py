@@ -13,6 +13,7 @@ of a fifth of that: the two peaks should match, since the import streams in fixe
 
 import argparse
 import concurrent.futures
+import contextlib
 import datetime as dt
 import io
 import json
@@ -139,12 +140,17 @@ def history_rows(lines, count: int, *, now: dt.datetime, days: int, tag: str, se
     rng = random.Random(seed)
     hours = days * 24
     received = now.isoformat()
+    top_of_hour = now.replace(minute=0, second=0, microsecond=0)
+    # Each hour's start and end as text, made once: formatting them per row cost more than the COPY.
+    periods = [
+        f"{(top_of_hour - dt.timedelta(hours=ago)).isoformat()}\t"
+        f"{(top_of_hour - dt.timedelta(hours=ago - 1)).isoformat()}"
+        for ago in range(hours)
+    ]
+    owners = [f"{line_id}\t{device_id}" for line_id, device_id, _ in lines]
     for n in range(count):
-        line_id, device_id, _ = lines[n % len(lines)]
-        start = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=rng.randrange(1, hours))
-        end = start + dt.timedelta(hours=1)
         yield (
-            f"{line_id}\t{device_id}\t{start.isoformat()}\t{end.isoformat()}\t{rng.randrange(10**6)}\t"
+            f"{owners[n % len(owners)]}\t{periods[rng.randrange(1, hours)]}\t{rng.randrange(10**6)}\t"
             f"{rng.randrange(10**7)}\tJP\t440-10\t{APPS[n % 9]}\tf\tf\tbench\t{tag}-{n}\t{received}\n"
         )
 
@@ -424,10 +430,46 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[-1]
 
 
+@contextlib.contextmanager
+def bulk_loading(cursor, table: str):
+    """Loads into `table` the way a database restore does: its indexes and key constraints are
+    dropped and built again afterwards (one sort per index instead of millions of inserts into
+    each), and triggers, among them the foreign-key checks, are off: the bench writes only ids of
+    lines and devices it made. The schema afterwards is exactly the migrations' one."""
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype IN ('p', 'u')",
+        [table],
+    )
+    constraints = cursor.fetchall()
+    cursor.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT IN "
+        "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
+        [table, table],
+    )
+    indexes = cursor.fetchall()
+    cursor.execute("SET session_replication_role = replica")
+    for name, _ in indexes:
+        cursor.execute(f"DROP INDEX {name}")
+    for name, _ in constraints:
+        cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+    try:
+        yield
+    finally:
+        cursor.execute("SET session_replication_role = DEFAULT")
+        for name, definition in constraints:
+            cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+        for _, definition in indexes:
+            # A partitioned table's index is listed ON ONLY the parent; built again for every partition.
+            cursor.execute(definition.replace(" ON ONLY ", " ON "))
+
+
 def rebuild_rollups() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
+        cursor.execute("SET work_mem = '512MB'")
+        cursor.execute("SET maintenance_work_mem = '1GB'")
         cursor.execute("TRUNCATE usage_hourlyusage, usage_dailyusage")
         for table, bucket in (
             ("usage_hourlyusage", "date_trunc('hour', period_start)"),
@@ -436,12 +478,15 @@ def rebuild_rollups() -> None:
                 "(date_trunc('day', period_start AT TIME ZONE 'Asia/Tokyo') AT TIME ZONE 'Asia/Tokyo')",
             ),
         ):
-            cursor.execute(
-                f"INSERT INTO {table} (line_id, device_key, app_category, country, background, tethered,"
-                f" bucket_start, bytes_up, bytes_down, records) SELECT line_id, coalesce(device_id, 0),"
-                f" app_category, country, background, tethered, {bucket}, sum(bytes_up), sum(bytes_down),"
-                f" count(*) FROM usage_usagerecord GROUP BY 1, 2, 3, 4, 5, 6, 7"
-            )
+            with bulk_loading(cursor, table):
+                cursor.execute(
+                    f"INSERT INTO {table} (line_id, device_key, app_category, country, background, tethered,"
+                    f" bucket_start, bytes_up, bytes_down, records) SELECT line_id, coalesce(device_id, 0),"
+                    f" app_category, country, background, tethered, {bucket}, sum(bytes_up), sum(bytes_down),"
+                    f" count(*) FROM usage_usagerecord GROUP BY 1, 2, 3, 4, 5, 6, 7"
+                )
+        cursor.execute("RESET work_mem")
+        cursor.execute("RESET maintenance_work_mem")
         cursor.execute("ANALYZE")
 
 
@@ -463,9 +508,14 @@ def load_history(lines, count: int, now: dt.datetime, tag: str) -> None:
         month = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
     partitions_ensure(months)
     with connection.cursor() as cursor:
-        copy_rows(
-            cursor.cursor, "usage_usagerecord", history_rows(lines, count, now=now, days=365, tag=tag, seed=3)
-        )
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        with bulk_loading(cursor, "usage_usagerecord"):
+            copy_rows(
+                cursor.cursor,
+                "usage_usagerecord",
+                history_rows(lines, count, now=now, days=365, tag=tag, seed=3),
+            )
+        cursor.execute("RESET maintenance_work_mem")
     rebuild_rollups()
 
 
