@@ -176,6 +176,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "prune-raw-usage": {"task": "usage.tasks.prune_raw_usage", "schedule": 24 * 3600.0},
     "alerts-sweep": {"task": "usage.tasks.alerts_sweep", "schedule": 60.0},
     "gift-codes-expire": {"task": "plans.tasks.gift_codes_expire", "schedule": 60.0},
+    "health-heartbeat": {"task": "esimdash.celery.heartbeat", "schedule": 30.0},
 }
 
 # --- The demo usage simulator --------------------------------------------------------------------------
@@ -244,11 +245,36 @@ PROVISIONING_WEBHOOK_SECRET = env.str("PROVISIONING_WEBHOOK_SECRET", default="")
 WEBHOOK_ALLOW_LOCAL = env.bool("WEBHOOK_ALLOW_LOCAL", default=False)
 
 # --- Logging ---------------------------------------------------------------------------------------------
-# Warnings and errors (a 500's traceback among them) to standard error, whatever DEBUG is.
+# Warnings and errors (a 500's traceback among them) to standard error, whatever DEBUG is, and one
+# line per request. LOG_FORMAT: "plain" (for people; the default) or "json" (one object a line,
+# for a log collector; production). The web process, the Celery worker and beat log alike.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "esimdash.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": ["asctime", "levelname", "name", "message", "request_id"],
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="WARNING")},
+    # The request lines are INFO, so that LOG_LEVEL=WARNING keeps them and drops the chatter.
+    "loggers": {"esimdash.requests": {"level": "INFO"}},
 }
+# Celery would replace the root logger's handlers with its own (plain) ones.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Outermost, so that its duration covers every other middleware and its id every line they log.
+MIDDLEWARE.insert(0, "esimdash.logs.RequestLogMiddleware")
+
+# The health endpoint's worker check fails when no worker has run the heartbeat (sent by beat
+# every 30 s) for this long: three missed beats, so one slow task does not flap it.
+HEALTH_WORKER_MAX_AGE_SECONDS = env.int("HEALTH_WORKER_MAX_AGE_SECONDS", default=90)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from esimdash.health import healthz
 from usage.api import api
 
 urlpatterns = [
@@ -11,4 +12,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
 ]

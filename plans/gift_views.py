@@ -3,9 +3,11 @@ history. A gift is seen and cancelled only by its sender (404 for everyone else)
 by its requester and the managers of their pool. Every form carries an idempotency key, so a
 double click or a re-sent form makes one gift."""
 
+import logging
 import uuid
 from typing import cast
 
+import redis.exceptions
 import segno
 from django import forms
 from django.conf import settings
@@ -50,6 +52,7 @@ from plans.selectors import (
 )
 from usage.templatetags.data_units import data_size
 
+logger = logging.getLogger(__name__)
 MB = 10**6
 
 
@@ -233,14 +236,22 @@ def gift_redeem_view(request: AuthenticatedHttpRequest):
         redeem = RedeemForm(initial={"code": request.GET.get("code", "")}, user=request.user)
         return render(request, "plans/gift_redeem.html", {"redeem": redeem})
     redeem = RedeemForm(request.POST, user=request.user)
-    if is_ratelimited(
-        request,
-        group="gift-redeem",
-        key="user",
-        rate=settings.GIFT_REDEEM_RATE,
-        method="POST",
-        increment=True,
-    ):
+    try:
+        limited = is_ratelimited(
+            request,
+            group="gift-redeem",
+            key="user",
+            rate=settings.GIFT_REDEEM_RATE,
+            method="POST",
+            increment=True,
+        )
+    except (redis.exceptions.RedisError, OSError):
+        # The cache that counts attempts (Redis) is down. Closed, not open: without the count,
+        # codes could be guessed at any speed, and a code stays valid for days.
+        logger.warning("rate-limit cache unreachable; gift codes cannot be redeemed meanwhile")
+        redeem.add_error(None, _("Codes cannot be redeemed at the moment. Try again in a few minutes."))
+        return render(request, "plans/gift_redeem.html", {"redeem": redeem}, status=503)
+    if limited:
         redeem.add_error(None, _("Too many attempts to redeem a code. Try again in an hour."))
         return render(request, "plans/gift_redeem.html", {"redeem": redeem}, status=429)
     if redeem.is_valid():

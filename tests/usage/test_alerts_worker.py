@@ -90,12 +90,13 @@ class SlowReceiver:
 
     def __init__(self, hold: float) -> None:
         self.headers: list[dict] = []
+        self.bodies: list[bytes] = []
         self.first_arrived = threading.Event()
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
                 receiver.headers.append(dict(self.headers))
                 if len(receiver.headers) == 1:
                     receiver.first_arrived.set()

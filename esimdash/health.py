@@ -1,0 +1,102 @@
+"""GET /healthz: is this web node fit to serve, and are the parts behind it alive?
+
+Three checks, each cheap and bounded in time: the database (`SELECT 1` on this process's
+connection), the Celery broker (a connection with a 2 s timeout) and the workers (the age of the
+heartbeat a worker writes to the cache each time beat sends it `esimdash.celery.heartbeat`). A
+worker is not pinged from here: a ping waits for a reply, and a load balancer polling every node
+every few seconds would queue pings behind real work. The heartbeat also shows that beat runs.
+
+The body names each check; the status is 200 when every check asked for passed, else 503.
+`?checks=database` asks for the database alone: what a load balancer should poll, because a web
+node keeps serving pages and ingestion while the broker or the workers are away (see
+docs/operations.md), and taking every node out at once for it would turn a degraded site into
+a down one. Reasons name the error's class only: the endpoint needs no sign-in, and an error's
+text can carry internal addresses; the full error is logged."""
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from esimdash.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_CACHE_KEY = "esimdash:worker-heartbeat"
+BROKER_TIMEOUT_SECONDS = 2
+
+
+class CheckFailed(Exception):
+    """A check's verdict with the reason to show."""
+
+
+def database_check() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {}
+
+
+def broker_check() -> dict:
+    # The broker Celery publishes to, with its transport options, and a short timeout on top.
+    options = {"socket_timeout": BROKER_TIMEOUT_SECONDS, "socket_connect_timeout": BROKER_TIMEOUT_SECONDS}
+    with celery_app.connection_for_write(
+        connect_timeout=BROKER_TIMEOUT_SECONDS, transport_options=options
+    ) as broker:
+        # No retries: a broker that does not answer now is reported now.
+        broker.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT_SECONDS)
+        broker.default_channel  # noqa: B018 (opening the channel is the check: Redis answers a PING)
+    return {}
+
+
+def heartbeat_record() -> None:
+    """Run by a worker (the `heartbeat` task): the worker answered now."""
+    cache.set(HEARTBEAT_CACHE_KEY, time.time(), timeout=None)
+
+
+def worker_check() -> dict:
+    beat_at = cache.get(HEARTBEAT_CACHE_KEY)
+    if beat_at is None:
+        raise CheckFailed("no worker has answered yet")
+    age_seconds = max(0, round(time.time() - beat_at))
+    limit = settings.HEALTH_WORKER_MAX_AGE_SECONDS
+    if age_seconds > limit:
+        raise CheckFailed(f"the last heartbeat was {age_seconds} s ago; the limit is {limit} s")
+    return {"heartbeat_age_seconds": age_seconds}
+
+
+CHECKS: dict[str, Callable[[], dict]] = {
+    "database": database_check,
+    "broker": broker_check,
+    "worker": worker_check,
+}
+
+
+def _run(name: str, check: Callable[[], dict]) -> dict:
+    try:
+        return {"ok": True, **check()}
+    except CheckFailed as failure:
+        return {"ok": False, "reason": str(failure)}
+    except Exception as error:
+        logger.warning("health check %s failed", name, exc_info=True)
+        return {"ok": False, "reason": f"{type(error).__name__}"}
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    names = request.GET.get("checks", ",".join(CHECKS)).split(",")
+    unknown = [name for name in names if name not in CHECKS]
+    if unknown:
+        return JsonResponse(
+            {"error": f"unknown check(s): {', '.join(unknown)}", "checks": list(CHECKS)}, status=400
+        )
+    results = {name: _run(name, CHECKS[name]) for name in names}
+    healthy = all(result["ok"] for result in results.values())
+    return JsonResponse({"ok": healthy, "checks": results}, status=200 if healthy else 503)
