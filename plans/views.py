@@ -346,11 +346,13 @@ def pool_member_action(request: AuthenticatedHttpRequest, pool_id: int, member_i
 
 @require_http_methods(["GET", "POST"])
 def invite(request, token: str):
-    """The link in an invitation e-mail. Someone signed out signs in (or up) first and comes back."""
+    """The link in an invitation e-mail. Someone signed out signs in (or up) first and comes back.
+    Like an invitation's id, its link answers 404 to anyone it is not for: a forwarded link tells
+    nobody else the pool's name or who invited whom."""
     if not request.user.is_authenticated:
         return redirect(f"{reverse('login')}?next={request.path}")
     invitation = invite_for_token(token)
-    if invitation is None:
+    if invitation is None or not invite_is_for(invitation, request.user):
         raise Http404
     return _answer(request, invitation)
 
@@ -394,6 +396,5 @@ def _answer(request: AuthenticatedHttpRequest, invitation: PoolInvite) -> HttpRe
         "invite": invitation,
         "lines": lines,
         "open": invitation.is_open(now),
-        "mine": invite_is_for(invitation, request.user),
     }
     return render(request, "plans/invite.html", context)

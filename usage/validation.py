@@ -21,7 +21,9 @@ from plans.models import Line
 from usage.models import AppCategory, Device
 from usage.services import UsageRecordIn
 
-MAX_BYTES = 2**63 - 1
+# 10 TB: more than a mobile line carries in the hour a record covers at most (22 Gbit/s throughout).
+# Records are summed into 64-bit rollup rows; at 2**63 - 1 each, two in one hour overflowed them.
+MAX_BYTES = 10**13
 ByteCount = Annotated[StrictInt, Field(ge=0, le=MAX_BYTES)]
 
 
@@ -48,6 +50,15 @@ class UsageRecordPayload(BaseModel):
     external_id: str = Field(
         min_length=1, max_length=128, description="Unique per source: a record sent again is ignored"
     )
+
+    @field_validator("source", "external_id")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # Neither database keeps a NUL in text: PostgreSQL refuses the row, SQLite cuts the string
+        # at it (so the record would be stored under a key ingestion cannot match afterwards).
+        if "\x00" in value:
+            raise ValueError("must not contain the NUL character (U+0000)")
+        return value
 
     @field_validator("country")
     @classmethod

@@ -95,7 +95,7 @@ def _past(days):
         ({"bytes_up": -1}, "bytes_up", "Input should be greater than or equal to 0"),
         ({"bytes_down": 1.5}, "bytes_down", "Input should be a valid integer"),
         ({"bytes_down": "12"}, "bytes_down", "Input should be a valid integer"),
-        ({"bytes_down": 2**63}, "bytes_down", "Input should be less than or equal to 9223372036854775807"),
+        ({"bytes_down": 10**13 + 1}, "bytes_down", "Input should be less than or equal to 10000000000000"),
         ({"period_end": _past(3)}, "period_end", "must be after period_start"),
         (
             {"period_start": _past(0.2), "period_end": _past(0.1)},
