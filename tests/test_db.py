@@ -1,8 +1,8 @@
 """esimdash/db.py: many values in one SQL parameter, on SQLite and PostgreSQL alike."""
 
-import pytest
 import datetime as dt
 
+import pytest
 from django.db.models import F
 
 from esimdash.db import AnyOf

@@ -13,7 +13,7 @@ from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError, ValidationError
 from ninja.security import HttpBearer
 from ninja.throttling import AuthRateThrottle
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from usage.models import IntegrationToken
 from usage.services import usage_ingest
@@ -58,6 +58,8 @@ api = NinjaAPI(
 
 
 class UsageBatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
     records: list[UsageRecordPayload] = Field(min_length=1, max_length=settings.INGEST_MAX_RECORDS)
 
 

@@ -146,6 +146,16 @@ def test_a_device_of_someone_else_is_refused(client, token, line, second_user):
 
 
 @pytest.mark.django_db
+def test_an_unknown_field_beside_the_records_is_refused(client, token, line):
+    response = post(client, token, {"records": [payload(line)], "recrods": []})
+    assert (response.status_code, response.json()["errors"]) == (
+        422,
+        [{"index": None, "field": "recrods", "message": "Extra inputs are not permitted"}],
+    )
+    assert UsageRecord.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_malformed_json_is_refused(client, token, line):
     response = post(client, token, '{"records": [')
     assert (response.status_code, response.json()) == (
