@@ -22,7 +22,10 @@ def reauthentication_record(request: HttpRequest) -> None:
 
 def reauthentication_is_recent(request: HttpRequest) -> bool:
     confirmed_at = request.session.get(REAUTHENTICATED_AT_KEY)
-    return confirmed_at is not None and time.time() - confirmed_at <= settings.REAUTHENTICATION_VALID_SECONDS
+    return (
+        confirmed_at is not None
+        and int(time.time()) - confirmed_at <= settings.REAUTHENTICATION_VALID_SECONDS
+    )
 
 
 def reauthentication_redirect(request: HttpRequest) -> HttpResponse:
