@@ -96,6 +96,19 @@ def test_the_admin_and_the_forms_work_under_the_policy(page: Page, live_server, 
     page.context.clear_cookies()
     sign_in(page, live_server.url, "owner")
     watch.visit(page, f"{live_server.url}/lines/{world.line.pk}/rules/")
+    names = ["selfRequestsOnly", "allowEval", "allowScriptTags", "includeIndicatorStyles"]
+    assert page.evaluate("(names) => names.map((name) => htmx.config[name])", names) == [
+        True,
+        False,
+        False,
+        False,
+    ]
+    # htmx refuses to fetch from another origin, whatever asks it to.
+    page.evaluate("htmx.ajax('GET', 'http://evil.example/evil', {target: 'main'}).catch(() => null)")
+    page.wait_for_timeout(500)
+    assert watch.evil_requests == []
+    assert watch.errors == ["htmx:invalidPath, [object HTMLElement]"]  # htmx's own refusal
+    watch.errors.clear()
     watch.visit(page, f"{live_server.url}/accounts/profile/")
     page.get_by_label("First name").fill("Ming")
     page.get_by_role("button", name="Save").click()
