@@ -103,3 +103,16 @@ def test_the_session_row_is_written_at_most_once_a_minute(client, owner):
         assert Session.objects.get(session_key=key).expire_date == written  # a poll writes nothing
         client.get(reverse("usage:home"))
         assert Session.objects.get(session_key=key).expire_date == written + dt.timedelta(seconds=61)
+
+
+def test_within_the_minute_a_request_costs_no_query_for_the_idle_clock(
+    client, owner, django_assert_num_queries
+):
+    """The benchmark's floor page: the session and the user, read as before; nothing written."""
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        sign_in(client)
+        client.get(reverse("accounts:session"))
+        clock.move_to(start + dt.timedelta(seconds=30))
+        with django_assert_num_queries(2):
+            assert client.get(reverse("accounts:session")).status_code == 204
