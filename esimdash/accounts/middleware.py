@@ -42,6 +42,12 @@ ACTIVITY_RESOLUTION_SECONDS = 60
 POLL_HEADER = "X-Esimdash-Poll"
 
 
+def idle_clock_start(sender: object, request: HttpRequest, **kwargs: object) -> None:
+    """At sign-in (Django's user_logged_in), the session's clock starts, so the first pages after
+    it need not write the session again."""
+    request.session[LAST_ACTIVITY_KEY] = int(time.time())
+
+
 class SessionIdleTimeoutMiddleware:
     """Signs out a session that nobody has used for SESSION_IDLE_TIMEOUT seconds.
 
