@@ -60,6 +60,10 @@ def setup_django(database: dict[str, str], redis_url: str) -> dict[str, str]:
         "SECRET_KEY": "benchmark-only-not-secret",
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
+        # Plain HTTP on loopback (no TLS in front), and one session measured over the whole run:
+        # the idle timeout would sign it out while the 10 M records load (docs/security.md).
+        "HTTPS": "false",
+        "SESSION_IDLE_TIMEOUT": str(7 * 24 * 3600),
         "INGEST_RATE_LIMIT": "1000000/s",
         "INGEST_LATE_WINDOW_DAYS": "400",
         "USAGE_RAW_RETENTION_DAYS": "800",

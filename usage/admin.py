@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from esimdash.accounts.reauthentication import reauthentication_is_recent, reauthentication_redirect
 from usage.models import (
     AlertFiring,
     AlertRule,
@@ -40,6 +41,13 @@ class IntegrationTokenAdmin(admin.ModelAdmin):
     list_display = ("name", "prefix", "scope", "created_at", "last_used_at", "revoked_at")
     fields = ("name", "scope", "prefix", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "created_at", "last_used_at")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # A token lets its holder write usage for every line: creating one asks for the password
+        # again, as changing the account's e-mail or password does.
+        if not reauthentication_is_recent(request):
+            return reauthentication_redirect(request)
+        return super().add_view(request, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         if change:

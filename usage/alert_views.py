@@ -179,6 +179,10 @@ def _visible(request: AuthenticatedHttpRequest):
 @login_required
 @require_GET
 def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
+    return _notifications_page(request)
+
+
+def _notifications_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     show = request.GET.get("show", "all")
     entries = _visible(request).select_related("line")
     if show == "unread":
@@ -205,7 +209,8 @@ def notifications_read(request: AuthenticatedHttpRequest) -> HttpResponse:
         entries = entries.filter(pk=request.POST["id"] if request.POST["id"].isdigit() else 0)
     entries.update(read_at=timezone.now())
     if request.htmx:
-        return notifications(request)
+        # The list again, rendered here: the GET-only page view would answer a POST with 405.
+        return _notifications_page(request)
     return redirect("usage:notifications")
 
 

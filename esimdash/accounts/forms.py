@@ -1,5 +1,7 @@
 from django import forms
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import UserCreationForm
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from esimdash.accounts.models import User, default_time_zone, time_zone_choices
@@ -36,3 +38,40 @@ class ProfileForm(forms.ModelForm):
             "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}),
             "quiet_hours_end": forms.TimeInput(attrs={"type": "time"}),
         }
+
+
+class EmailChangeForm(forms.ModelForm):
+    email = forms.EmailField(label=_("E-mail address"), help_text=_("Used only to reset your password."))
+
+    class Meta:
+        model = User
+        fields = ("email",)
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(_("An account with this e-mail address already exists."))
+        return email
+
+
+class ReauthenticationForm(forms.Form):
+    """The signed-in user's password, checked through authenticate() so that django-axes counts
+    wrong ones: a taken-over session cannot guess the password here any faster than at sign-in."""
+
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, request: HttpRequest, *args: object, **kwargs: object) -> None:
+        self.request = request
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        user = self.request.user
+        confirmed = authenticate(self.request, username=user.get_username(), password=password)
+        if confirmed is None or confirmed.pk != user.pk:
+            raise forms.ValidationError(_("That is not your password."))
+        return password

@@ -1,8 +1,16 @@
+import time
 import zoneinfo
 from collections.abc import Callable
+from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django_htmx.http import HttpResponseClientRedirect
 
 
 class UserPreferencesMiddleware:
@@ -22,4 +30,52 @@ class UserPreferencesMiddleware:
             timezone.activate(zoneinfo.ZoneInfo(user.time_zone))
         else:
             timezone.deactivate()
+        return self.get_response(request)
+
+
+# The session key holding when the session was last used (seconds since the epoch).
+LAST_ACTIVITY_KEY = "_last_activity_at"
+# Use is written at most this often: a page or click a minute later writes the session row once,
+# not on every request (the dashboard's own polls never do).
+ACTIVITY_RESOLUTION_SECONDS = 60
+# Sent by app.js on the requests of elements marked data-poll: a tab left open is not a person.
+POLL_HEADER = "X-Esimdash-Poll"
+
+
+def idle_clock_start(sender: object, request: HttpRequest, **kwargs: object) -> None:
+    """At sign-in (Django's user_logged_in), the session's clock starts, so the first pages after
+    it need not write the session again."""
+    request.session[LAST_ACTIVITY_KEY] = int(time.time())
+
+
+class SessionIdleTimeoutMiddleware:
+    """Signs out a session that nobody has used for SESSION_IDLE_TIMEOUT seconds.
+
+    The dashboard's polls keep figures live but are not use: a tab left open on a shared computer
+    must not keep its session alive for ever. The clock is kept in the session itself (no extra
+    query: the session is read anyway to find the user), rewritten at most once a minute."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = int(time.time())
+            last_activity_at = request.session.get(LAST_ACTIVITY_KEY)
+            if last_activity_at is not None and now - last_activity_at > settings.SESSION_IDLE_TIMEOUT:
+                logout(request)
+                messages.info(
+                    request, _("You were signed out after a while without activity. Sign in again.")
+                )
+                if request.headers.get("HX-Request"):
+                    # A poll or a click on a page left open: the whole page goes to sign-in, rather
+                    # than the sign-in form being swapped into a card.
+                    page = urlsplit(request.headers.get("HX-Current-URL", "")).path or "/"
+                    return HttpResponseClientRedirect(
+                        f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': page})}"
+                    )
+            elif last_activity_at is None or (
+                POLL_HEADER not in request.headers and now - last_activity_at >= ACTIVITY_RESOLUTION_SECONDS
+            ):
+                request.session[LAST_ACTIVITY_KEY] = now
         return self.get_response(request)

@@ -77,15 +77,19 @@ def test_a_wrong_password_does_not_sign_in(client, owner):
 
 
 @pytest.mark.django_db
-def test_password_change(client, owner):
+def test_password_change_after_confirming_the_current_password(client, owner):
     client.force_login(owner)
+    confirm = client.post(
+        reverse("accounts:reauthenticate"), {"password": PASSWORD, "next": reverse("password_change")}
+    )
+    assert confirm["Location"] == reverse("password_change")
     response = client.post(
-        reverse("password_change"),
-        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+        reverse("password_change"), {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
     )
     assert response["Location"] == reverse("password_change_done")
     owner.refresh_from_db()
     assert owner.check_password(NEW_PASSWORD)
+    assert client.get(reverse("accounts:session")).status_code == 204  # this session stays signed in
 
 
 @pytest.mark.django_db
@@ -101,7 +105,8 @@ def test_password_reset_by_email(client, owner):
         form_page.redirect_chain[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
     )
     assert response["Location"] == reverse("password_reset_complete")
-    assert client.login(username="owner", password=NEW_PASSWORD)
+    signed_in = client.post(reverse("login"), {"username": "owner", "password": NEW_PASSWORD})
+    assert signed_in["Location"] == reverse("usage:home")
     assert client.get(link, follow=True).context["validlink"] is False  # the link works once
 
 

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from tests.factories import make_user
+from tests.factories import PASSWORD, make_user
 from usage.models import IntegrationToken
 from usage.tokens import integration_token_authenticate, integration_token_create
 
@@ -41,6 +41,8 @@ def test_the_command_creates_lists_and_revokes_tokens():
 @pytest.mark.django_db
 def test_an_operator_creates_a_token_in_the_admin_and_sees_it_once(client):
     client.force_login(make_user("operator", is_staff=True, is_superuser=True))
+    # Creating a token asks for the password first (docs/security.md).
+    client.post(reverse("accounts:reauthenticate"), {"password": PASSWORD})
     response = client.post(
         reverse("admin:usage_integrationtoken_add"), {"name": "roaming feed", "scope": "ingest"}, follow=True
     )

@@ -10,3 +10,10 @@ document.addEventListener("visibilitychange", () => {
     document.dispatchEvent(new CustomEvent("visible-again"));
   }
 });
+// Polls are marked so that the server does not count them as use: a tab left open on the
+// dashboard is signed out after the idle timeout like any other (docs/security.md).
+document.addEventListener("htmx:configRequest", (event) => {
+  if (event.detail.elt.hasAttribute("data-poll")) {
+    event.detail.headers["X-Esimdash-Poll"] = "1";
+  }
+});
