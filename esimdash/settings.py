@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -196,6 +197,17 @@ DEFAULT_USER_TIME_ZONE = env.str("DEFAULT_USER_TIME_ZONE", default="Asia/Tokyo")
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "esimdash" / "static"]
+# Without DEBUG, `collectstatic` writes each file under a name with its content's hash, plus gzip and
+# Brotli copies, and WhiteNoise serves them with a far-future Cache-Control (docs/deploy.md). With DEBUG
+# (`make run`) the files are served as they are from the source, with no collectstatic needed.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # --- E-mail ------------------------------------------------------------------------------------------
 # EMAIL_BACKEND: "console" (prints mail; the local default), "file" (into EMAIL_FILE_PATH) or "smtp".

@@ -9,6 +9,7 @@ import pytest
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import connections
+from django.test import override_settings
 
 from esimdash.celery import app as celery_app
 from tests.factories import make_user
@@ -29,6 +30,21 @@ def quick_password_hashing(settings):
     """Tests make many users, and the production hasher costs about half a second each. Password
     hashing itself is Django's and is not under test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def static_files_from_the_source(tmp_path_factory):
+    """Pages under test link static files by their source names, as under `make run`: the live
+    server serves them through the staticfiles finders, which know nothing of the hashed names that
+    production's storage gives them after collectstatic (tests/test_static_files.py tests those)."""
+    with override_settings(
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+        STATIC_ROOT=tmp_path_factory.mktemp("static"),  # empty, but there: WhiteNoise warns of a missing one
+    ):
+        yield
 
 
 @pytest.fixture(scope="session")
