@@ -39,6 +39,7 @@ help:
 	@echo "make test   set everything up and run the whole suite (SQLite, then PostgreSQL + Redis + Chromium)"
 	@echo "make lint   ruff and mypy"
 	@echo "make bench  the benchmark: speed and memory as ratios against baselines of the same run"
+	@echo "make loadtest   5 minutes of ingestion and dashboard users (LOADTEST_SECONDS=60 for less): no 5xx, nothing lost"
 	@echo "make messages   recompile translations;  make clean   remove the environment (keeps var/ data)"
 
 # --- the environment: uv installs the locked dependencies into .venv --------------------------------
@@ -117,6 +118,12 @@ test: setup services lint
 bench: setup services
 	echo "==> benchmark on PostgreSQL (about 25 minutes on 2 cores; figures in var/bench/latest.json)"
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# --- make loadtest ------------------------------------------------------------------------------------
+.PHONY: loadtest
+loadtest: setup services
+	echo "==> load test on PostgreSQL, Redis, gunicorn, a Celery worker and beat (figures in var/bench/loadtest.json)"
+	$(PY) bench/loadtest.py $(LOADTEST_ARGS)
 
 .PHONY: clean
 clean:

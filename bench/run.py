@@ -76,6 +76,15 @@ def setup_django(database: dict[str, str], redis_url: str) -> dict[str, str]:
     return env
 
 
+def collect_static() -> None:
+    """As on a deploy: without DEBUG, pages link the hashed names collectstatic writes (into
+    STATIC_ROOT, `staticfiles/`), and WhiteNoise serves them."""
+    from django.core.management import call_command
+
+    log("collecting static files")
+    call_command("collectstatic", "--noinput", verbosity=0)
+
+
 def create_database(database: dict[str, str]) -> None:
     import psycopg
 
@@ -550,6 +559,7 @@ def main() -> None:
         from django.utils import timezone
 
         call_command("migrate", verbosity=0)
+        collect_static()
         now = timezone.now()
         log(f"creating {LINES:,} lines")
         lines = make_lines(now)
@@ -571,22 +581,9 @@ def main() -> None:
             env,
         )
         # As in production: a worker evaluates the lines each ingest touched.
-        worker = start_process(
-            [
-                "celery",
-                "-A",
-                "esimdash",
-                "worker",
-                "--pool=threads",
-                "--concurrency=2",
-                "--loglevel=WARNING",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            env,
-        )
+        worker = start_celery_worker(env)
         try:
-            _wait_for_server(base)
+            wait_for_server(base)
             if "ingest" in phases:
                 ingest_phase(base, lines, now, env, args, results, details)
             if "dashboard" in phases:
@@ -602,6 +599,24 @@ def main() -> None:
 
 def start_process(module_args: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", *module_args], cwd=ROOT, env={**os.environ, **env})
+
+
+def start_celery_worker(env: dict[str, str]) -> subprocess.Popen:
+    """A Celery worker as `make run` and docs/deploy.md run it: 2 threads."""
+    return start_process(
+        [
+            "celery",
+            "-A",
+            "esimdash",
+            "worker",
+            "--pool=threads",
+            "--concurrency=2",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env,
+    )
 
 
 def ingest_phase(base: str, lines, now: dt.datetime, env: dict[str, str], args, results, details) -> None:
@@ -693,7 +708,7 @@ def alerts_phase(lines, now: dt.datetime, args, results, details) -> None:
     log(f"sweep_celery_vs_inprocess = {through_celery / in_process:.3f}")
 
 
-def _wait_for_server(base: str) -> None:
+def wait_for_server(base: str) -> None:
     deadline = time.monotonic() + 30
     while True:
         try:
