@@ -131,6 +131,7 @@ def main() -> int:
             log("load over: waiting for the queue to drain")
             drain_seconds = wait_for_drain(redis_server.url)
             counts = count_records(line_ids)
+            storage = storage_per_record()
         finally:
             for process in (web, worker, beat):
                 process.terminate()
@@ -140,6 +141,7 @@ def main() -> int:
         server_statuses = access_log_statuses(access_log)
     checks = evaluate(result, server_statuses, counts, drain_seconds)
     figures = summarise(args, result, server_statuses, counts, drain_seconds, checks, load_before)
+    figures["storage_bytes_per_record"] = storage
     out = ROOT / "var" / "bench" / "loadtest.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2))
@@ -279,6 +281,26 @@ def count_records(line_ids: list[int]) -> dict[str, int]:
         "hourly": totals(HourlyUsage.objects.filter(line_id__in=line_ids), Sum("records")),
         "daily": totals(DailyUsage.objects.filter(line_id__in=line_ids), Sum("records")),
     }
+
+
+def storage_per_record() -> dict[str, float]:
+    """Bytes on disk per raw record (table and indexes, all monthly partitions) and per rollup row:
+    the figures for sizing PostgreSQL in docs/deploy.md."""
+    from django.db import connection
+
+    sizes = {}
+    with connection.cursor() as cursor:
+        for table in ("usage_usagerecord", "usage_hourlyusage", "usage_dailyusage"):
+            cursor.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(c)), 0) FROM (SELECT %s::regclass AS c UNION ALL "
+                "SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = %s::regclass) AS tables",
+                [table, table],
+            )
+            total_bytes = int(cursor.fetchone()[0])
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            rows = cursor.fetchone()[0]
+            sizes[table] = round(total_bytes / rows, 1) if rows else 0.0
+    return sizes
 
 
 def access_log_statuses(path: Path) -> dict[str, int]:
