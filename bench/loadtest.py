@@ -43,6 +43,7 @@ DRAIN_LIMIT_SECONDS = 60
 # Everything the load test sends is valid: a 4xx is a fault of the test or of the server.
 EXPECTED_STATUSES = {"200"}
 ACCESS_LOG_STATUS = re.compile(r'" (\d{3}) ')
+SERVER_LOG = ROOT / "var" / "bench" / "loadtest-servers.log"
 
 
 def main() -> int:
@@ -73,6 +74,7 @@ def main() -> int:
     args = parser.parse_args()
 
     load_before = os.getloadavg()
+    SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
     with (
         running_postgresql() as database,
         running_redis() as redis_server,
@@ -90,6 +92,9 @@ def main() -> int:
         line_ids = prepare(args, plan_path, result_path)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
+        # The servers' output (the application logs every request) goes to a file, kept for a look
+        # after a failed run, so that the terminal shows locust's summary and the checks.
+        server_output = SERVER_LOG.open("w")
         web = start_process(
             [
                 "gunicorn",
@@ -107,8 +112,9 @@ def main() -> int:
                 *(["--workers", str(args.web_workers)] if args.web_workers else []),
             ],
             env,
+            server_output,
         )
-        worker = start_celery_worker(env)
+        worker = start_celery_worker(env, server_output)
         beat = start_process(
             [
                 "celery",
@@ -120,6 +126,7 @@ def main() -> int:
                 f"{workdir}/beat-schedule",
             ],
             env,
+            server_output,
         )
         try:
             wait_for_server(base)
@@ -137,13 +144,13 @@ def main() -> int:
                 process.terminate()
             for process in (web, worker, beat):
                 process.wait(timeout=60)
+            server_output.close()
         result = json.loads(result_path.read_text())
         server_statuses = access_log_statuses(access_log)
     checks = evaluate(result, server_statuses, counts, drain_seconds)
     figures = summarise(args, result, server_statuses, counts, drain_seconds, checks, load_before)
     figures["storage_bytes_per_record"] = storage
     out = ROOT / "var" / "bench" / "loadtest.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2))
     print_report(figures)
     return 0 if all(check["passed"] for check in checks) else 1
@@ -430,7 +437,10 @@ def print_report(figures: dict) -> None:
     print()
     for check in figures["checks"]:
         print(f"{'PASS' if check['passed'] else 'FAIL'}  {check['check']}: {check['detail']}")
-    print(f"\n{'PASSED' if figures['passed'] else 'FAILED'}; figures in var/bench/loadtest.json")
+    print(
+        f"\n{'PASSED' if figures['passed'] else 'FAILED'}; figures in var/bench/loadtest.json, "
+        "the servers' logs in var/bench/loadtest-servers.log"
+    )
 
 
 if __name__ == "__main__":

@@ -597,11 +597,18 @@ def main() -> None:
     report(results, details, args.scale)
 
 
-def start_process(module_args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", *module_args], cwd=ROOT, env={**os.environ, **env})
+def start_process(module_args: list[str], env: dict[str, str], output=None) -> subprocess.Popen:
+    """`python -m <module_args>` in the repository; its output to `output` (a file), else to ours."""
+    return subprocess.Popen(
+        [sys.executable, "-m", *module_args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
+    )
 
 
-def start_celery_worker(env: dict[str, str]) -> subprocess.Popen:
+def start_celery_worker(env: dict[str, str], output=None) -> subprocess.Popen:
     """A Celery worker as `make run` and docs/deploy.md run it: 2 threads."""
     return start_process(
         [
@@ -616,6 +623,7 @@ def start_celery_worker(env: dict[str, str]) -> subprocess.Popen:
             "--without-mingle",
         ],
         env,
+        output,
     )
 
 

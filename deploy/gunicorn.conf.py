@@ -25,8 +25,8 @@ max_requests_jitter = 200
 # X-Forwarded-Proto and X-Forwarded-For are trusted from these addresses only (the proxy's).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
-accesslog = "-"
+# esimdash logs one line per request itself, with its request id, user and duration (LOG_FORMAT,
+# docs/operations.md), so gunicorn's access log would say it twice: off unless --access-logfile.
+accesslog = None
 errorlog = "-"
 loglevel = "info"
-# The usual combined format plus the request's duration in milliseconds.
-access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
