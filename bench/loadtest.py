@@ -164,6 +164,8 @@ def setup_environment(database: dict[str, str], redis_url: str) -> dict[str, str
         "SECRET_KEY": "load-test-only-not-secret",
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
+        # Plain HTTP on loopback: production's TLS is the proxy's (docs/deploy.md).
+        "HTTPS": "false",
         # The per-token rate limit is not under test: the users share one token.
         "INGEST_RATE_LIMIT": "1000000/s",
         "DJANGO_SETTINGS_MODULE": "esimdash.settings",
