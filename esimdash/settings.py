@@ -154,6 +154,8 @@ REAUTHENTICATION_VALID_SECONDS = env.int("REAUTHENTICATION_VALID_SECONDS", defau
 # other protection below; HTTPS=false does the same without DEBUG (the test suite's live servers).
 HTTPS = env.bool("HTTPS", default=not DEBUG)
 SECURE_SSL_REDIRECT = HTTPS
+# A load balancer probes each node directly, over plain HTTP: its health check is not redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 LANGUAGE_COOKIE_SECURE = HTTPS

@@ -105,6 +105,16 @@ def test_the_load_balancer_can_ask_for_the_database_alone(client):
     )
 
 
+def test_a_plain_http_probe_is_answered_where_every_other_path_is_redirected(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    probe, page = client.get("/healthz?checks=database"), client.get("/accounts/login/")
+    assert (probe.status_code, page.status_code, page["Location"]) == (
+        200,
+        301,
+        "https://testserver/accounts/login/",
+    )
+
+
 def test_an_unknown_check_is_a_bad_request(client):
     response = client.get("/healthz?checks=database,disk")
     assert (response.status_code, response.json()) == (
