@@ -116,7 +116,7 @@ test: setup services lint
 # --- make bench ------------------------------------------------------------------------------------------
 .PHONY: bench
 bench: setup services
-	echo "==> benchmark on PostgreSQL (about 25 minutes on 2 cores; figures in var/bench/latest.json)"
+	echo "==> benchmark on PostgreSQL (about 15 minutes on 2 cores; figures in var/bench/latest.json)"
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # --- make loadtest ------------------------------------------------------------------------------------
