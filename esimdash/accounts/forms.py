@@ -14,7 +14,10 @@ class TimeZoneField(forms.ChoiceField):
 
 
 class SignUpForm(UserCreationForm):
-    email = forms.EmailField(label=_("E-mail address"), help_text=_("Used only to reset your password."))
+    email = forms.EmailField(
+        label=_("E-mail address"),
+        help_text=_("Where your alerts and notices are sent, and how you reset your password."),
+    )
     time_zone = TimeZoneField()
 
     class Meta(UserCreationForm.Meta):
@@ -41,7 +44,10 @@ class ProfileForm(forms.ModelForm):
 
 
 class EmailChangeForm(forms.ModelForm):
-    email = forms.EmailField(label=_("E-mail address"), help_text=_("Used only to reset your password."))
+    email = forms.EmailField(
+        label=_("E-mail address"),
+        help_text=_("Where your alerts and notices are sent, and how you reset your password."),
+    )
 
     class Meta:
         model = User

@@ -3,6 +3,7 @@ from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import SetPasswordForm
+from django.core.mail import send_mail
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
@@ -11,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from esimdash.accounts.forms import EmailChangeForm, ProfileForm, ReauthenticationForm, SignUpForm
+from esimdash.accounts.models import User
 from esimdash.accounts.reauthentication import reauthentication_record, reauthentication_required
 from esimdash.accounts.requests import AuthenticatedHttpRequest
 
@@ -76,12 +78,30 @@ def reauthenticate(request: AuthenticatedHttpRequest) -> HttpResponse:
 @reauthentication_required
 @require_http_methods(["GET", "POST"])
 def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
+    old_email = request.user.email  # read first: validating the form sets the new one on the user
     form = EmailChangeForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        user = form.save()
+        if old_email and old_email.lower() != user.email.lower():
+            _tell_the_old_address(user, old_email)
         messages.success(request, _("Your e-mail address is changed."))
         return redirect("accounts:profile")
     return render(request, "accounts/email_change.html", {"form": form})
+
+
+def _tell_the_old_address(user: User, old_email: str) -> None:
+    """Someone who took over a signed-in session and knows the password could move the account's
+    mail (and so its password resets) elsewhere: the old address hears of it."""
+    send_mail(
+        subject=_("Your esimdash e-mail address was changed"),
+        message=_(
+            "The e-mail address of your esimdash account %(username)s was changed to %(email)s. "
+            "If this was not you, someone may be signed in to your account: contact support at once."
+        )
+        % {"username": user.username, "email": user.email},
+        from_email=None,
+        recipient_list=[old_email],
+    )
 
 
 @login_required
