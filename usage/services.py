@@ -142,7 +142,13 @@ def _insert_unseen(records: Sequence[UsageRecordIn]) -> set[tuple[str, str]]:
 
 def _mark_lines(records: Iterable[UsageRecordIn]) -> None:
     """Moves each line's last-updated time forward (never back: a late record is older) and marks
-    the line for evaluation, in one UPDATE for all the batch's lines."""
+    the line for evaluation, in one UPDATE for all the batch's lines.
+
+    A line still marked keeps its mark, and a line with nothing to change is not written: its
+    evaluation is still to come, and it claims the mark only after this transaction commits (the
+    claim skips lines an ingest holds locked). Rewriting 1,000 unchanged lines was a quarter of a
+    batch's database time. The mark stays the time of the oldest usage not yet evaluated, which
+    is what the sweep for lost evaluations asks about."""
     newest: dict[int, dt.datetime] = {}
     for record in records:
         newest[record.line_id] = max(record.period_end, newest.get(record.line_id, record.period_end))
@@ -150,12 +156,15 @@ def _mark_lines(records: Iterable[UsageRecordIn]) -> None:
     arrived, params = rows_cte(
         "arrived", (("line_id", "bigint"), ("at", "timestamptz")), sorted(newest.items())
     )
+    moves_forward = f"({table}.usage_updated_at IS NULL OR {table}.usage_updated_at < arrived.at)"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH {arrived} UPDATE {table} SET usage_updated_at = CASE "  # noqa: S608
-            f"WHEN {table}.usage_updated_at IS NULL OR {table}.usage_updated_at < arrived.at "
-            f"THEN arrived.at ELSE {table}.usage_updated_at END, evaluation_requested_at = %s "
-            f"FROM arrived WHERE {table}.id = arrived.line_id",
+            f"WITH {arrived} UPDATE {table} SET "  # noqa: S608
+            f"usage_updated_at = CASE WHEN {moves_forward} THEN arrived.at "
+            f"ELSE {table}.usage_updated_at END, "
+            f"evaluation_requested_at = COALESCE({table}.evaluation_requested_at, %s) "
+            f"FROM arrived WHERE {table}.id = arrived.line_id "
+            f"AND ({moves_forward} OR {table}.evaluation_requested_at IS NULL)",
             [*params, connection.ops.adapt_datetimefield_value(timezone.now())],
         )
 

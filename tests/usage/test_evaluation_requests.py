@@ -4,6 +4,7 @@ task evaluates only lines still marked, so a burst of batches is evaluated once 
 import datetime as dt
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from plans.models import Line
@@ -65,3 +66,22 @@ def test_the_ingest_queues_one_evaluation_for_the_batch_when_it_commits(
         usage_ingest(records=records)
     assert len(callbacks) == 1
     assert callbacks[0].args == ({first.pk, second.pk},)
+
+
+def test_a_line_still_marked_keeps_the_time_of_its_oldest_unevaluated_usage(owner):
+    now = timezone.now()
+    line = make_line(owner, activated_at=now - dt.timedelta(days=2))
+    with time_machine.travel(now - dt.timedelta(minutes=5), tick=False):
+        usage_ingest(records=[usage_record(line, start=now - dt.timedelta(hours=1), bytes_down=MB)])
+    with time_machine.travel(now, tick=False):
+        usage_ingest(records=[usage_record(line, start=now - dt.timedelta(hours=3), bytes_down=MB)])
+    line.refresh_from_db()
+    assert (line.evaluation_requested_at, line.usage_updated_at) == (
+        now - dt.timedelta(minutes=5),
+        now - dt.timedelta(minutes=50),
+    )
+    assert lines_claim([line.pk]) == [line.pk]
+    with time_machine.travel(now + dt.timedelta(minutes=1), tick=False):
+        usage_ingest(records=[usage_record(line, start=now - dt.timedelta(hours=4), bytes_down=MB)])
+    line.refresh_from_db()
+    assert line.evaluation_requested_at == now + dt.timedelta(minutes=1)
