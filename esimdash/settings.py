@@ -107,6 +107,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": env.str("TEST_SQLITE_PATH", default=str(VAR_DIR / "test-esimdash.sqlite3"))
     }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Each web and worker process keeps its connection between requests (and checks it is alive before
+# reusing it) instead of opening one per request: a new PostgreSQL connection is a new server
+# process, with empty catalog caches, so its first queries are planned slowly. 0 closes the
+# connection after each request, as Django does by default.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts -----------------------------------------------------------------------------------
