@@ -57,11 +57,10 @@ api = NinjaAPI(
 )
 
 
+# A plain pydantic model, not a ninja Schema: a Schema that forbids extra fields validates its
+# input twice (once as given, once through ninja's attribute getter), and for 1,000 records the
+# second pass cost as much as the first. (A docstring here would become the OpenAPI description.)
 class UsageBatch(BaseModel):
-    """A plain pydantic model, not a ninja Schema: a Schema that forbids extra fields validates
-    its input twice (once as given, once through ninja's attribute getter), and for 1,000 records
-    the second pass cost as much as the first."""
-
     model_config = ConfigDict(extra="forbid")
 
     records: list[UsageRecordPayload] = Field(min_length=1, max_length=settings.INGEST_MAX_RECORDS)

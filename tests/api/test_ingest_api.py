@@ -221,4 +221,11 @@ def test_the_openapi_schema_describes_the_endpoint(client):
         "413",
         "422",
     ]
+    batch = schema["components"]["schemas"]["UsageBatch"]
+    assert (batch["additionalProperties"], batch["required"], batch["properties"]["records"]["maxItems"]) == (
+        False,
+        ["records"],
+        5000,
+    )
+    assert "description" not in batch  # the model's notes for developers stay out of the public docs
     assert client.get("/api/v1/docs").status_code == 200
