@@ -293,13 +293,13 @@ def count_records(line_ids: list[int]) -> dict[str, int]:
 
 
 def storage_per_record() -> dict[str, float]:
-    """Bytes on disk per raw record (table and indexes, all monthly partitions) and per rollup row:
-    the figures for sizing PostgreSQL in docs/deploy.md."""
+    """Bytes on disk per raw record (table and indexes, all monthly partitions), per record key and
+    per rollup row: the figures for sizing PostgreSQL in docs/deploy.md."""
     from django.db import connection
 
     sizes = {}
     with connection.cursor() as cursor:
-        for table in ("usage_usagerecord", "usage_hourlyusage", "usage_dailyusage"):
+        for table in ("usage_usagerecord", "usage_usagerecordkey", "usage_hourlyusage", "usage_dailyusage"):
             cursor.execute(
                 "SELECT coalesce(sum(pg_total_relation_size(c)), 0) FROM (SELECT %s::regclass AS c UNION ALL "
                 "SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = %s::regclass) AS tables",

@@ -477,13 +477,19 @@ def bulk_loading(cursor, table: str):
             cursor.execute(definition.replace(" ON ONLY ", " ON "))
 
 
-def rebuild_rollups() -> None:
+def rebuild_keys_and_rollups() -> None:
+    """The record keys and the rollups of every raw record, as ingestion would have left them."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SET work_mem = '512MB'")
         cursor.execute("SET maintenance_work_mem = '1GB'")
-        cursor.execute("TRUNCATE usage_hourlyusage, usage_dailyusage")
+        cursor.execute("TRUNCATE usage_usagerecordkey, usage_hourlyusage, usage_dailyusage")
+        with bulk_loading(cursor, "usage_usagerecordkey"):
+            cursor.execute(
+                "INSERT INTO usage_usagerecordkey (source, external_id, period_start) "
+                "SELECT source, external_id, period_start FROM usage_usagerecord"
+            )
         for table, bucket in (
             ("usage_hourlyusage", "date_trunc('hour', period_start)"),
             (
@@ -509,7 +515,9 @@ def clear_usage() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE usage_usagerecord, usage_hourlyusage, usage_dailyusage")
+        cursor.execute(
+            "TRUNCATE usage_usagerecord, usage_usagerecordkey, usage_hourlyusage, usage_dailyusage"
+        )
 
 
 def load_history(lines, count: int, now: dt.datetime, tag: str) -> None:
@@ -531,7 +539,7 @@ def load_history(lines, count: int, now: dt.datetime, tag: str) -> None:
                 history_rows(lines, count, now=now, days=365, tag=tag, seed=3),
             )
         cursor.execute("RESET maintenance_work_mem")
-    rebuild_rollups()
+    rebuild_keys_and_rollups()
 
 
 PHASES = ("ingest", "dashboard", "alerts")

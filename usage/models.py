@@ -62,10 +62,8 @@ class UsageRecord(models.Model):
     class Meta:
         indexes = [models.Index(fields=["line", "period_start"])]
         constraints = [
-            # Idempotency: a record re-sent by its source is recognised and changes nothing. On
-            # PostgreSQL the table is partitioned by month (migration 0004) and this key also
-            # holds period_start, as partitioning requires; see usage/partitions.py.
-            models.UniqueConstraint(fields=["source", "external_id"], name="usage_record_unique_external_id"),
+            # Idempotency is UsageRecordKey's: on PostgreSQL this table is partitioned by month
+            # (migration 0004), and a unique key here would have to hold period_start.
             models.CheckConstraint(
                 condition=Q(period_end__gt=F("period_start")), name="usage_period_positive"
             ),
@@ -77,6 +75,27 @@ class UsageRecord(models.Model):
     @property
     def total_bytes(self) -> int:
         return self.bytes_up + self.bytes_down
+
+
+class UsageRecordKey(models.Model):
+    """The idempotency key of a stored record: its (source, external id), once, whatever its period.
+
+    A record re-sent by its source is recognised by this key and changes nothing. The key cannot be
+    a unique constraint of UsageRecord: on PostgreSQL that table is partitioned by month, a unique
+    key there must hold period_start, and finding a record re-sent with another period would mean
+    a lookup in every month's partition (13 index probes a record with a year of history). Here it
+    is one. Written in the same transaction as its record; retention deletes both by period_start."""
+
+    pk = models.CompositePrimaryKey("source", "external_id")
+    source = models.CharField(max_length=32)
+    external_id = models.CharField(max_length=128)
+    period_start = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["period_start"], name="usage_record_key_period")]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.external_id}"
 
 
 class SimulatedLine(models.Model):

@@ -2,9 +2,8 @@
 whole months instead of deleting rows one by one. On SQLite the table is a plain table and these
 functions do nothing.
 
-PostgreSQL requires the partition key in every unique constraint: there the record key is
-(source, external_id, period_start). `usage_ingest` looks records up by (source, external_id)
-before inserting, so a record re-sent with another period is still recognised."""
+PostgreSQL requires the partition key in every unique constraint, so the raw table has none: a
+record's key (source, external_id) lives in UsageRecordKey, one lookup whatever the period."""
 
 import datetime as dt
 from functools import cache

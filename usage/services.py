@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from esimdash.db import AnyOf, Column, rows_cte
 from plans.models import Line
-from usage.models import DailyUsage, HourlyUsage, UsageRecord, UsageRollup
+from usage.models import DailyUsage, HourlyUsage, UsageRecord, UsageRecordKey, UsageRollup
 from usage.partitions import month_start, partitions_drop_before, partitions_ensure
 
 logger = logging.getLogger(__name__)
@@ -120,24 +120,49 @@ def _ingest_once(records: Sequence[UsageRecordIn]) -> tuple[IngestResult, set[in
     return result, {record.line_id for record in new_records}
 
 
+_KEY_COLUMNS: tuple[Column, ...] = (
+    ("source", "text"),
+    ("external_id", "text"),
+    ("period_start", "timestamptz"),
+)
+
+
 def _insert_unseen(records: Sequence[UsageRecordIn]) -> set[tuple[str, str]]:
-    """Inserts the records whose (source, external id) is not stored yet; returns the keys of those
-    it inserted. NOT EXISTS finds a record stored earlier even under another period (on PostgreSQL
-    the unique key also holds period_start); ON CONFLICT skips one a concurrent ingest has just
-    inserted. Sorted input keeps the unique index's locks in one order."""
-    table = UsageRecord._meta.db_table
-    columns = ", ".join(name for name, _ in _RECORD_COLUMNS)
-    received_at = connection.ops.adapt_datetimefield_value(timezone.now())
-    incoming, params = rows_cte("incoming", _RECORD_COLUMNS, records)
+    """Stores the keys of the records not seen before (UsageRecordKey), then those records;
+    returns their keys. ON CONFLICT skips a key stored earlier, and one a concurrent ingest has
+    just stored: that insert waits for the other transaction and skips the key once it commits.
+    Sorted input keeps the key index's locks in one order. Two statements: SQLite has no
+    data-modifying WITH to do it in one."""
+    keys = UsageRecordKey._meta.db_table
+    incoming_keys, key_params = rows_cte(
+        "incoming",
+        _KEY_COLUMNS,
+        [(record.source, record.external_id, record.period_start) for record in records],
+    )
     with connection.cursor() as cursor:
         cursor.execute(
+            f"WITH {incoming_keys} INSERT INTO {keys} (source, external_id, period_start) "  # noqa: S608
+            # WHERE true: SQLite needs it to tell ON CONFLICT from a join condition.
+            "SELECT * FROM incoming WHERE true ON CONFLICT DO NOTHING RETURNING source, external_id",
+            key_params,
+        )
+        claimed = set(cursor.fetchall())
+        if not claimed:
+            return claimed
+        table = UsageRecord._meta.db_table
+        columns = ", ".join(name for name, _ in _RECORD_COLUMNS)
+        received_at = connection.ops.adapt_datetimefield_value(timezone.now())
+        incoming, params = rows_cte(
+            "incoming",
+            _RECORD_COLUMNS,
+            [record for record in records if (record.source, record.external_id) in claimed],
+        )
+        cursor.execute(
             f"WITH {incoming} INSERT INTO {table} ({columns}, received_at) "  # noqa: S608
-            f"SELECT {columns}, %s FROM incoming WHERE NOT EXISTS (SELECT 1 FROM {table} stored "
-            "WHERE stored.source = incoming.source AND stored.external_id = incoming.external_id) "
-            "ON CONFLICT DO NOTHING RETURNING source, external_id",
+            f"SELECT {columns}, %s FROM incoming",
             [*params, received_at],
         )
-        return set(cursor.fetchall())
+    return claimed
 
 
 def _mark_lines(records: Iterable[UsageRecordIn]) -> None:
@@ -261,5 +286,17 @@ def usage_prune(*, before: dt.datetime, batch_size: int = 10_000) -> int:
                 UsageRecord.objects.filter(period_start__lt=before).values_list("pk", flat=True)[:batch_size]
             )
             if not ids:
-                return deleted
+                break
             deleted += UsageRecord.objects.filter(pk__in=ids).delete()[0]
+    _record_keys_prune(before=before, batch_size=batch_size)
+    return deleted
+
+
+def _record_keys_prune(*, before: dt.datetime, batch_size: int) -> None:
+    """Deletes the keys of records that period_start puts before `before`: after the records, as a
+    record without its key could be stored a second time. Keys of records deleted otherwise (with
+    their line) go too."""
+    while True:
+        oldest = UsageRecordKey.objects.filter(period_start__lt=before).values("source", "external_id")
+        if not UsageRecordKey.objects.filter(pk__in=oldest[:batch_size]).delete()[0]:
+            return

@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 
 from tests.factories import MB, make_line, usage_record, use
-from usage.models import UsageRecord
+from usage.models import UsageRecord, UsageRecordKey
 from usage.services import usage_ingest
 
 T = dt.datetime(2026, 11, 10, 3, 0, tzinfo=dt.UTC)
@@ -30,6 +30,20 @@ def test_records_sent_again_are_counted_as_duplicates_and_change_nothing(owner):
     again = usage_ingest(records=[*batch, record(line, "c", T + dt.timedelta(hours=2))])
     assert (again.new, again.duplicate) == (1, 2)
     assert UsageRecord.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_a_record_sent_again_with_another_period_is_a_duplicate(owner):
+    """On PostgreSQL the two periods fall in different monthly partitions of the raw table: the key
+    table finds the first one all the same."""
+    line = make_line(owner, activated_at=T - dt.timedelta(days=60))
+    assert usage_ingest(records=[record(line, "a", T)]).new == 1
+    again = usage_ingest(records=[record(line, "a", T - dt.timedelta(days=40), total=99 * MB)])
+    assert (again.new, again.duplicate) == (0, 1)
+    assert list(UsageRecord.objects.values_list("period_start", "bytes_down")) == [(T, 9 * MB)]
+    assert list(UsageRecordKey.objects.values_list("source", "external_id", "period_start")) == [
+        ("carrier-a", "a", T)
+    ]
 
 
 @pytest.mark.django_db

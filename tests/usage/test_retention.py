@@ -4,12 +4,20 @@ import pytest
 import time_machine
 
 from tests.factories import MB, make_line, use
-from usage.models import DailyUsage, HourlyUsage, UsageRecord
+from usage.models import DailyUsage, HourlyUsage, UsageRecord, UsageRecordKey
 from usage.selectors import usage_in_windows
 from usage.services import usage_prune
 from usage.tasks import prune_raw_usage
 
 NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
+
+
+def _keys():
+    return sorted(UsageRecordKey.objects.values_list("source", "external_id"))
+
+
+def _record_keys():
+    return sorted(UsageRecord.objects.values_list("source", "external_id"))
 
 
 @pytest.mark.django_db
@@ -26,6 +34,14 @@ def test_old_raw_records_are_pruned_in_batches_and_the_rollups_keep_their_totals
     assert usage_prune(before=NOW - dt.timedelta(days=400), batch_size=2) == 3
 
     assert UsageRecord.objects.count() == 2
+    assert (
+        _keys()
+        == _record_keys()
+        == [
+            ("carrier", f"{line.pk}-{(NOW - dt.timedelta(days=days)).isoformat()}-{10 * MB}")
+            for days in (399, 10)
+        ]
+    )
     assert sorted(HourlyUsage.objects.values_list("bucket_start", "bytes_down")) == rollups_before
     assert DailyUsage.objects.count() == 5
     assert usage_in_windows({"all": window}) == total_before
@@ -66,3 +82,19 @@ def test_on_postgresql_whole_months_are_dropped_as_partitions(owner, request):
     assert list(UsageRecord.objects.values_list("period_start", flat=True)) == [
         dt.datetime(2025, 7, 20, tzinfo=dt.UTC)
     ]
+    assert _keys() == _record_keys() == [("test", f"{line.pk}-2025-07-20T00:00:00+00:00-{MB}")]
+
+
+@pytest.mark.django_db
+def test_the_keys_of_a_deleted_lines_records_go_when_their_period_is_pruned(owner):
+    gone = make_line(owner, activated_at=NOW - dt.timedelta(days=500))
+    kept = make_line(owner, activated_at=NOW - dt.timedelta(days=500))
+    use(gone, MB, NOW - dt.timedelta(days=450))
+    use(gone, MB, NOW - dt.timedelta(days=10))
+    use(kept, MB, NOW - dt.timedelta(days=10))
+    line_ids = (gone.pk, kept.pk)
+    gone.delete()
+    assert usage_prune(before=NOW - dt.timedelta(days=400)) == 0
+    assert _keys() == sorted(
+        [("test", f"{line_id}-{(NOW - dt.timedelta(days=10)).isoformat()}-{MB}") for line_id in line_ids]
+    )

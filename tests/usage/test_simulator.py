@@ -5,7 +5,7 @@ from stdnum import luhn
 
 from plans.models import Line
 from tests.factories import make_line, make_plan
-from usage.models import Device, SimulatedLine, UsageRecord
+from usage.models import DailyUsage, Device, HourlyUsage, SimulatedLine, UsageRecord, UsageRecordKey
 from usage.simulator import PROFILES, SOURCE, country_on, simulate_line, simulate_slot, slots, usage_simulate
 
 START = dt.datetime(2026, 11, 1, 15, 0, tzinfo=dt.UTC)  # midnight in Tokyo
@@ -98,7 +98,8 @@ def test_catching_up_in_steps_gives_the_same_records_as_at_once(simulated, secon
     usage_simulate(until=START + dt.timedelta(hours=5), seed=11)
     usage_simulate(until=START + dt.timedelta(hours=9, minutes=30), seed=11)
     stepwise = set(UsageRecord.objects.values_list("external_id", "bytes_down"))
-    UsageRecord.objects.all().delete()
+    for model in (UsageRecord, UsageRecordKey, HourlyUsage, DailyUsage):  # as if nothing had been stored
+        model.objects.all().delete()
     SimulatedLine.objects.update(simulated_until=START)
     usage_simulate(until=START + dt.timedelta(hours=9, minutes=30), seed=11)
     assert set(UsageRecord.objects.values_list("external_id", "bytes_down")) == stepwise
