@@ -24,7 +24,10 @@ from usage.services import UsageRecordIn
 # 10 TB: more than a mobile line carries in the hour a record covers at most (22 Gbit/s throughout).
 # Records are summed into 64-bit rollup rows; at 2**63 - 1 each, two in one hour overflowed them.
 MAX_BYTES = 10**13
-ByteCount = Annotated[StrictInt, Field(ge=0, le=MAX_BYTES)]
+# Strict: "12" is not a byte count, and neither is 1.0, though JSON Schema would call it an integer
+# (a float can hold a count above 2**53 only rounded). The description tells API clients so.
+INTEGER_ONLY = "Written as an integer: 1.0 and 1e6 are refused."
+ByteCount = Annotated[StrictInt, Field(ge=0, le=MAX_BYTES, description=INTEGER_ONLY)]
 
 
 @cache

@@ -94,6 +94,7 @@ def _past(days):
         ({"device_id": 999_999}, "device_id", "no device has this id"),
         ({"bytes_up": -1}, "bytes_up", "Input should be greater than or equal to 0"),
         ({"bytes_down": 1.5}, "bytes_down", "Input should be a valid integer"),
+        ({"bytes_down": 1.0}, "bytes_down", "Input should be a valid integer"),
         ({"bytes_down": "12"}, "bytes_down", "Input should be a valid integer"),
         ({"bytes_down": 10**13 + 1}, "bytes_down", "Input should be less than or equal to 10000000000000"),
         ({"period_end": _past(3)}, "period_end", "must be after period_start"),
@@ -228,4 +229,12 @@ def test_the_openapi_schema_describes_the_endpoint(client):
         5000,
     )
     assert "description" not in batch  # the model's notes for developers stay out of the public docs
+    record = schema["components"]["schemas"]["UsageRecordPayload"]["properties"]
+    assert record["bytes_up"] == {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 10**13,
+        "description": "Written as an integer: 1.0 and 1e6 are refused.",
+        "title": "Bytes Up",
+    }
     assert client.get("/api/v1/docs").status_code == 200
