@@ -141,6 +141,8 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # so "try again in 15 minutes" stays true and a guesser cannot keep someone locked out for ever.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
+# The sign-in and sign-out log (axes.AccessLog) is pruned daily past this age.
+SIGN_IN_LOG_RETENTION_DAYS = env.int("SIGN_IN_LOG_RETENTION_DAYS", default=90)
 AXES_LOCKOUT_CALLABLE = "esimdash.accounts.views.locked_out"
 # Behind reverse proxies (PROXY_COUNT of them, each appending to X-Forwarded-For and setting
 # X-Forwarded-Proto), the client's address and scheme come from their headers; with none, from the socket.
@@ -265,6 +267,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "lines-roll-over": {"task": "plans.tasks.lines_roll_over", "schedule": 60.0},
     "prune-raw-usage": {"task": "usage.tasks.prune_raw_usage", "schedule": 24 * 3600.0},
+    "prune-sign-in-logs": {"task": "esimdash.accounts.tasks.sign_in_logs_prune", "schedule": 24 * 3600.0},
     "alerts-sweep": {"task": "usage.tasks.alerts_sweep", "schedule": 60.0},
     "gift-codes-expire": {"task": "plans.tasks.gift_codes_expire", "schedule": 60.0},
     "health-heartbeat": {"task": "esimdash.celery.heartbeat", "schedule": 30.0},

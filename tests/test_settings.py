@@ -36,3 +36,13 @@ def test_the_suite_runs_on_the_database_it_was_asked_for(request, db):
     from django.db import connection
 
     assert connection.vendor == request.config.getoption("--database")
+
+
+def test_every_task_beat_schedules_is_a_registered_task(db):
+    from esimdash.celery import app
+
+    # What a worker does at start: Django's checks (they ask the database), then each app's tasks.
+    app.loader.import_default_modules()
+    scheduled = sorted(entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values())
+    assert "esimdash.accounts.tasks.sign_in_logs_prune" in scheduled
+    assert [name for name in scheduled if name not in app.tasks] == []
