@@ -84,8 +84,9 @@ class PoolInviteAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Gifts move data through ledger entries written by plans.gifts in one transaction; editing a
-    row by hand would create or lose data, so operators see them and change nothing."""
+    """For rows a service writes together with others in one transaction (a gift with its ledger
+    entries; a usage record with its key and rollups): editing one by hand would create or lose
+    data, so operators see them and change nothing."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from esimdash.accounts.reauthentication import reauthentication_is_recent, reauthentication_redirect
+from plans.admin import ReadOnlyAdmin
 from usage.models import (
     AlertFiring,
     AlertRule,
@@ -22,7 +23,7 @@ class DeviceAdmin(admin.ModelAdmin):
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(ReadOnlyAdmin):
     list_display = ("line", "period_start", "bytes_up", "bytes_down", "app_category", "country", "source")
     list_filter = ("app_category", "country", "background", "tethered", "source")
     raw_id_fields = ("line", "device")

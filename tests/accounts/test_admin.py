@@ -1,7 +1,11 @@
+import datetime as dt
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from tests.factories import make_user
+from tests.factories import MB, make_line, make_user, use
+from usage.models import UsageRecord
 
 ADMIN_PAGES = [
     "admin:accounts_user_changelist",
@@ -37,3 +41,20 @@ def test_gifts_are_not_written_by_hand_in_the_admin(client, name):
     """The ledger is written by plans.gifts only: a row added by hand would create data."""
     client.force_login(make_user("operator", is_staff=True, is_superuser=True))
     assert client.get(reverse(name)).status_code == 403
+
+
+@pytest.mark.django_db
+def test_usage_records_are_seen_but_not_written_by_hand_in_the_admin(client, owner):
+    """A record is stored with its key and added to the rollups in one transaction: one added,
+    changed or deleted by hand would make the rollups disagree with the records."""
+    now = timezone.now()
+    use(make_line(owner, activated_at=now - dt.timedelta(days=1)), 5 * MB, now - dt.timedelta(hours=1))
+    record = UsageRecord.objects.get()
+    client.force_login(make_user("operator", is_staff=True, is_superuser=True))
+    change = reverse("admin:usage_usagerecord_change", args=[record.pk])
+    assert client.get(change).status_code == 200
+    assert client.post(change, {"bytes_down": 1}).status_code == 403
+    assert client.get(reverse("admin:usage_usagerecord_add")).status_code == 403
+    delete = reverse("admin:usage_usagerecord_delete", args=[record.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert list(UsageRecord.objects.values_list("pk", "bytes_down")) == [(record.pk, 5 * MB)]
