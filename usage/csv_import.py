@@ -1,7 +1,8 @@
 """Import of carrier CSV exports, plain or gzip, streamed in chunks so memory stays flat whatever
 the file size. Rows pass the same checks as the API (`usage.validation`) and enter through
 `usage_ingest`. By default the whole file is one transaction: one bad row and nothing is written.
-With `skip_invalid`, the good rows are imported and the bad ones written to a reject file.
+With `skip_invalid`, the good rows are imported and the bad ones written to a reject file. With
+`check_only`, every row is checked as an import would check it and nothing is written.
 
 Columns (a header row names them; order is free): iccid, device_id (may be empty), period_start,
 period_end (ISO 8601 with offset), bytes_up, bytes_down, country, network, app_category,
@@ -107,9 +108,11 @@ def usage_csv_import(
     skip_invalid: bool = False,
     reject_path: Path | None = None,
     progress: Callable[[int], object] | None = None,
+    check_only: bool = False,
 ) -> ImportSummary:
     """Imports a CSV file; raises ImportRefused (having written nothing) when rows are invalid and
-    `skip_invalid` is off."""
+    `skip_invalid` is off. With `check_only` nothing is written whatever the rows, and `new` and
+    `duplicate` stay 0: which rows are new is only known as they are stored."""
     summary = ImportSummary()
     with contextlib.ExitStack() as files:
         text, raw = _open_text(path)
@@ -125,17 +128,25 @@ def usage_csv_import(
         with transaction.atomic():
             position = 0
             for chunk in _chunks(reader):
-                _import_chunk(chunk, summary, skip_invalid=skip_invalid, rejects=rejects)
+                _import_chunk(
+                    chunk, summary, skip_invalid=skip_invalid, rejects=rejects, check_only=check_only
+                )
                 if progress:
                     progress(raw.tell() - position)
                     position = raw.tell()
             if summary.invalid and not skip_invalid:
-                raise ImportRefused(f"{summary.invalid} invalid row(s); nothing was imported.", summary)
+                outcome = "nothing was imported" if not check_only else "nothing was written"
+                raise ImportRefused(f"{summary.invalid} invalid row(s); {outcome}.", summary)
     return summary
 
 
 def _import_chunk(
-    chunk: list[tuple[int, dict[str, str]]], summary: ImportSummary, *, skip_invalid: bool, rejects: Any
+    chunk: list[tuple[int, dict[str, str]]],
+    summary: ImportSummary,
+    *,
+    skip_invalid: bool,
+    rejects: Any,
+    check_only: bool,
 ) -> None:
     summary.read += len(chunk)
     parsed: list[tuple[int, dict[str, str], UsageRecordPayload]] = []
@@ -159,7 +170,7 @@ def _import_chunk(
         for line_number in sorted(row_errors):
             reason = "; ".join(f"{name}: {message}" for name, message in row_errors[line_number])
             rejects.writerow([*by_number[line_number].values(), reason])
-    if row_errors and not skip_invalid:
+    if check_only or (row_errors and not skip_invalid):
         return  # keep reading to report every bad row; the transaction is rolled back at the end
     result = usage_ingest(records=records)  # the records of the rows that passed
     summary.new += result.new

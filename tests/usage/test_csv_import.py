@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tests.factories import MB, make_line
 from usage.csv_import import COLUMNS
-from usage.models import HourlyUsage, UsageRecord
+from usage.models import HourlyUsage, UsageRecord, UsageRecordKey
 
 START = timezone.now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=5)
 
@@ -122,3 +122,37 @@ def test_a_file_without_the_documented_columns_is_refused(tmp_path, line):
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(CommandError, match="No such file"):
         run(tmp_path / "nope.csv")
+
+
+@pytest.mark.django_db
+def test_check_reads_a_good_file_and_writes_nothing(tmp_path, line):
+    path = write_csv(tmp_path / "usage.csv", [row(line, n) for n in range(12)], compress=True)
+    out, _ = run(path, "--check")
+    assert out.splitlines()[-1] == "read 12, valid 12, invalid 0; nothing was written"
+    assert (UsageRecord.objects.count(), UsageRecordKey.objects.count(), HourlyUsage.objects.count()) == (
+        0,
+        0,
+        0,
+    )
+    out, _ = run(path)  # the check left nothing behind that would make the rows duplicates
+    assert out.splitlines()[-1] == "read 12, new 12, duplicate 0, invalid 0"
+
+
+@pytest.mark.django_db
+def test_check_names_each_bad_line_and_writes_nothing(tmp_path, line):
+    rows = [row(line, 0), row(line, 1, bytes_down="12.5"), row(line, 2, iccid="8981100000000000002")]
+    path = write_csv(tmp_path / "usage.csv", rows)
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match=r"^2 invalid row\(s\); nothing was written\.$"):
+        call_command("import_usage", str(path), "--check", stdout=out, stderr=err)
+    assert err.getvalue().splitlines()[-2:] == [
+        "line 3: bytes_down: not a whole number",
+        "line 4: iccid: no line has this ICCID",
+    ]
+    assert out.getvalue().splitlines()[-1] == "read 3, valid 1, invalid 2; nothing was written"
+    assert (UsageRecord.objects.count(), UsageRecordKey.objects.count()) == (0, 0)
+
+
+def test_check_and_skip_invalid_do_not_go_together(tmp_path):
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        run(tmp_path / "usage.csv", "--check", "--skip-invalid")
