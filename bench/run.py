@@ -243,6 +243,23 @@ def measure_api_rate(base: str, token: str, lines, count: int, now: dt.datetime,
     return count / elapsed
 
 
+def measure_checks_rate(lines, count: int, now: dt.datetime) -> float:
+    """Records/s through the API's parsing and checks alone, in this process, nothing stored: how
+    fast ingestion could be if storing cost nothing."""
+    from django.utils import timezone
+
+    from usage.api import UsageBatch
+    from usage.validation import usage_records_check
+
+    records = list(api_records(lines, count, now, "checks"))
+    bodies = [json.dumps({"records": records[i : i + 1000]}).encode() for i in range(0, count, 1000)]
+    started = time.perf_counter()
+    for body in bodies:
+        _, errors = usage_records_check(UsageBatch.model_validate_json(body).records, now=timezone.now())
+        assert not errors, errors[:3]
+    return count / (time.perf_counter() - started)
+
+
 def write_csv(path: Path, lines, count: int, now: dt.datetime, tag: str) -> None:
     from usage.csv_import import COLUMNS as CSV_COLUMNS
 
@@ -282,11 +299,11 @@ def peak_rss_of_import(path: Path, env: dict[str, str]) -> float:
     return int(done.stdout.strip()) / 1024
 
 
-def run_import(path: Path, env: dict[str, str]) -> float:
+def run_import(path: Path, env: dict[str, str], *options: str) -> float:
     """Imports in a child process; returns the seconds it took."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "manage.py", "import_usage", str(path)],
+        [sys.executable, "manage.py", "import_usage", str(path), *options],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
@@ -650,6 +667,9 @@ def ingest_phase(base: str, lines, now: dt.datetime, env: dict[str, str], args, 
     log(f"API ingestion of {api_count:,} records in batches of 1,000")
     results["api_ingest_vs_copy"] = measure_api_rate(base, token, lines, api_count, now) / copy_rate
     log(f"api_ingest_vs_copy = {results['api_ingest_vs_copy']:.4f} (COPY: {copy_rate:,.0f} rows/s)")
+    # Ceilings, not targets: the rates if storing cost nothing (parsing and checks alone, one core).
+    details["api_checks_only_vs_copy"] = measure_checks_rate(lines, api_count, now) / copy_rate
+    log(f"API parsing and checks alone, in one process: {details['api_checks_only_vs_copy']:.4f} of COPY")
     csv_count = int(200_000 * scale)
     csv_path = ROOT / "var" / "bench" / "import.csv"
     csv_path.parent.mkdir(parents=True, exist_ok=True)
@@ -658,6 +678,10 @@ def ingest_phase(base: str, lines, now: dt.datetime, env: dict[str, str], args, 
     seconds = run_import(csv_path, env)
     results["csv_import_vs_copy"] = (csv_count / seconds) / copy_rate
     log(f"csv_import_vs_copy = {results['csv_import_vs_copy']:.4f}")
+    checked = details["csv_check_only_vs_copy"] = (
+        csv_count / run_import(csv_path, env, "--check")
+    ) / copy_rate
+    log(f"import_usage --check (reads and checks, writes nothing): {checked:.4f} of COPY")
 
     rows_per_mb = csv_count / (csv_path.stat().st_size / 1e6)
     peaks = {}
