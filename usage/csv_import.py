@@ -135,7 +135,7 @@ def usage_csv_import(
                     progress(raw.tell() - position)
                     position = raw.tell()
             if summary.invalid and not skip_invalid:
-                outcome = "nothing was imported" if not check_only else "nothing was written"
+                outcome = "nothing was written" if check_only else "nothing was imported"
                 raise ImportRefused(f"{summary.invalid} invalid row(s); {outcome}.", summary)
     return summary
 
@@ -171,7 +171,9 @@ def _import_chunk(
             reason = "; ".join(f"{name}: {message}" for name, message in row_errors[line_number])
             rejects.writerow([*by_number[line_number].values(), reason])
     if check_only or (row_errors and not skip_invalid):
-        return  # keep reading to report every bad row; the transaction is rolled back at the end
+        # Nothing to store: keep reading to report every bad row (an import that found one is
+        # rolled back at the end).
+        return
     result = usage_ingest(records=records)  # the records of the rows that passed
     summary.new += result.new
     summary.duplicate += result.duplicate
