@@ -24,6 +24,7 @@ from django.urls.resolvers import RegexPattern
 from django.utils import timezone
 
 from esimdash.accounts.models import User
+from esimdash.accounts.views import email_change_token
 from plans.gifts import gift_request_create, gift_send
 from plans.models import Gift, GiftRequest, Line, Pool, PoolInvite, PoolMember
 from plans.pools import pool_create, pool_invite_accept, pool_member_invite
@@ -54,6 +55,7 @@ class World:
     invite_token: str
     invitee_line: Line
     gift_request: GiftRequest
+    email_change_token: str
     theirs: dict[str, object] = field(default_factory=dict)
 
 
@@ -145,6 +147,7 @@ def build_world() -> World:
         invite_token=invite_token,
         invitee_line=invitee_line,
         gift_request=gift_request,
+        email_change_token=email_change_token(owner, "owner.new@example.com"),
         theirs=theirs,
     )
 
@@ -382,6 +385,13 @@ CASES: dict[str, tuple[Case, ...]] = {
         member_action(Role.MEMBER, "role", refused={Role.MANAGER: 302, **NOT_MANAGERS}),
         member_action(Role.MEMBER, "hand-over", refused={Role.MANAGER: 302, **NOT_MANAGERS}),
     ),
+    "accounts:email_confirm": (
+        Case(
+            lambda w: {"token": w.email_change_token},
+            (get(), post(lambda w: reverse("accounts:profile"))),
+            not_found=("second", "manager"),
+        ),
+    ),
     "plans:invite": (
         Case(
             lambda w: {"token": w.invite_token},
@@ -535,10 +545,14 @@ def _allowed_params() -> list:
 
 
 def snapshot() -> dict[str, list[dict]]:
-    """Every row of every model of the apps (plans, usage), to compare before and after."""
+    """Every row of every model of the apps (accounts, plans, usage), to compare before and after;
+    users without their last sign-in, which signing in to try a URL sets."""
     return {
-        model._meta.label: list(model.objects.order_by("pk").values())
-        for app in ("plans", "usage")
+        model._meta.label: [
+            {column: value for column, value in row.items() if column != "last_login"}
+            for row in model.objects.order_by("pk").values()
+        ]
+        for app in ("accounts", "plans", "usage")
         for model in apps.get_app_config(app).get_models()
     }
 

@@ -26,8 +26,7 @@ class SignUpForm(UserCreationForm):
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(_("An account with this e-mail address already exists."))
+        email_check_unused(email)
         return email
 
 
@@ -43,21 +42,33 @@ class ProfileForm(forms.ModelForm):
         }
 
 
-class EmailChangeForm(forms.ModelForm):
+class EmailChangeForm(forms.Form):
+    """The new address; it takes effect only once the link sent to it is opened."""
+
     email = forms.EmailField(
         label=_("E-mail address"),
         help_text=_("Where your alerts and notices are sent, and how you reset your password."),
     )
 
-    class Meta:
-        model = User
-        fields = ("email",)
+    def __init__(self, user: User, *args: object, **kwargs: object) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
-        if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
-            raise forms.ValidationError(_("An account with this e-mail address already exists."))
+        if email.lower() == self.user.email.lower():
+            raise forms.ValidationError(_("This is already your e-mail address."))
+        email_check_unused(email, besides=self.user)
         return email
+
+
+def email_check_unused(email: str, *, besides: User | None = None) -> None:
+    """E-mail addresses are one to an account (case aside): they reset passwords."""
+    others = User.objects.filter(email__iexact=email)
+    if besides is not None:
+        others = others.exclude(pk=besides.pk)
+    if others.exists():
+        raise forms.ValidationError(_("An account with this e-mail address already exists."))
 
 
 class ReauthenticationForm(forms.Form):

@@ -1,17 +1,29 @@
+import datetime as dt
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import SetPasswordForm
+from django.core import signing
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from esimdash.accounts.forms import EmailChangeForm, ProfileForm, ReauthenticationForm, SignUpForm
+from esimdash.accounts.forms import (
+    EmailChangeForm,
+    ProfileForm,
+    ReauthenticationForm,
+    SignUpForm,
+    email_check_unused,
+)
 from esimdash.accounts.models import User
 from esimdash.accounts.reauthentication import reauthentication_record, reauthentication_required
 from esimdash.accounts.requests import AuthenticatedHttpRequest
@@ -78,18 +90,106 @@ def reauthenticate(request: AuthenticatedHttpRequest) -> HttpResponse:
 @reauthentication_required
 @require_http_methods(["GET", "POST"])
 def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
-    old_email = request.user.email  # read first: validating the form sets the new one on the user
-    form = EmailChangeForm(request.POST or None, instance=request.user)
+    """Sends a link to the new address; the address changes when the link is opened, so a typo
+    cannot send the alerts and password resets to a mailbox nobody reads."""
+    form = EmailChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        if old_email and old_email.lower() != user.email.lower():
-            _tell_the_old_address(user, old_email)
-        messages.success(request, _("Your e-mail address is changed."))
+        new_email = form.cleaned_data["email"]
+        _send_the_confirmation_link(request, new_email)
+        messages.success(
+            request,
+            _("We sent a link to %(email)s. Your address changes when you open it, within 24 hours.")
+            % {"email": new_email},
+        )
         return redirect("accounts:profile")
     return render(request, "accounts/email_change.html", {"form": form})
 
 
-def _tell_the_old_address(user: User, old_email: str) -> None:
+# What the link carries, signed with SECRET_KEY: whose address, from what, to what. The old address
+# makes a link void once the address has changed since it was sent.
+EMAIL_CHANGE_SALT = "esimdash.accounts.email_change"
+EMAIL_CHANGE_LINK_MAX_AGE = dt.timedelta(hours=24)
+
+
+def email_change_token(user: User, new_email: str) -> str:
+    return signing.dumps({"user": user.pk, "old": user.email, "new": new_email}, salt=EMAIL_CHANGE_SALT)
+
+
+def _send_the_confirmation_link(request: AuthenticatedHttpRequest, new_email: str) -> None:
+    user = request.user
+    token = email_change_token(user, new_email)
+    link = request.build_absolute_uri(reverse("accounts:email_confirm", args=[token]))
+    send_mail(
+        subject=_("Confirm your new esimdash e-mail address"),
+        message=_(
+            "To make %(email)s the e-mail address of your esimdash account %(username)s, open this link "
+            "within 24 hours, in a browser where you are signed in:\n\n%(link)s\n\n"
+            "If you did not ask for this, ignore this mail: nothing changes."
+        )
+        % {"email": new_email, "username": user.username, "link": link},
+        from_email=None,
+        recipient_list=[new_email],
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def email_confirm(request: AuthenticatedHttpRequest, token: str) -> HttpResponse:
+    """The link sent to the new address: a page with a button (mail scanners that follow links
+    change nothing), and the change on POST."""
+    change = _email_change_read(request, token)
+    user = request.user
+    if user.email == change.new:  # opened again, or confirmed meanwhile in another tab
+        messages.info(request, _("%(email)s is your e-mail address.") % {"email": user.email})
+        return redirect("accounts:profile")
+    if problem := _email_change_problem(user, change):
+        return render(request, "accounts/email_confirm.html", {"problem": problem}, status=400)
+    if request.method == "POST":
+        # Conditional, so two confirmations at once change the address, and tell the old one, once.
+        if User.objects.filter(pk=user.pk, email=change.old).update(email=change.new) and change.old:
+            _tell_the_old_address(user, old_email=change.old, new_email=change.new)
+        messages.success(request, _("Your e-mail address is changed."))
+        return redirect("accounts:profile")
+    return render(request, "accounts/email_confirm.html", {"new_email": change.new})
+
+
+@dataclass(frozen=True)
+class _EmailChange:
+    old: str
+    new: str
+    expired: bool
+
+
+def _email_change_read(request: AuthenticatedHttpRequest, token: str) -> _EmailChange:
+    """The change a link asks for; 404 for a link that is not ours or is someone else's. Its age
+    is checked apart: one's own expired link deserves a page that says so."""
+    try:
+        signed = signing.loads(token, salt=EMAIL_CHANGE_SALT)
+    except signing.BadSignature:
+        raise Http404 from None
+    if signed["user"] != request.user.pk:
+        raise Http404
+    try:
+        signing.loads(token, salt=EMAIL_CHANGE_SALT, max_age=EMAIL_CHANGE_LINK_MAX_AGE)
+        expired = False
+    except signing.SignatureExpired:
+        expired = True
+    return _EmailChange(old=signed["old"], new=signed["new"], expired=expired)
+
+
+def _email_change_problem(user: User, change: _EmailChange) -> str | None:
+    if change.expired:
+        return _("This link has expired. Ask for a new one: Settings, Change e-mail address.")
+    if user.email != change.old:
+        return _("Your address has changed since this link was sent. Use the newest link we sent you.")
+    try:
+        email_check_unused(change.new, besides=user)
+    except ValidationError as error:
+        return error.messages[0]
+    return None
+
+
+def _tell_the_old_address(user: User, *, old_email: str, new_email: str) -> None:
     """Someone who took over a signed-in session and knows the password could move the account's
     mail (and so its password resets) elsewhere: the old address hears of it."""
     send_mail(
@@ -98,7 +198,7 @@ def _tell_the_old_address(user: User, old_email: str) -> None:
             "The e-mail address of your esimdash account %(username)s was changed to %(email)s. "
             "If this was not you, someone may be signed in to your account: contact support at once."
         )
-        % {"username": user.username, "email": user.email},
+        % {"username": user.username, "email": new_email},
         from_email=None,
         recipient_list=[old_email],
     )
