@@ -92,6 +92,22 @@ def test_changing_the_password_ends_the_other_sessions(client, owner):
     assert elsewhere.get(reverse("accounts:session")).status_code == 302
 
 
+def test_staff_change_their_password_behind_the_confirmation_too(client):
+    """The admin's own page asked for the old password, guesses uncounted; its address now sends
+    staff to the page everyone uses, and a post of the admin's old form changes nothing."""
+    operator = make_user("operator", is_staff=True, is_superuser=True)
+    client.force_login(operator)
+    admin_page = reverse("admin:password_change")
+    assert client.get(admin_page)["Location"] == reverse("password_change")
+    guess = {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    assert client.post(admin_page, guess)["Location"] == reverse("password_change")
+    operator.refresh_from_db()
+    assert (operator.check_password(PASSWORD), operator.check_password(NEW_PASSWORD)) == (True, False)
+    assert client.get(reverse("password_change"))["Location"] == (
+        f"/accounts/confirm-password/?next={reverse('password_change').replace('/', '%2F')}"
+    )
+
+
 def test_creating_an_api_token_in_the_admin_asks_for_the_password(client):
     operator = make_user("operator", is_staff=True, is_superuser=True)
     client.force_login(operator)
