@@ -108,6 +108,21 @@ def test_staff_change_their_password_behind_the_confirmation_too(client):
     )
 
 
+def test_setting_someones_password_in_the_admin_asks_for_the_password(client, owner):
+    operator = make_user("operator", is_staff=True, is_superuser=True)
+    client.force_login(operator)
+    page = reverse("admin:auth_user_password_change", args=[owner.pk])
+    new = {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"}
+    response = client.post(page, new)
+    assert response["Location"] == f"/accounts/confirm-password/?next={page.replace('/', '%2F')}"
+    owner.refresh_from_db()
+    assert owner.check_password(PASSWORD)
+    assert confirm(client, page)["Location"] == page
+    assert client.post(page, new).status_code == 302
+    owner.refresh_from_db()
+    assert owner.check_password(NEW_PASSWORD)
+
+
 def test_creating_an_api_token_in_the_admin_asks_for_the_password(client):
     operator = make_user("operator", is_staff=True, is_superuser=True)
     client.force_login(operator)
