@@ -130,7 +130,9 @@ def pool_member_invite(
     if role not in (Role.MANAGER, Role.MEMBER, Role.SUPERVISED):
         raise PoolError(_("Invite someone as a manager, a member or a supervised member."))
     to = to.strip()
-    invitee = User.objects.filter(Q(username=to) | Q(email__iexact=to)).first() if to else None
+    # An address finds its account only once confirmed: anyone can sign up with any address.
+    confirmed = Q(email__iexact=to, email_confirmed_at__isnull=False)
+    invitee = User.objects.filter(Q(username=to) | confirmed).first() if to else None
     if invitee is None and "@" not in to:
         raise PoolError(
             _("No one has the username %(name)s. To invite by e-mail, enter an address.") % {"name": to}
@@ -200,10 +202,34 @@ def _invite_open_for(invite: PoolInvite, user: User, at: dt.datetime) -> None:
 
 
 def invite_is_for(invite: PoolInvite, user: User) -> bool:
-    """The invite names this user, or their e-mail address when it was sent to an address."""
+    """The invite names this user, or their confirmed e-mail address when it was sent to an address
+    (an unconfirmed one could be anybody's: signing up asks nobody to prove the address)."""
     if invite.user_id is not None:
         return invite.user_id == user.pk
-    return bool(user.email) and invite.email.lower() == user.email.lower()
+    return bool(user.confirmed_email) and invite.email.lower() == user.confirmed_email.lower()
+
+
+def invite_email_confirm(*, invite: PoolInvite, user: User, at: dt.datetime) -> None:
+    """An invite to an address goes there by e-mail alone, with a token nobody else received: a user
+    who opens its link while their account has that address unconfirmed has just shown it is theirs."""
+    if (
+        invite.user_id is None
+        and user.email
+        and user.email_confirmed_at is None
+        and invite.email.lower() == user.email.lower()
+    ):
+        User.objects.filter(pk=user.pk, email=user.email, email_confirmed_at=None).update(
+            email_confirmed_at=at
+        )
+        user.email_confirmed_at = at
+
+
+def invites_addressed_to(user: User) -> Q:
+    """The invites that invite_is_for the user, as a filter."""
+    addressed = Q(user=user)
+    if user.confirmed_email:
+        addressed |= Q(user__isnull=True, email__iexact=user.confirmed_email)
+    return addressed
 
 
 @transaction.atomic

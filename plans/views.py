@@ -7,7 +7,6 @@ import decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,8 +19,10 @@ from plans.models import Line, Plan, Pool, PoolInvite, PoolMember
 from plans.pools import (
     CapChange,
     PoolError,
+    invite_email_confirm,
     invite_for_token,
     invite_is_for,
+    invites_addressed_to,
     membership_of,
     pool_caps_set,
     pool_create,
@@ -80,9 +81,8 @@ def pools(request: AuthenticatedHttpRequest):
     memberships = PoolMember.objects.filter(line__owner=request.user, left_at__isnull=True).select_related(
         "pool", "line"
     )
-    addressed = Q(user=request.user) | Q(user__isnull=True, email__iexact=request.user.email or "-")
     invites = PoolInvite.objects.filter(
-        addressed, state=PoolInvite.State.PENDING, expires_at__gt=timezone.now()
+        invites_addressed_to(request.user), state=PoolInvite.State.PENDING, expires_at__gt=timezone.now()
     ).select_related("pool", "invited_by")
     return render(
         request, "plans/pools.html", {"memberships": memberships, "lines": lines, "invites": invites}
@@ -352,7 +352,10 @@ def invite(request, token: str):
     if not request.user.is_authenticated:
         return redirect(f"{reverse('login')}?next={request.path}")
     invitation = invite_for_token(token)
-    if invitation is None or not invite_is_for(invitation, request.user):
+    if invitation is None:
+        raise Http404
+    invite_email_confirm(invite=invitation, user=request.user, at=timezone.now())
+    if not invite_is_for(invitation, request.user):
         raise Http404
     return _answer(request, invitation)
 

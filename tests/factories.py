@@ -19,6 +19,8 @@ _serials = itertools.count(1)
 
 
 def make_user(username: str, **fields) -> User:
+    """A user whose e-mail address is confirmed, as most are (pass email_confirmed_at=None)."""
+    fields.setdefault("email_confirmed_at", timezone.now())
     return User.objects.create_user(
         username=username, email=f"{username}@example.com", password=PASSWORD, **fields
     )

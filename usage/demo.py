@@ -133,6 +133,7 @@ def demo_persona_create(persona: Persona, *, now: dt.datetime) -> SimulatedLine:
     user = User.objects.create_user(
         username=persona.username,
         email=f"{persona.username}@example.com",
+        email_confirmed_at=now,
         password=DEMO_PASSWORD,
         first_name=persona.name,
         language=persona.language,
@@ -174,6 +175,7 @@ def demo_family_create(father: SimulatedLine, *, now: dt.datetime) -> list[Simul
         user = User.objects.create_user(
             username=relative.username,
             email=f"{relative.username}@example.com",
+            email_confirmed_at=started,
             password=DEMO_PASSWORD,
             first_name=relative.name,
             language=relative.language,

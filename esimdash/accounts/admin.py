@@ -7,7 +7,13 @@ from esimdash.accounts.reauthentication import reauthentication_is_recent, reaut
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    fieldsets = (*BaseUserAdmin.fieldsets, ("Preferences", {"fields": ("time_zone", "language")}))  # type: ignore[misc]
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,  # type: ignore[misc]
+        ("E-mail confirmation", {"fields": ("email_confirmed_at",)}),
+        ("Preferences", {"fields": ("time_zone", "language")}),
+    )
+    # Set by the owner opening the link mailed to the address, never by hand.
+    readonly_fields = ("email_confirmed_at",)
     list_display = ("username", "email", "first_name", "last_name", "language", "time_zone", "is_staff")
 
     def user_change_password(self, request, id, form_url=""):

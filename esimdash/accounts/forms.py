@@ -56,7 +56,8 @@ class EmailChangeForm(forms.Form):
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
-        if email.lower() == self.user.email.lower():
+        # The same address again while unconfirmed sends a new link.
+        if email.lower() == self.user.confirmed_email.lower():
             raise forms.ValidationError(_("This is already your e-mail address."))
         email_check_unused(email, besides=self.user)
         return email

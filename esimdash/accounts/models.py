@@ -27,6 +27,9 @@ class User(AbstractUser):
     """A person who signs in. Time zone and language shape every page they see."""
 
     email = models.EmailField(_("e-mail address"), blank=True)
+    # Set when the owner opened the link mailed to the address. Until then the address is not
+    # taken as theirs where that grants something: a pool invitation sent to it.
+    email_confirmed_at = models.DateTimeField(_("e-mail confirmed at"), null=True, blank=True)
     time_zone = models.CharField(
         _("time zone"), max_length=64, default=default_time_zone, validators=[validate_time_zone]
     )
@@ -37,6 +40,11 @@ class User(AbstractUser):
         _("quiet hours start"), default=dt.time(0), help_text=_("Notifications wait until quiet hours end.")
     )
     quiet_hours_end = models.TimeField(_("quiet hours end"), default=dt.time(6))
+
+    @property
+    def confirmed_email(self) -> str:
+        """The e-mail address once its owner has confirmed it, else empty."""
+        return self.email if self.email_confirmed_at else ""
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:

@@ -12,7 +12,7 @@ from django.core.mail import send_mail
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -50,6 +50,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        _send_the_confirmation_link(request, user, user.email)
+        messages.info(request, _link_sent_message(user.email))
         return redirect(next_url or "usage:home")
     return render(request, "registration/signup.html", {"form": form, "next": next_url})
 
@@ -95,12 +97,8 @@ def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = EmailChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         new_email = form.cleaned_data["email"]
-        _send_the_confirmation_link(request, new_email)
-        messages.success(
-            request,
-            _("We sent a link to %(email)s. Your address changes when you open it, within 24 hours.")
-            % {"email": new_email},
-        )
+        _send_the_confirmation_link(request, request.user, new_email)
+        messages.success(request, _link_sent_message(new_email))
         return redirect("accounts:profile")
     return render(request, "accounts/email_change.html", {"form": form})
 
@@ -111,16 +109,22 @@ EMAIL_CHANGE_SALT = "esimdash.accounts.email_change"
 EMAIL_CHANGE_LINK_MAX_AGE = dt.timedelta(hours=24)
 
 
+def _link_sent_message(email: str) -> str:
+    return _("We sent a link to %(email)s. Open it within 24 hours to confirm the address.") % {
+        "email": email
+    }
+
+
 def email_change_token(user: User, new_email: str) -> str:
+    """The link's token: at sign-up, and to confirm the address again, the new address is the old."""
     return signing.dumps({"user": user.pk, "old": user.email, "new": new_email}, salt=EMAIL_CHANGE_SALT)
 
 
-def _send_the_confirmation_link(request: AuthenticatedHttpRequest, new_email: str) -> None:
-    user = request.user
+def _send_the_confirmation_link(request: HttpRequest, user: User, new_email: str) -> None:
     token = email_change_token(user, new_email)
     link = request.build_absolute_uri(reverse("accounts:email_confirm", args=[token]))
     send_mail(
-        subject=_("Confirm your new esimdash e-mail address"),
+        subject=_("Confirm your esimdash e-mail address"),
         message=_(
             "To make %(email)s the e-mail address of your esimdash account %(username)s, open this link "
             "within 24 hours, in a browser where you are signed in:\n\n%(link)s\n\n"
@@ -139,16 +143,21 @@ def email_confirm(request: AuthenticatedHttpRequest, token: str) -> HttpResponse
     change nothing), and the change on POST."""
     change = _email_change_read(request, token)
     user = request.user
-    if user.email == change.new:  # opened again, or confirmed meanwhile in another tab
+    if user.email == change.new and user.email_confirmed_at:  # opened again, or confirmed in another tab
         messages.info(request, _("%(email)s is your e-mail address.") % {"email": user.email})
         return redirect("accounts:profile")
     if problem := _email_change_problem(user, change):
         return render(request, "accounts/email_confirm.html", {"problem": problem}, status=400)
     if request.method == "POST":
         # Conditional, so two confirmations at once change the address, and tell the old one, once.
-        if User.objects.filter(pk=user.pk, email=change.old).update(email=change.new) and change.old:
+        as_read = User.objects.filter(
+            pk=user.pk, email=change.old, email_confirmed_at=user.email_confirmed_at
+        )
+        changed = as_read.update(email=change.new, email_confirmed_at=timezone.now())
+        # An unconfirmed old address may be a stranger's (a typo at sign-up): it is not told.
+        if changed and change.replaces_an_address and user.email_confirmed_at:
             _tell_the_old_address(user, old_email=change.old, new_email=change.new)
-        messages.success(request, _("Your e-mail address is changed."))
+        messages.success(request, _("Your e-mail address is confirmed."))
         return redirect("accounts:profile")
     return render(request, "accounts/email_confirm.html", {"new_email": change.new})
 
@@ -158,6 +167,10 @@ class _EmailChange:
     old: str
     new: str
     expired: bool
+
+    @property
+    def replaces_an_address(self) -> bool:
+        return bool(self.old) and self.old.lower() != self.new.lower()
 
 
 def _email_change_read(request: AuthenticatedHttpRequest, token: str) -> _EmailChange:

@@ -1,5 +1,6 @@
-"""A new e-mail address takes effect only once the link sent to it is opened by the account's
-owner, within 24 hours; the old address is told of the change."""
+"""An e-mail address is confirmed by a link mailed to it, opened by the account's owner within 24
+hours: a new address takes effect only then (the old one is told of the change), and the address
+given at sign-up counts as the account's, for pool invitations sent to it, only then."""
 
 import datetime as dt
 import re
@@ -51,13 +52,13 @@ def test_the_address_changes_only_when_the_link_sent_to_it_is_opened(confirmed_c
     (link_mail,) = mail.outbox
     assert (link_mail.to, link_mail.subject, link_mail.body) == (
         [NEW_EMAIL],
-        "Confirm your new esimdash e-mail address",
+        "Confirm your esimdash e-mail address",
         f"To make {NEW_EMAIL} the e-mail address of your esimdash account owner, open this link within "
         f"24 hours, in a browser where you are signed in:\n\nhttp://testserver{path}\n\n"
         "If you did not ask for this, ignore this mail: nothing changes.",
     )
     assert [str(m) for m in get_messages(confirmed_client.get(reverse("accounts:profile")).wsgi_request)] == [
-        f"We sent a link to {NEW_EMAIL}. Your address changes when you open it, within 24 hours."
+        f"We sent a link to {NEW_EMAIL}. Open it within 24 hours to confirm the address."
     ]
     assert email_of(owner) == "owner@example.com"
 
@@ -189,6 +190,12 @@ def test_a_first_address_is_confirmed_too_and_tells_nobody_else(confirmed_client
     assert (email_of(owner), [m.to for m in mail.outbox]) == (NEW_EMAIL, [[NEW_EMAIL]])
 
 
+def test_an_unconfirmed_old_address_is_not_told_of_the_change(confirmed_client, owner):
+    User.objects.filter(pk=owner.pk).update(email_confirmed_at=None)
+    confirmed_client.post(ask_for(confirmed_client))
+    assert (email_of(owner), [m.to for m in mail.outbox]) == (NEW_EMAIL, [[NEW_EMAIL]])
+
+
 def test_two_confirmations_at_once_tell_the_old_address_once(confirmed_client, owner):
     """The second of two simultaneous POSTs read the user before the first committed: its
     conditional update finds the address already changed and sends nothing."""
@@ -211,4 +218,52 @@ def test_two_confirmations_at_once_tell_the_old_address_once(confirmed_client, o
 def test_the_mail_is_in_the_users_language(confirmed_client, owner):
     User.objects.filter(pk=owner.pk).update(language="ja")
     ask_for(confirmed_client)
-    assert mail.outbox[0].subject == "新しい esimdash のメールアドレスを確認してください"
+    assert mail.outbox[0].subject == "esimdash のメールアドレスを確認してください"
+
+
+def sign_up(client, username: str, email: str):
+    return client.post(
+        reverse("accounts:signup"),
+        {
+            "username": username,
+            "email": email,
+            "password1": "a-long-enough-passphrase-7",
+            "password2": "a-long-enough-passphrase-7",
+            "time_zone": "Asia/Tokyo",
+            "language": "en",
+        },
+    )
+
+
+def test_the_address_given_at_sign_up_is_confirmed_by_its_link(client):
+    assert sign_up(client, "mei", "mei@example.com")["Location"] == reverse("usage:home")
+    mei = User.objects.get(username="mei")
+    (link_mail,) = mail.outbox
+    assert (link_mail.to, link_mail.subject, mei.email, mei.email_confirmed_at) == (
+        ["mei@example.com"],
+        "Confirm your esimdash e-mail address",
+        "mei@example.com",
+        None,
+    )
+    settings_page = client.get(reverse("accounts:profile"))
+    assert b'data-testid="email-unconfirmed"' in settings_page.content
+    path = LINK.search(link_mail.body).group(1)
+    with time_machine.travel(timezone.now(), tick=False):
+        assert client.post(path)["Location"] == reverse("accounts:profile")
+        mei.refresh_from_db()
+        assert (mei.email, mei.email_confirmed_at, len(mail.outbox)) == ("mei@example.com", timezone.now(), 1)
+    assert b'data-testid="email-unconfirmed"' not in client.get(reverse("accounts:profile")).content
+    assert client.get(path)["Location"] == reverse("accounts:profile")  # opened again: nothing to do
+
+
+def test_an_unconfirmed_address_asks_again_for_the_same_address(confirmed_client, owner):
+    User.objects.filter(pk=owner.pk).update(email_confirmed_at=None)
+    path = ask_for(confirmed_client, "owner@example.com")
+    with time_machine.travel(timezone.now(), tick=False):
+        confirmed_client.post(path)
+        owner.refresh_from_db()
+        assert (owner.email, owner.email_confirmed_at, [m.to for m in mail.outbox]) == (
+            "owner@example.com",
+            timezone.now(),
+            [["owner@example.com"]],
+        )

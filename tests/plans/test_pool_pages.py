@@ -4,9 +4,11 @@ URL and fragment."""
 import datetime as dt
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from esimdash.accounts.models import User
 from plans.models import Line, Pool, PoolInvite, PoolMember
 from plans.pools import pool_create, pool_member_invite
 from tests.factories import GB, MB, make_line, make_plan, make_user, use
@@ -328,7 +330,35 @@ def test_an_invite_to_a_new_address_leads_through_sign_up_and_back(client, pool,
         },
     )
     assert (response.status_code, response["Location"]) == (302, invite_url)
-    assert "Join Zhang family" in client.get(invite_url).content.decode()
+    assert User.objects.get(username="grandma").email_confirmed_at is None
+    with time_machine.travel(timezone.now(), tick=False):
+        assert "Join Zhang family" in client.get(invite_url).content.decode()
+        # The link came to that mailbox alone: opening it confirms the address.
+        assert User.objects.get(username="grandma").email_confirmed_at == timezone.now()
+
+
+def test_an_unconfirmed_address_does_not_receive_the_invitations_sent_to_it(client, pool, owner):
+    """Anyone can sign up with anyone's address: until its link is opened, the invitations sent to
+    that address stay out of the account's reach, and new ones go by e-mail, not to the account."""
+    invite, _ = pool_member_invite(pool=pool, by=owner, to="grandma@example.com", at=timezone.now())
+    squatter = make_user("squatter", email_confirmed_at=None)
+    User.objects.filter(pk=squatter.pk).update(email="Grandma@example.com")
+    squatter.refresh_from_db()
+    client.force_login(squatter)
+    line = make_line(squatter, activated_at=timezone.now())
+    url = reverse("plans:invitation", args=[invite.pk])
+    assert f'href="{url}"' not in client.get(reverse("plans:pools")).content.decode()
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"line": line.pk, "answer": "accept"}).status_code == 404
+    later, _ = pool_member_invite(pool=pool, by=owner, to="grandma@example.com", at=timezone.now())
+    assert (later.user, later.email, Notification.objects.filter(user=squatter).exists()) == (
+        None,
+        "grandma@example.com",
+        False,
+    )
+    assert not line.memberships.exists()
+    User.objects.filter(pk=squatter.pk).update(email_confirmed_at=timezone.now())
+    assert client.get(url).status_code == 200  # once confirmed, the address is theirs
 
 
 def test_sign_up_does_not_follow_a_link_off_the_site(client):
