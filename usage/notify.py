@@ -126,7 +126,7 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
             user=owner, line=line, firing=firing, title=title, body=body, created_at=at, visible_at=visible_at
         )
         deliveries = []
-        if rule.notify_email and owner.email:
+        if rule.notify_email and owner.confirmed_email:
             deliveries.append(_email(owner, title, body, rules_url))
     if rule.created_by_id != owner.pk:
         # A pool manager's rule on a supervised member's line: the manager hears of it too.
@@ -161,12 +161,14 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
 
 
 def _email(user: User, title: str, body: str, url: str) -> Delivery:
-    """An e-mail delivery in the active language (the caller sets the user's)."""
+    """An e-mail delivery in the active language (the caller sets the user's). Only to a confirmed
+    address: an unconfirmed one may be a stranger's (a typo at sign-up), and alerts tell of a
+    line's use."""
     context = {"title": title, "body": body, "url": url, "user": user}
     return Delivery(
         channel=Delivery.Channel.EMAIL,
         payload={
-            "to": user.email,
+            "to": user.confirmed_email,
             "subject": title,
             "text": render_to_string("usage/email/alert.txt", context),
             "html": render_to_string("usage/email/alert.html", context),
@@ -185,7 +187,7 @@ def user_notify(
     email: bool = True,
 ) -> Notification:
     """A notification outside the alert rules (pool invites, caps reached): in the user's centre
-    after their quiet hours, and by e-mail when they have an address. The caller writes `title`
+    after their quiet hours, and by e-mail when they have a confirmed address. The caller writes `title`
     and `body` in the user's language (`translation.override(user.language)`)."""
     visible_at = user.notifications_due_at(at)
     with translation.override(user.language):
@@ -193,7 +195,9 @@ def user_notify(
             user=user, line=line, title=str(title), body=str(body), created_at=at, visible_at=visible_at
         )
         deliveries = (
-            [_email(user, str(title), str(body), settings.SITE_URL + path)] if email and user.email else []
+            [_email(user, str(title), str(body), settings.SITE_URL + path)]
+            if email and user.confirmed_email
+            else []
         )
     for delivery in deliveries:
         delivery.notification, delivery.due_at = notification, visible_at

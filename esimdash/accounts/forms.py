@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib.auth import authenticate
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
@@ -93,3 +93,11 @@ class ReauthenticationForm(forms.Form):
         if confirmed is None or confirmed.pk != user.pk:
             raise forms.ValidationError(_("That is not your password."))
         return password
+
+
+class ConfirmedPasswordResetForm(PasswordResetForm):
+    """Resets go to confirmed addresses only: a mistyped address at sign-up is a stranger's, who
+    could otherwise ask for the reset link and take the account over."""
+
+    def get_users(self, email: str):
+        return (user for user in super().get_users(email) if user.email_confirmed_at)

@@ -118,6 +118,14 @@ def test_password_reset_for_an_unknown_address_sends_nothing_and_says_the_same(c
 
 
 @pytest.mark.django_db
+def test_password_reset_to_an_unconfirmed_address_sends_nothing_and_says_the_same(client, owner):
+    """A mistyped address at sign-up is a stranger's, who could otherwise take the account over."""
+    User.objects.filter(pk=owner.pk).update(email_confirmed_at=None)
+    response = client.post(reverse("password_reset"), {"email": "owner@example.com"})
+    assert (response["Location"], mail.outbox) == (reverse("password_reset_done"), [])
+
+
+@pytest.mark.django_db
 def test_saved_language_and_time_zone_shape_every_page(client, owner):
     client.force_login(owner)
     response = client.post(

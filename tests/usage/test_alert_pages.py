@@ -8,6 +8,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from esimdash.accounts.models import User
 from plans.models import Line
 from plans.services import line_cycle_grants_ensure
 from tests.factories import GB, MB, make_line, make_plan, use
@@ -281,3 +282,11 @@ def test_the_preview_replays_a_used_percent_rule_once_per_cycle(client, owner):
     for percent, times in (("80", "2 times"), ("88", "1 time"), ("95", "0 times")):
         response = client.post(url, {**fields, "percent": percent}, headers=HTMX)
         assert response.content.decode() == f"This rule would have fired {times} in the last 30 days."
+
+
+@pytest.mark.parametrize(("confirmed", "notice"), [(False, True), (True, False)])
+def test_the_rules_page_says_when_alerts_cannot_be_e_mailed(client, owner, line, confirmed, notice):
+    User.objects.filter(pk=owner.pk).update(email_confirmed_at=timezone.now() if confirmed else None)
+    client.force_login(owner)
+    page = client.get(reverse("usage:line_rules", args=[line.pk])).content.decode()
+    assert ('data-testid="alerts-not-emailed"' in page) is notice

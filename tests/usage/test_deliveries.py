@@ -13,10 +13,11 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from esimdash.accounts.models import User
 from plans.models import Line
 from tests.factories import GB, make_line, make_plan, use
-from usage.models import AlertRule, Delivery, DeliveryAttempt, WebhookEndpoint
-from usage.notify import backoff_seconds, delivery_send, line_resume
+from usage.models import AlertRule, Delivery, DeliveryAttempt, Notification, WebhookEndpoint
+from usage.notify import backoff_seconds, delivery_send, line_resume, user_notify
 from usage.webhooks import SIGNATURE_HEADER, UnsafeURL, webhook_url_check
 
 pytestmark = pytest.mark.django_db
@@ -90,6 +91,27 @@ def test_an_alert_e_mail_has_a_subject_text_and_html_in_the_users_language(owner
     assert mimetype == "text/html"
     assert '<html lang="ja">' in html
     assert f"/lines/{line.pk}/rules/" in message.body
+
+
+def test_an_unconfirmed_address_gets_no_alert_e_mail_and_the_notification_centre_still_does(owner, line):
+    """It may be a stranger's (mistyped at sign-up): an alert tells of the line's use."""
+    User.objects.filter(pk=owner.pk).update(email_confirmed_at=None)
+    owner.refresh_from_db()
+    fire(line)
+    assert (Delivery.objects.count(), send_all(), mail.outbox) == (0, [], [])
+    assert list(Notification.objects.values_list("user__username", "title")) == [
+        ("owner", "Half · owner's line")
+    ]
+
+
+def test_other_notices_reach_an_unconfirmed_address_only_in_the_notification_centre(owner):
+    User.objects.filter(pk=owner.pk).update(email_confirmed_at=None, quiet_hours_end=dt.time(0))
+    owner.refresh_from_db()
+    user_notify(owner, title="Join the pool", body="Come in", path="/pools/", at=timezone.now())
+    assert (Delivery.objects.count(), list(Notification.objects.values_list("title", flat=True))) == (
+        0,
+        ["Join the pool"],
+    )
 
 
 def test_a_delivery_is_sent_once_however_many_times_its_task_runs(owner, line):
