@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.db import transaction
+from django.utils import timezone
 from stdnum import luhn
 from stdnum.iso7064 import mod_97_10
 
@@ -266,7 +267,12 @@ def demo_operator_create() -> User:
     """A staff account for the Django admin."""
     operator, created = User.objects.get_or_create(
         username="operator",
-        defaults={"email": "operator@example.com", "is_staff": True, "is_superuser": True},
+        defaults={
+            "email": "operator@example.com",
+            "email_confirmed_at": timezone.now(),
+            "is_staff": True,
+            "is_superuser": True,
+        },
     )
     if created:
         operator.set_password(DEMO_PASSWORD)
