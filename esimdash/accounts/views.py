@@ -50,7 +50,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        _send_the_confirmation_link(request, user, user.email)
+        _send_the_confirmation_link(user, user.email)
         messages.info(request, _link_sent_message(user.email))
         return redirect(next_url or "usage:home")
     return render(request, "registration/signup.html", {"form": form, "next": next_url})
@@ -97,7 +97,7 @@ def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = EmailChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         new_email = form.cleaned_data["email"]
-        _send_the_confirmation_link(request, request.user, new_email)
+        _send_the_confirmation_link(request.user, new_email)
         messages.success(request, _link_sent_message(new_email))
         return redirect("accounts:profile")
     return render(request, "accounts/email_change.html", {"form": form})
@@ -120,9 +120,9 @@ def email_change_token(user: User, new_email: str) -> str:
     return signing.dumps({"user": user.pk, "old": user.email, "new": new_email}, salt=EMAIL_CHANGE_SALT)
 
 
-def _send_the_confirmation_link(request: HttpRequest, user: User, new_email: str) -> None:
+def _send_the_confirmation_link(user: User, new_email: str) -> None:
     token = email_change_token(user, new_email)
-    link = request.build_absolute_uri(reverse("accounts:email_confirm", args=[token]))
+    link = settings.SITE_URL + reverse("accounts:email_confirm", args=[token])
     send_mail(
         subject=_("Confirm your esimdash e-mail address"),
         message=_(

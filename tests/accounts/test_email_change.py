@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.contrib.messages import get_messages
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.contrib.sessions.backends.db import SessionStore
@@ -22,7 +23,7 @@ from esimdash.accounts.views import email_confirm
 pytestmark = pytest.mark.django_db
 
 NEW_EMAIL = "owner.new@example.com"
-LINK = re.compile(r"http://testserver(/accounts/email/confirm/[^/\s]+/)")
+LINK = re.compile(re.escape(settings.SITE_URL) + r"(/accounts/email/confirm/[^/\s]+/)")
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_the_address_changes_only_when_the_link_sent_to_it_is_opened(confirmed_c
         [NEW_EMAIL],
         "Confirm your esimdash e-mail address",
         f"To make {NEW_EMAIL} the e-mail address of your esimdash account owner, open this link within "
-        f"24 hours, in a browser where you are signed in:\n\nhttp://testserver{path}\n\n"
+        f"24 hours, in a browser where you are signed in:\n\n{settings.SITE_URL}{path}\n\n"
         "If you did not ask for this, ignore this mail: nothing changes.",
     )
     assert [str(m) for m in get_messages(confirmed_client.get(reverse("accounts:profile")).wsgi_request)] == [

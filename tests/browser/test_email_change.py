@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
 
 
-def test_a_new_address_is_used_once_its_link_is_opened(browser: Browser, live_server):
+def test_a_new_address_is_used_once_its_link_is_opened(browser: Browser, live_server, settings):
+    settings.SITE_URL = live_server.url  # where the mailed link points
     make_user("lihua", language="zh-hans", email_confirmed_at=None)  # mistyped at sign-up, say
     page = browser.new_context(viewport={"width": 375, "height": 800}).new_page()
     page.goto(f"{live_server.url}/accounts/login/")
