@@ -64,8 +64,10 @@ class EmailChangeForm(forms.Form):
 
 
 def email_check_unused(email: str, *, besides: User | None = None) -> None:
-    """E-mail addresses are one to an account (case aside): they reset passwords."""
-    others = User.objects.filter(email__iexact=email)
+    """A confirmed address belongs to one account (case aside): it resets passwords and receives
+    invitations. An unconfirmed one claims nothing, so typing someone's address at sign-up does not
+    keep its owner from signing up with it, and confirming it, later."""
+    others = User.objects.filter(email__iexact=email, email_confirmed_at__isnull=False)
     if besides is not None:
         others = others.exclude(pk=besides.pk)
     if others.exists():

@@ -155,7 +155,9 @@ def test_a_link_is_void_once_the_address_changed_since(confirmed_client, owner):
 
 def test_an_address_taken_meanwhile_is_refused(confirmed_client, owner):
     path = ask_for(confirmed_client)
-    User.objects.create_user(username="quicker", email="OWNER.NEW@example.com")
+    User.objects.create_user(
+        username="quicker", email="OWNER.NEW@example.com", email_confirmed_at=timezone.now()
+    )
     response = confirmed_client.post(path)
     assert (response.status_code, response.context["problem"]) == (
         400,
@@ -268,3 +270,20 @@ def test_an_unconfirmed_address_asks_again_for_the_same_address(confirmed_client
             timezone.now(),
             [["owner@example.com"]],
         )
+
+
+def test_an_address_someone_typed_without_confirming_it_does_not_keep_its_owner_out(client):
+    squatter = User.objects.create_user(username="squatter", email="mei@example.com")
+    assert sign_up(client, "mei", "mei@example.com")["Location"] == reverse("usage:home")
+    client.post(LINK.search(mail.outbox[-1].body).group(1))
+    mei = User.objects.get(username="mei")
+    squatter.refresh_from_db()
+    assert (mei.email, mei.confirmed_email, squatter.email, squatter.confirmed_email) == (
+        "mei@example.com",
+        "mei@example.com",
+        "mei@example.com",
+        "",
+    )
+    # Once confirmed, the address is Mei's alone: nobody else can confirm it or sign up with it.
+    refused = sign_up(Client(), "another", "MEI@example.com")
+    assert refused.context["form"].errors["email"] == ["An account with this e-mail address already exists."]
