@@ -18,7 +18,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from esimdash.accounts.models import User
+from esimdash.accounts.models import User, email_confirmed_by_another
 from plans.models import Grant, Line, Plan, Pool, PoolInvite, PoolMember
 
 Role = PoolMember.Role
@@ -217,6 +217,7 @@ def invite_email_confirm(*, invite: PoolInvite, user: User, at: dt.datetime) -> 
         and user.email
         and user.email_confirmed_at is None
         and invite.email.lower() == user.email.lower()
+        and not email_confirmed_by_another(user.email, besides=user)
     ):
         User.objects.filter(pk=user.pk, email=user.email, email_confirmed_at=None).update(
             email_confirmed_at=at

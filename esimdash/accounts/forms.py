@@ -4,7 +4,7 @@ from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from esimdash.accounts.models import User, default_time_zone, time_zone_choices
+from esimdash.accounts.models import User, default_time_zone, email_confirmed_by_another, time_zone_choices
 
 
 class TimeZoneField(forms.ChoiceField):
@@ -64,13 +64,7 @@ class EmailChangeForm(forms.Form):
 
 
 def email_check_unused(email: str, *, besides: User | None = None) -> None:
-    """A confirmed address belongs to one account (case aside): it resets passwords and receives
-    invitations. An unconfirmed one claims nothing, so typing someone's address at sign-up does not
-    keep its owner from signing up with it, and confirming it, later."""
-    others = User.objects.filter(email__iexact=email, email_confirmed_at__isnull=False)
-    if besides is not None:
-        others = others.exclude(pk=besides.pk)
-    if others.exists():
+    if email_confirmed_by_another(email, besides=besides):
         raise forms.ValidationError(_("An account with this e-mail address already exists."))
 
 

@@ -61,3 +61,13 @@ class User(AbstractUser):
             return at
         day = local.date() if now < end else local.date() + dt.timedelta(days=1)
         return dt.datetime.combine(day, end, tzinfo=self.tz)
+
+
+def email_confirmed_by_another(email: str, *, besides: User | None = None) -> bool:
+    """A confirmed address belongs to one account (case aside): it resets passwords and receives
+    invitations. An unconfirmed one claims nothing, so typing someone's address at sign-up does not
+    keep its owner from signing up with it, and confirming it, later."""
+    others = User.objects.filter(email__iexact=email, email_confirmed_at__isnull=False)
+    if besides is not None:
+        others = others.exclude(pk=besides.pk)
+    return others.exists()

@@ -394,3 +394,17 @@ def test_the_owner_keeps_a_reserve_from_the_page_and_only_the_owner(client, pool
     assert "Reserve saved." in response.content.decode()
     pool.refresh_from_db()
     assert pool.owner_reserve_bytes == 5 * GB
+
+
+def test_an_invite_link_does_not_confirm_an_address_another_account_confirmed(client, pool, owner):
+    _, token = pool_member_invite(pool=pool, by=owner, to="grandma@example.com", at=timezone.now())
+    grandma = make_user("grandma")  # confirmed her address after the invite went out
+    squatter = make_user("squatter", email_confirmed_at=None)
+    User.objects.filter(pk=squatter.pk).update(email="grandma@example.com")
+    client.force_login(squatter)
+    assert client.get(reverse("plans:invite", args=[token])).status_code == 404  # a forwarded link
+    found = User.objects.filter(email="grandma@example.com").order_by("username")
+    assert list(found.values_list("username", "email_confirmed_at")) == [
+        ("grandma", grandma.email_confirmed_at),
+        ("squatter", None),
+    ]
