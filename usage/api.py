@@ -16,7 +16,7 @@ from ninja.throttling import AuthRateThrottle
 from pydantic import BaseModel, ConfigDict, Field
 
 from usage.models import IntegrationToken
-from usage.services import usage_ingest
+from usage.services import UsageTotalTooLarge, usage_ingest
 from usage.tokens import integration_token_authenticate
 from usage.validation import UsageRecordPayload, usage_records_check
 
@@ -99,7 +99,11 @@ def ingest_usage(request: HttpRequest, batch: UsageBatch):
     records, errors = usage_records_check(batch.records, now=timezone.now())
     if errors:
         return Status(422, {"detail": f"{len(errors)} problem(s); nothing was stored.", "errors": errors})
-    result = usage_ingest(records=records)
+    try:
+        result = usage_ingest(records=records)
+    except UsageTotalTooLarge as refused:
+        error = {"index": refused.index, "field": refused.field, "message": refused.message}
+        return Status(422, {"detail": "1 problem(s); nothing was stored.", "errors": [error]})
     return {"new": result.new, "duplicate": result.duplicate}
 
 

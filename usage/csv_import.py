@@ -21,7 +21,7 @@ import pydantic
 from django.db import transaction
 from django.utils import timezone
 
-from usage.services import usage_ingest
+from usage.services import UsageRecordIn, UsageTotalTooLarge, usage_ingest
 from usage.validation import UsageRecordPayload, usage_records_check
 
 COLUMNS = tuple(UsageRecordPayload.model_fields)
@@ -160,20 +160,52 @@ def _import_chunk(
     records, errors = usage_records_check([payload for _, _, payload in parsed], now=timezone.now())
     for error in errors:
         row_errors.setdefault(parsed[error.index][0], []).append((error.field, error.message))
-    summary.invalid += len(row_errors)
+    by_number = dict(chunk)
     for line_number in sorted(row_errors):
-        for field_name, message in row_errors[line_number]:
-            if len(summary.errors) < MAX_REPORTED:
-                summary.errors.append(RowError(line_number, field_name, message))
-    if rejects is not None:
-        by_number = dict(chunk)
-        for line_number in sorted(row_errors):
-            reason = "; ".join(f"{name}: {message}" for name, message in row_errors[line_number])
-            rejects.writerow([*by_number[line_number].values(), reason])
+        _report(summary, rejects, line_number, by_number[line_number], row_errors[line_number])
     if check_only or (row_errors and not skip_invalid):
         # Nothing to store: keep reading to report every bad row (an import that found one is
         # rolled back at the end).
         return
-    result = usage_ingest(records=records)  # the records of the rows that passed
-    summary.new += result.new
-    summary.duplicate += result.duplicate
+    failed = {error.index for error in errors}
+    line_numbers = [line_number for n, (line_number, _, _) in enumerate(parsed) if n not in failed]
+    _store(records, line_numbers, by_number, summary, rejects)
+
+
+def _store(
+    records: list[UsageRecordIn],
+    line_numbers: list[int],
+    by_number: dict[int, dict[str, str]],
+    summary: ImportSummary,
+    rejects: Any,
+) -> None:
+    """Stores the records of the rows that passed. One that would take its line's hour or day past
+    what a total holds is reported as a bad row, and the others are stored without it."""
+    while records:
+        try:
+            result = usage_ingest(records=records)
+        except UsageTotalTooLarge as refused:
+            line_number = line_numbers.pop(refused.index)
+            del records[refused.index]
+            _report(summary, rejects, line_number, by_number[line_number], [(refused.field, refused.message)])
+            continue
+        summary.new += result.new
+        summary.duplicate += result.duplicate
+        return
+
+
+def _report(
+    summary: ImportSummary,
+    rejects: Any,
+    line_number: int,
+    row: dict[str, str],
+    problems: list[tuple[str, str]],
+) -> None:
+    """Counts a bad row, keeps its problems for the summary (the first MAX_REPORTED), and writes it
+    to the reject file when there is one."""
+    summary.invalid += 1
+    for field_name, message in problems:
+        if len(summary.errors) < MAX_REPORTED:
+            summary.errors.append(RowError(line_number, field_name, message))
+    if rejects is not None:
+        rejects.writerow([*row.values(), "; ".join(f"{name}: {message}" for name, message in problems)])

@@ -47,6 +47,29 @@ class IngestResult:
     duplicate: int
 
 
+# What a rollup column holds (a 64-bit integer). Records pass it only by adding up to more than 9.2
+# exabytes in one line's hour or day: a feed gone wrong, never a line (each record is at most 10 TB).
+ROLLUP_MAX_BYTES = 2**63 - 1
+
+
+class UsageTotalTooLarge(Exception):
+    """The record at `index` would take its hour's or day's total past ROLLUP_MAX_BYTES. Nothing
+    of the batch was stored."""
+
+    message = f"adds up past {ROLLUP_MAX_BYTES:,} bytes with the line's other usage in its hour or day"
+
+    def __init__(self, *, index: int, field: str) -> None:
+        super().__init__(f"record {index}: {field} {self.message}")
+        self.index, self.field = index, field
+
+
+class _BucketFull(Exception):
+    """A rollup bucket the batch cannot be added to without passing ROLLUP_MAX_BYTES."""
+
+    def __init__(self, model: "type[UsageRollup]", key: "RollupKey", field: str) -> None:
+        self.model, self.key, self.field = model, key, field
+
+
 # PostgreSQL's codes for a deadlock and a serialization failure: the transaction may simply run again.
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 _INGEST_ATTEMPTS = 3
@@ -73,6 +96,8 @@ def usage_ingest(*, records: Sequence[UsageRecordIn]) -> IngestResult:
                 if line_ids:
                     transaction.on_commit(partial(lines_evaluation_request, line_ids))
                 return result
+        except _BucketFull as full:
+            raise UsageTotalTooLarge(index=_first_record_of(full, records), field=full.field) from None
         except OperationalError as error:
             if (
                 attempt == _INGEST_ATTEMPTS
@@ -217,28 +242,42 @@ def day_bucket(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     return dt.datetime.combine(local.date(), dt.time(), tzinfo=tz).astimezone(dt.UTC)
 
 
+def _rollup_keys(record: UsageRecordIn, zone: zoneinfo.ZoneInfo) -> tuple[RollupKey, RollupKey]:
+    """The record's hourly and daily buckets."""
+    dimensions = (
+        record.line_id,
+        record.device_id or 0,
+        record.app_category,
+        record.country,
+        record.background,
+        record.tethered,
+    )
+    return (*dimensions, hour_bucket(record.period_start)), (
+        *dimensions,
+        day_bucket(record.period_start, zone),
+    )
+
+
 def _add_to_rollups(records: Sequence[UsageRecordIn], zones: dict[int, zoneinfo.ZoneInfo]) -> None:
     hourly: dict[RollupKey, list[int]] = defaultdict(lambda: [0, 0, 0])
     daily: dict[RollupKey, list[int]] = defaultdict(lambda: [0, 0, 0])
     for record in records:
-        dimensions = (
-            record.line_id,
-            record.device_id or 0,
-            record.app_category,
-            record.country,
-            record.background,
-            record.tethered,
-        )
-        for sums, bucket in (
-            (hourly, hour_bucket(record.period_start)),
-            (daily, day_bucket(record.period_start, zones[record.line_id])),
-        ):
-            totals = sums[(*dimensions, bucket)]
+        for sums, key in zip((hourly, daily), _rollup_keys(record, zones[record.line_id]), strict=True):
+            totals = sums[key]
             totals[0] += record.bytes_up
             totals[1] += record.bytes_down
             totals[2] += 1
     _upsert(HourlyUsage, hourly)
     _upsert(DailyUsage, daily)
+
+
+def _first_record_of(full: _BucketFull, records: Sequence[UsageRecordIn]) -> int:
+    """The index of the batch's first record in the full bucket."""
+    zone = Line.objects.get(pk=full.key[0]).tz
+    which = 0 if full.model is HourlyUsage else 1
+    return next(
+        index for index, record in enumerate(records) if _rollup_keys(record, zone)[which] == full.key
+    )
 
 
 _ROLLUP_COLUMNS: tuple[Column, ...] = (
@@ -260,19 +299,52 @@ def _upsert(model: type[UsageRollup], sums: dict[RollupKey, list[int]]) -> None:
     SQLite and PostgreSQL. The ORM's update_conflicts can only overwrite, not add. Sorted rows
     keep the key index's locks in one order."""
     table = model._meta.db_table
-    keys = "line_id, device_key, app_category, country, background, tethered, bucket_start"
     rows = [(*key, *totals) for key, totals in sorted(sums.items())]
     delta, params = rows_cte("delta", _ROLLUP_COLUMNS, rows)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH {delta} INSERT INTO {table} ({keys}, bytes_up, bytes_down, records) "  # noqa: S608
+            f"WITH {delta} INSERT INTO {table} ({_ROLLUP_KEYS}, bytes_up, bytes_down, records) "  # noqa: S608
             # WHERE true: SQLite needs it to tell ON CONFLICT from a join condition.
-            f"SELECT * FROM delta WHERE true ON CONFLICT ({keys}) DO UPDATE SET "
-            f"bytes_up = {table}.bytes_up + excluded.bytes_up, "
-            f"bytes_down = {table}.bytes_down + excluded.bytes_down, "
-            f"records = {table}.records + excluded.records",
+            f"SELECT * FROM delta WHERE true ON CONFLICT ({_ROLLUP_KEYS}) DO UPDATE SET "
+            f"bytes_up = {_added(table, 'bytes_up')}, bytes_down = {_added(table, 'bytes_down')}, "
+            f"records = {table}.records + excluded.records "
+            "RETURNING bytes_up < 0 OR bytes_down < 0",
             params,
         )
+        if any(full for (full,) in cursor.fetchall()):
+            raise _full_bucket(model, sums)
+
+
+_ROLLUP_KEYS = "line_id, device_key, app_category, country, background, tethered, bucket_start"
+
+
+def _added(table: str, column: str) -> str:
+    """The column plus the batch's, or -1 where that would pass ROLLUP_MAX_BYTES (PostgreSQL would
+    fail the statement, SQLite would turn the total into an inexact float). -1 never stays: the
+    batch is refused and its transaction rolled back."""
+    return (
+        f"CASE WHEN {table}.{column} <= {ROLLUP_MAX_BYTES} - excluded.{column} "
+        f"THEN {table}.{column} + excluded.{column} ELSE -1 END"
+    )
+
+
+def _full_bucket(model: type[UsageRollup], sums: dict[RollupKey, list[int]]) -> _BucketFull:
+    """The first bucket, in key order, that the upsert marked full, and which total it was."""
+    table = model._meta.db_table
+    keys = sorted(sums)
+    delta, params = rows_cte(
+        "delta", (("position", "integer"), *_ROLLUP_COLUMNS[:7]), [(n, *key) for n, key in enumerate(keys)]
+    )
+    same_bucket = " AND ".join(f"{table}.{name} = delta.{name}" for name in _ROLLUP_KEYS.split(", "))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH {delta} SELECT delta.position, {table}.bytes_up < 0 FROM delta "  # noqa: S608
+            f"JOIN {table} ON {same_bucket} WHERE {table}.bytes_up < 0 OR {table}.bytes_down < 0 "
+            "ORDER BY delta.position LIMIT 1",
+            params,
+        )
+        position, up_full = cursor.fetchone()
+    return _BucketFull(model, keys[position], "bytes_up" if up_full else "bytes_down")
 
 
 def usage_prune(*, before: dt.datetime, batch_size: int = 10_000) -> int:

@@ -20,6 +20,7 @@ from schemathesis import GenerationMode
 
 from tests.factories import make_line
 from usage.models import Device, HourlyUsage, UsageRecord
+from usage.services import ROLLUP_MAX_BYTES, UsageTotalTooLarge
 from usage.tokens import integration_token_create
 from usage.validation import MAX_BYTES
 
@@ -192,6 +193,33 @@ def test_two_records_at_the_old_maximum_no_longer_overflow_the_hourly_rollup(cli
     assert send(external_id="b", bytes_down=MAX_BYTES).json() == {"new": 1, "duplicate": 0}
     assert send(external_id="c", bytes_down=MAX_BYTES).json() == {"new": 1, "duplicate": 0}
     assert list(HourlyUsage.objects.values_list("bytes_down", "records")) == [(2 * MAX_BYTES, 2)]
+
+
+@pytest.mark.django_db
+def test_a_batch_past_what_its_hour_can_hold_is_a_422_naming_the_record(client, owner, unthrottled):
+    """The rollups' 64-bit totals: past them PostgreSQL answered 500 and SQLite stored a float."""
+    line = make_line(owner, activated_at=timezone.now() - dt.timedelta(days=40))
+    _token, token = integration_token_create(name="feed")
+
+    def send(*records):
+        return client.post(
+            "/api/v1/usage",
+            {"records": list(records)},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    assert send(_record(line, external_id="history")).json() == {"new": 1, "duplicate": 0}
+    HourlyUsage.objects.update(bytes_up=ROLLUP_MAX_BYTES - 1000)
+    refused = send(_record(line, external_id="a", bytes_up=100), _record(line, external_id="b", bytes_up=901))
+    assert (refused.status_code, refused.json()) == (
+        422,
+        {
+            "detail": "1 problem(s); nothing was stored.",
+            "errors": [{"index": 0, "field": "bytes_up", "message": UsageTotalTooLarge.message}],
+        },
+    )
+    assert list(UsageRecord.objects.values_list("external_id", flat=True)) == ["history"]
 
 
 @pytest.mark.django_db

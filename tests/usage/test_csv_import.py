@@ -8,9 +8,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from tests.factories import MB, make_line
+from tests.factories import MB, make_line, usage_record
 from usage.csv_import import COLUMNS
 from usage.models import HourlyUsage, UsageRecord, UsageRecordKey
+from usage.services import ROLLUP_MAX_BYTES, UsageTotalTooLarge, usage_ingest
 
 START = timezone.now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=5)
 
@@ -156,3 +157,41 @@ def test_check_names_each_bad_line_and_writes_nothing(tmp_path, line):
 def test_check_and_skip_invalid_do_not_go_together(tmp_path):
     with pytest.raises(CommandError, match="not allowed with argument"):
         run(tmp_path / "usage.csv", "--check", "--skip-invalid")
+
+
+def _hour_near_its_limit(line, room_bytes: int) -> None:
+    """The rows' hour already holds all but `room_bytes` of what its total can hold."""
+    usage_ingest(records=[usage_record(line, start=START, bytes_down=1, app_category="maps", tethered=True)])
+    HourlyUsage.objects.update(bytes_down=ROLLUP_MAX_BYTES - room_bytes)
+
+
+@pytest.mark.django_db
+def test_rows_past_their_hours_limit_are_bad_rows_and_the_file_is_refused(tmp_path, line):
+    _hour_near_its_limit(line, room_bytes=10 * MB)
+    path = write_csv(tmp_path / "usage.csv", [row(line, n) for n in range(3)])  # 12 MB down in all
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="1 invalid row"):
+        call_command("import_usage", str(path), stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().splitlines()[-1] == (
+        f"line 2: bytes_down: {UsageTotalTooLarge.message}"  # the first row of the full hour
+    )
+    assert UsageRecord.objects.count() == 1  # the history alone
+
+
+@pytest.mark.django_db
+def test_skip_invalid_sets_aside_rows_until_their_hour_fits(tmp_path, line):
+    _hour_near_its_limit(line, room_bytes=10 * MB)
+    path = write_csv(tmp_path / "usage.csv", [row(line, n) for n in range(3)])
+    out, _ = run(path, "--skip-invalid")
+    assert "read 3, new 2, duplicate 0, invalid 1" in out
+    assert sorted(UsageRecord.objects.exclude(source="test").values_list("external_id", flat=True)) == [
+        "cdr-1",
+        "cdr-2",
+    ]
+    assert list(HourlyUsage.objects.values_list("bytes_down", flat=True)) == [ROLLUP_MAX_BYTES - 2 * MB]
+    with (tmp_path / "usage.csv.rejects.csv").open() as rejects:
+        (rejected,) = list(csv.DictReader(rejects))
+    assert (rejected["external_id"], rejected["error"]) == (
+        "cdr-0",
+        f"bytes_down: {UsageTotalTooLarge.message}",
+    )
