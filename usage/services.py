@@ -252,10 +252,8 @@ def _rollup_keys(record: UsageRecordIn, zone: zoneinfo.ZoneInfo) -> tuple[Rollup
         record.background,
         record.tethered,
     )
-    return (*dimensions, hour_bucket(record.period_start)), (
-        *dimensions,
-        day_bucket(record.period_start, zone),
-    )
+    hourly = (*dimensions, hour_bucket(record.period_start))
+    return hourly, (*dimensions, day_bucket(record.period_start, zone))
 
 
 def _add_to_rollups(records: Sequence[UsageRecordIn], zones: dict[int, zoneinfo.ZoneInfo]) -> None:
@@ -280,7 +278,7 @@ def _first_record_of(full: _BucketFull, records: Sequence[UsageRecordIn]) -> int
     )
 
 
-_ROLLUP_COLUMNS: tuple[Column, ...] = (
+_ROLLUP_KEY_COLUMNS: tuple[Column, ...] = (
     ("line_id", "bigint"),
     ("device_key", "bigint"),
     ("app_category", "text"),
@@ -288,6 +286,10 @@ _ROLLUP_COLUMNS: tuple[Column, ...] = (
     ("background", "boolean"),
     ("tethered", "boolean"),
     ("bucket_start", "timestamptz"),
+)
+_ROLLUP_KEYS = ", ".join(name for name, _ in _ROLLUP_KEY_COLUMNS)
+_ROLLUP_COLUMNS: tuple[Column, ...] = (
+    *_ROLLUP_KEY_COLUMNS,
     ("bytes_up", "bigint"),
     ("bytes_down", "bigint"),
     ("records", "integer"),
@@ -315,9 +317,6 @@ def _upsert(model: type[UsageRollup], sums: dict[RollupKey, list[int]]) -> None:
             raise _full_bucket(model, sums)
 
 
-_ROLLUP_KEYS = "line_id, device_key, app_category, country, background, tethered, bucket_start"
-
-
 def _added(table: str, column: str) -> str:
     """The column plus the batch's, or -1 where that would pass ROLLUP_MAX_BYTES (PostgreSQL would
     fail the statement, SQLite would turn the total into an inexact float). -1 never stays: the
@@ -333,9 +332,9 @@ def _full_bucket(model: type[UsageRollup], sums: dict[RollupKey, list[int]]) -> 
     table = model._meta.db_table
     keys = sorted(sums)
     delta, params = rows_cte(
-        "delta", (("position", "integer"), *_ROLLUP_COLUMNS[:7]), [(n, *key) for n, key in enumerate(keys)]
+        "delta", (("position", "integer"), *_ROLLUP_KEY_COLUMNS), [(n, *key) for n, key in enumerate(keys)]
     )
-    same_bucket = " AND ".join(f"{table}.{name} = delta.{name}" for name in _ROLLUP_KEYS.split(", "))
+    same_bucket = " AND ".join(f"{table}.{name} = delta.{name}" for name, _ in _ROLLUP_KEY_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH {delta} SELECT delta.position, {table}.bytes_up < 0 FROM delta "  # noqa: S608
