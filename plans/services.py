@@ -3,6 +3,7 @@
 import datetime as dt
 
 from django.db import transaction
+from django.utils import timezone
 
 from esimdash.accounts.models import User
 from plans.models import Grant, Line, Period, Plan
@@ -30,8 +31,12 @@ def line_create(
     phone_number: str = "",
     cycle_start_day: int = 1,
     time_zone: str | None = None,
+    at: dt.datetime | None = None,
 ) -> Line:
-    """Creates a validated line with the allowance its plan gives it up to `activated_at`."""
+    """Creates a validated line in the state the product would have reached by `at` (default now)
+    had it been there since `activated_at`: the allowance of every billing cycle begun since (with
+    carry-over where the plan has it), or its pass, expired if the pass has ended."""
+    at = at or timezone.now()
     line = Line(
         owner=owner,
         plan=plan,
@@ -46,10 +51,13 @@ def line_create(
     )
     if not plan.has_billing_cycle:
         line.expires_at = _pass_expiry(plan, activated_at, line)
+        if line.expires_at <= at:
+            line.status, line.status_reason = Line.Status.EXPIRED, Line.StatusReason.EXPIRY
+            line.status_changed_at = line.expires_at
     line.full_clean()
     line.save()
     if plan.has_billing_cycle:
-        line_cycle_grants_ensure(line=line, until=activated_at, carry_over=False)
+        line_cycle_grants_ensure(line=line, until=max(at, activated_at))
     elif plan.allowance_bytes:
         Grant.objects.create(
             line=line,

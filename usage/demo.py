@@ -150,6 +150,7 @@ def demo_persona_create(persona: Persona, *, now: dt.datetime) -> SimulatedLine:
         phone_number=persona.phone_number,
         nickname=persona.nickname,
         activated_at=activated_at,
+        at=now,
     )
     if persona.profile == "consultant":
         _buy_packs_and_day_passes(line, now=now)
@@ -188,6 +189,7 @@ def demo_family_create(father: SimulatedLine, *, now: dt.datetime) -> list[Simul
             iccid=demo_iccid(relative.serial),
             nickname=relative.nickname,
             activated_at=started,
+            at=started,  # they join the pool at once, which gives them its data from then on
         )
         invite, _token = pool_member_invite(
             pool=pool, by=line.owner, to=user.username, role=relative.role, at=started

@@ -52,7 +52,10 @@ def test_a_cycle_starts_at_local_midnight_not_utc_midnight():
 
 @pytest.mark.django_db
 def test_every_begun_cycle_gets_one_allowance_and_renewing_again_adds_nothing(owner):
-    line = make_line(owner, plan=make_plan(allowance_bytes=20 * GB), activated_at=tokyo(2026, 9, 14, 10))
+    activated_at = tokyo(2026, 9, 14, 10)
+    line = make_line(
+        owner, plan=make_plan(allowance_bytes=20 * GB), activated_at=activated_at, at=activated_at
+    )
     assert line_cycle_grants_ensure(line=line, until=tokyo(2026, 11, 2)) == 2
     assert line_cycle_grants_ensure(line=line, until=tokyo(2026, 11, 2)) == 0
     allowances = list(line.grants.values_list("starts_at", "expires_at", "amount_bytes"))
@@ -65,7 +68,7 @@ def test_every_begun_cycle_gets_one_allowance_and_renewing_again_adds_nothing(ow
 
 @pytest.mark.django_db
 def test_the_beat_task_grants_the_new_cycle_once_it_begins(owner):
-    line = make_line(owner, activated_at=tokyo(2026, 10, 5))
+    line = make_line(owner, activated_at=tokyo(2026, 10, 5), at=tokyo(2026, 10, 5))
     with time_machine.travel(tokyo(2026, 10, 31, 23, 59), tick=False):
         lines_roll_over()
         assert line.grants.filter(source=Grant.Source.PLAN).count() == 1
@@ -102,3 +105,26 @@ def test_renewing_a_travel_pack_adds_a_lot_and_extends_the_line(owner):
         (tokyo(2026, 10, 1), tokyo(2026, 10, 31)),
         (tokyo(2026, 10, 31), tokyo(2026, 11, 30)),
     ]
+
+
+@pytest.mark.django_db
+def test_a_line_created_after_its_activation_has_every_cycle_begun_since(owner):
+    """Activated three days before a cycle boundary, created after it: the new cycle's allowance is
+    there at once, not only once the beat task runs."""
+    line = make_line(owner, activated_at=tokyo(2026, 11, 28, 9), at=tokyo(2026, 12, 1, 0, 30))
+    assert list(line.grants.values_list("source", "starts_at", "expires_at")) == [
+        (Grant.Source.PLAN, tokyo(2026, 11, 1), tokyo(2026, 12, 1)),
+        (Grant.Source.PLAN, tokyo(2026, 12, 1), tokyo(2027, 1, 1)),
+    ]
+    assert (line.status, line.status_reason) == (Line.Status.ACTIVE, Line.StatusReason.NONE)
+
+
+@pytest.mark.django_db
+def test_a_pass_created_after_its_validity_ended_is_expired(owner):
+    plan = make_plan(Plan.Kind.DAY_PASS)
+    line = make_line(owner, plan=plan, activated_at=tokyo(2026, 11, 5, 9), at=tokyo(2026, 11, 7))
+    assert (line.status, line.status_reason, line.status_changed_at) == (
+        Line.Status.EXPIRED,
+        Line.StatusReason.EXPIRY,
+        tokyo(2026, 11, 6, 9),
+    )
