@@ -267,6 +267,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "lines-roll-over": {"task": "plans.tasks.lines_roll_over", "schedule": 60.0},
     "prune-raw-usage": {"task": "usage.tasks.prune_raw_usage", "schedule": 24 * 3600.0},
+    "settle-carry-overs": {"task": "usage.tasks.settle_carry_overs", "schedule": 24 * 3600.0},
     "prune-sign-in-logs": {"task": "esimdash.accounts.tasks.sign_in_logs_prune", "schedule": 24 * 3600.0},
     "alerts-sweep": {"task": "usage.tasks.alerts_sweep", "schedule": 60.0},
     "gift-codes-expire": {"task": "plans.tasks.gift_codes_expire", "schedule": 60.0},

@@ -51,9 +51,21 @@ class LineAdmin(admin.ModelAdmin):
 
 @admin.register(Grant)
 class GrantAdmin(admin.ModelAdmin):
-    list_display = ("line", "pool", "source", "amount_bytes", "starts_at", "expires_at", "priority")
+    # An unsettled carry-over's amount is only its most: what it holds is worked out when read
+    # (docs/ledger.md), so the list says whether it has settled.
+    list_display = (
+        "line",
+        "pool",
+        "source",
+        "amount_bytes",
+        "starts_at",
+        "expires_at",
+        "priority",
+        "settled_at",
+    )
     list_filter = ("source",)
     raw_id_fields = ("line", "pool")
+    readonly_fields = ("carried_from", "settled_at")
 
 
 class PoolMemberInline(admin.TabularInline):

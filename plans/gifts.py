@@ -457,7 +457,8 @@ def _state_said(gift: Gift) -> dict[str, str]:
 
 def _give_back(gift: Gift, state: str, at: dt.datetime) -> None:
     """Returns a code's data to the lots it came from (a lot that expired meanwhile gets its data
-    back expired, as it would have expired unused). The gift row is locked by the caller."""
+    back expired, as it would have expired unused, or passes it to its unsettled carry-over). The
+    gift row is locked by the caller."""
     returned = [
         GiftEntry(gift=gift, grant_id=entry.grant_id, delta_bytes=-entry.delta_bytes, created_at=at)
         for entry in gift.entries.filter(delta_bytes__lt=0)

@@ -228,13 +228,33 @@ class Grant(models.Model):
     gift_hops = models.PositiveSmallIntegerField(
         default=0, editable=False, help_text="How many gifts this data has passed through (it may pass two)."
     )
+    carried_from = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="carried_to",
+        editable=False,
+        help_text="A carry-over holds what this lot (the previous cycle's allowance) left.",
+    )
+    settled_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When a carry-over's amount became final. Until then it is what the lot it comes from "
+        "left, late usage included, and the amount stored is only its most.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["line", "starts_at", "id"]
         indexes = [models.Index(fields=["line", "expires_at"]), models.Index(fields=["pool", "expires_at"])]
         constraints = [
-            models.CheckConstraint(condition=Q(amount_bytes__gt=0), name="grant_amount_positive"),
+            # A carry-over may settle at nothing left; every other lot brings data.
+            models.CheckConstraint(
+                condition=Q(amount_bytes__gt=0) | Q(source="carry_over", carried_from__isnull=False),
+                name="grant_amount_positive",
+            ),
             models.CheckConstraint(
                 condition=Q(line__isnull=False, pool__isnull=True) | Q(line__isnull=True, pool__isnull=False),
                 name="grant_on_line_or_pool",

@@ -73,10 +73,11 @@ def line_create(
 CARRY_OVER_PRIORITY = 50  # carried-over data is used before the new allowance (IIJmio, mineo)
 
 
-def line_cycle_grants_ensure(*, line: Line, until: dt.datetime, carry_over: bool = True) -> int:
+def line_cycle_grants_ensure(*, line: Line, until: dt.datetime) -> int:
     """Gives a monthly line its allowance for every billing cycle that has begun by `until`, and,
-    for plans with carry-over, what was left of the previous cycle's allowance, valid to the end
-    of the new cycle. The carry-over is worked out when the cycle rolls over, as carriers do.
+    for plans with carry-over, a lot valid to the end of the new cycle that holds what the
+    previous cycle's allowance left (docs/ledger.md: worked out when read, so usage that arrives
+    late is in it).
 
     Idempotent: a cycle that already has its allowance is left alone (one allowance per cycle is a
     database constraint). Returns how many allowance grants were created."""
@@ -101,7 +102,7 @@ def line_cycle_grants_ensure(*, line: Line, until: dt.datetime, carry_over: bool
                         "created_at": cycle.starts_at,
                     },
                 )
-                if was_created and carry_over and line.plan.carry_over:
+                if was_created and line.plan.carry_over:
                     _carry_over(line, into=cycle)
             created += was_created
         cycle = line.billing_cycle(cycle.ends_at)
@@ -109,24 +110,20 @@ def line_cycle_grants_ensure(*, line: Line, until: dt.datetime, carry_over: bool
 
 
 def _carry_over(line: Line, *, into: Period) -> None:
-    from usage.selectors import line_balance  # the ledger's one balance function
-
     ending = line.grants.filter(source=Grant.Source.PLAN, expires_at=into.starts_at).first()
     if ending is None:
         return
-    balance = line_balance(line, at=into.starts_at - dt.timedelta(microseconds=1))
-    left = next((entry.remaining_bytes for entry in balance.queue if entry.lot.grant_id == ending.pk), 0)
-    if left > 0:
-        Grant.objects.create(
-            line=line,
-            source=Grant.Source.CARRY_OVER,
-            amount_bytes=left,
-            starts_at=into.starts_at,
-            expires_at=into.ends_at,
-            priority=CARRY_OVER_PRIORITY,
-            created_at=into.starts_at,
-            note=f"Left over from the cycle ending {into.starts_at:%Y-%m-%d}",
-        )
+    Grant.objects.create(
+        line=line,
+        source=Grant.Source.CARRY_OVER,
+        carried_from=ending,
+        amount_bytes=ending.amount_bytes,  # the most it can hold, until it settles
+        starts_at=into.starts_at,
+        expires_at=into.ends_at,
+        priority=CARRY_OVER_PRIORITY,
+        created_at=into.starts_at,
+        note=f"Left over from the cycle ending {into.starts_at:%Y-%m-%d}",
+    )
 
 
 @transaction.atomic

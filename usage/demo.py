@@ -223,21 +223,10 @@ def _demo_rules(line: Line, profile: str) -> None:
 
 
 def demo_history_fill(simulation: SimulatedLine, *, now: dt.datetime, seed: int, progress=None) -> int:
-    """Simulates the persona's usage up to `now`, rolling each billing cycle over as the beat task
-    would, so carry-over is worked out from the usage before it. Returns the new records."""
-    line = simulation.line
-    new = 0
-    while True:
-        boundary = (
-            min(line.billing_cycle(simulation.simulated_until).ends_at, now)
-            if line.plan.has_billing_cycle
-            else now
-        )
-        _grants_ensure(line, until=simulation.simulated_until)
-        new += simulate_line(simulation, until=boundary, seed=seed, progress=progress).new
-        if boundary >= now:
-            _grants_ensure(line, until=now)
-            return new
+    """Simulates the persona's usage up to `now`, every cycle's allowance given first (a carry-over
+    is worked out when read, so it needs no usage before it). Returns the new records."""
+    _grants_ensure(simulation.line, until=now)
+    return simulate_line(simulation, until=now, seed=seed, progress=progress).new
 
 
 def _grants_ensure(line: Line, *, until: dt.datetime) -> None:

@@ -12,12 +12,13 @@ import math
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
-from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -40,6 +41,11 @@ class Lot:
     priority: int
     created_at: dt.datetime
     gift_hops: int = 0
+    carried_from: int | None = None
+    """For a carry-over not yet settled, the lot whose leftover it holds (its amount is then
+    worked out from that lot's usage, late records included)."""
+    gifted_bytes: int = 0
+    """What gifts moved on the lot: data given away from it (negative) or returned to it."""
 
     @property
     def source_label(self) -> str:
@@ -55,7 +61,18 @@ class Lot:
         return self.starts_at <= at and (self.expires_at is None or self.expires_at > at)
 
 
-LOT_FIELDS = ("pk", "source", "held_bytes", "starts_at", "expires_at", "priority", "created_at", "gift_hops")
+LOT_FIELDS = (
+    "pk",
+    "source",
+    "held_bytes",
+    "starts_at",
+    "expires_at",
+    "priority",
+    "created_at",
+    "gift_hops",
+    "open_carried_from",
+    "gifted_bytes",
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,14 @@ class LotBalance:
     @property
     def remaining_bytes(self) -> int:
         return self.lot.amount_bytes - self.used_bytes
+
+    @property
+    def provisional_until(self) -> dt.datetime | None:
+        """For a carry-over not yet settled: when the previous cycle's late window closes (until
+        then, its usage delivered late still comes off what was carried over)."""
+        if self.lot.carried_from is None:
+            return None
+        return self.lot.starts_at + dt.timedelta(days=settings.INGEST_LATE_WINDOW_DAYS)
 
 
 @dataclass(frozen=True)
@@ -97,6 +122,9 @@ class LineBalance:
     """For a line in a family pool: its membership and use of the pool this cycle. The queue and
     overage are then the pool's, and the total its cap (or the pool's total when uncapped)."""
     pool: "PoolBalance | None" = None
+    carried_over: dict[int, int] = field(default_factory=dict)
+    """For each unsettled carry-over among the lots read: what the lot it comes from left, late
+    usage included (before gifts from the carry-over), by grant id."""
 
 
 @dataclass(frozen=True)
@@ -145,13 +173,19 @@ Segment = tuple[dt.datetime, dt.datetime]
 
 
 def relevant_lots(lots: Iterable[Lot], at: dt.datetime) -> list[Lot]:
-    """The lots whose balance can still matter at `at`: the valid ones, and every lot that shared
-    usage with them. Lots that ran out of time before all of those began cannot affect them."""
+    """The lots whose balance can still matter at `at`: the valid ones, the lots unsettled
+    carry-overs among them come from, and every lot that shared usage with those. Lots that ran
+    out of time before all of those began cannot affect them."""
     started = [lot for lot in lots if lot.starts_at <= at]
     relevant = [lot for lot in started if lot.valid_at(at)]
     while relevant:
-        since = min(lot.starts_at for lot in relevant)
-        widened = [lot for lot in started if lot.expires_at is None or lot.expires_at > since]
+        sources = {lot.carried_from for lot in relevant} - {None}
+        since = min(lot.starts_at for lot in started if lot in relevant or lot.grant_id in sources)
+        widened = [
+            lot
+            for lot in started
+            if lot.expires_at is None or lot.expires_at > since or lot.grant_id in sources
+        ]
         if len(widened) == len(relevant):
             break
         relevant = widened
@@ -165,24 +199,65 @@ def segments(lots: Sequence[Lot], at: dt.datetime) -> list[Segment]:
     return list(itertools.pairwise(bounds))
 
 
-def consume(lots: Sequence[Lot], usage_by_segment: dict[Segment, int]) -> tuple[dict[int, int], int]:
-    """Spreads each segment's usage over the lots valid in it, in consumption order.
+@dataclass(frozen=True)
+class Consumption:
+    used: dict[int, int]
+    """Bytes used per grant id."""
+    overage: int
+    """Usage no lot could cover."""
+    held: dict[int, int]
+    """What each lot held: its amount, or for an unsettled carry-over what its source left."""
+    carried: dict[int, int]
+    """For each unsettled carry-over: what its source left (before gifts from the carry-over)."""
 
-    Returns bytes used per grant id, and the overage no lot could cover."""
-    used: dict[int, int] = defaultdict(int)
+    def lot(self, lot: Lot) -> Lot:
+        """The lot with what it really held."""
+        held = self.held.get(lot.grant_id, lot.amount_bytes)
+        return lot if held == lot.amount_bytes else replace(lot, amount_bytes=held)
+
+
+def consume(lots: Sequence[Lot], usage_by_segment: dict[Segment, int]) -> Consumption:
+    """Spreads each segment's usage over the lots valid in it, in consumption order, segment by
+    segment in time order.
+
+    An unsettled carry-over gets its amount when it starts: what its source lot (which expired
+    then) left. Should gifts have taken more from it than that (its source's late usage came in
+    after they were made), the difference is taken at its start, like usage, from the other lots
+    valid then, in their order; what none of them holds is overage."""
+    used = dict.fromkeys(held := {lot.grant_id: lot.amount_bytes for lot in lots}, 0)
+    carried: dict[int, int] = {}
     overage = 0
     ordered = sorted(lots, key=Lot.consumption_key)
+    unsettled = sorted((lot for lot in lots if lot.carried_from is not None), key=lambda lot: lot.starts_at)
     for (start, end), usage_bytes in sorted(usage_by_segment.items()):
         left = usage_bytes
+        while unsettled and unsettled[0].starts_at <= start:
+            left += _carry_over_fill(unsettled.pop(0), held, used, carried)
         for lot in ordered:
             if left == 0:
                 break
-            if lot.valid_during(start, end):
-                taken = min(left, lot.amount_bytes - used[lot.grant_id])
+            if (
+                lot.valid_during(start, end)
+                and (taken := min(left, held[lot.grant_id] - used[lot.grant_id])) > 0
+            ):
                 used[lot.grant_id] += taken
                 left -= taken
         overage += left
-    return dict(used), overage
+    for lot in unsettled:  # begun at the very instant read: nothing used it yet
+        overage += _carry_over_fill(lot, held, used, carried)
+    used_by_lot = {grant_id: used_bytes for grant_id, used_bytes in used.items() if used_bytes}
+    return Consumption(used=used_by_lot, overage=overage, held=held, carried=carried)
+
+
+def _carry_over_fill(lot: Lot, held: dict[int, int], used: dict[int, int], carried: dict[int, int]) -> int:
+    """Sets what an unsettled carry-over holds; returns what gifts took beyond it (to be taken
+    from elsewhere)."""
+    source = lot.carried_from
+    carried[lot.grant_id] = max(0, held[source] - used[source]) if source in held else 0
+    held[lot.grant_id] = carried[lot.grant_id] + lot.gifted_bytes
+    shortfall = max(0, -held[lot.grant_id])
+    held[lot.grant_id] += shortfall
+    return shortfall
 
 
 def _local_midnight(line: Line, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -327,7 +402,11 @@ def _lots_by_owner(grants) -> dict[tuple[str, int], list[Lot]]:
         .annotate(total=Sum("delta_bytes"))
         .values("total")
     )
-    held = grants.annotate(held_bytes=F("amount_bytes") + Coalesce(Subquery(given), 0))
+    held = grants.annotate(
+        gifted_bytes=Coalesce(Subquery(given), 0),
+        held_bytes=F("amount_bytes") + F("gifted_bytes"),
+        open_carried_from=Case(When(settled_at__isnull=True, then=F("carried_from_id"))),
+    )
     for line_id, pool_id, *lot in held.order_by().values_list("line_id", "pool_id", *LOT_FIELDS):
         lots[("line", line_id) if line_id else ("pool", pool_id)].append(Lot(*lot))
     return lots
@@ -335,16 +414,16 @@ def _lots_by_owner(grants) -> dict[tuple[str, int], list[Lot]]:
 
 def _lot_queue(
     all_lots: list[Lot], relevant: list[Lot], usage: dict[Segment, int], at: dt.datetime
-) -> tuple[tuple[LotBalance, ...], list[LotBalance], int]:
+) -> tuple[tuple[LotBalance, ...], list[LotBalance], Consumption]:
     """Lots valid now or later in consumption order (with what each has used), the ones valid
-    now, and the overage no lot could cover."""
-    used, overage = consume(relevant, usage)
-    upcoming = [lot for lot in all_lots if lot.valid_at(at) or lot.starts_at > at]
+    now, and how the usage was consumed (the overage no lot could cover)."""
+    consumption = consume(relevant, usage)
+    upcoming = [consumption.lot(lot) for lot in all_lots if lot.valid_at(at) or lot.starts_at > at]
     queue = tuple(
-        LotBalance(lot=lot, used_bytes=used.get(lot.grant_id, 0))
+        LotBalance(lot=lot, used_bytes=consumption.used.get(lot.grant_id, 0))
         for lot in sorted(upcoming, key=lambda lot: (lot.starts_at > at, *lot.consumption_key()))
     )
-    return queue, [entry for entry in queue if entry.lot.valid_at(at)], overage
+    return queue, [entry for entry in queue if entry.lot.valid_at(at)], consumption
 
 
 def _less(start: dt.datetime, end: dt.datetime, spans: Sequence[Segment]) -> list[Segment]:
@@ -404,7 +483,7 @@ class _PoolReading:
             segment: sum(totals.get(f"p{pool_id}s{index}m{member.pk}", 0) for member in self.memberships)
             for index, segment in enumerate(self.segments)
         }
-        queue, valid_now, overage = _lot_queue(self.lots, self.relevant, usage, self.at)
+        queue, valid_now, consumption = _lot_queue(self.lots, self.relevant, usage, self.at)
         cycle_use = {member.pk: totals.get(f"p{pool_id}m{member.pk}", 0) for member in self.memberships}
         current = [member for member in self.memberships if member.left_at is None]
         owner_used = sum(cycle_use[member.pk] for member in current if member.role == PoolMember.Role.OWNER)
@@ -413,7 +492,7 @@ class _PoolReading:
             queue=tuple(entry for entry in queue if entry.remaining_bytes > 0),
             remaining_bytes=sum(entry.remaining_bytes for entry in valid_now),
             total_bytes=sum(entry.lot.amount_bytes for entry in valid_now),
-            overage_bytes=overage,
+            overage_bytes=consumption.overage,
             cycle=self.cycle,
             members=tuple(MemberUsage(member, cycle_use[member.pk]) for member in current),
             used_this_cycle_bytes=sum(cycle_use.values()),
@@ -531,7 +610,7 @@ def _balance(
     totals: dict[str, int],
     at: dt.datetime,
 ) -> LineBalance:
-    queue, valid_now, overage = _lot_queue(all_lots, relevant, usage, at)
+    queue, valid_now, consumption = _lot_queue(all_lots, relevant, usage, at)
     fair_use = None
     if line.plan.daily_fair_use_bytes:
         _, tomorrow = _local_midnight(line, at)
@@ -547,9 +626,10 @@ def _balance(
         remaining_bytes=remaining,
         total_bytes=total,
         used_bytes=total - (remaining or 0),
-        overage_bytes=overage,
+        overage_bytes=consumption.overage,
         fair_use=fair_use,
         updated_at=line.usage_updated_at,
+        carried_over=consumption.carried,
     )
 
 

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from plans.models import Line
 from usage.alerts import rules_sweep_batches, rules_sweep_lines
+from usage.carry_over import carry_overs_settle
 from usage.notify import deliveries_due_queue, delivery_send, rule_holds_release
 from usage.partitions import month_start, next_month, partitions_ensure
 from usage.services import usage_prune
@@ -68,3 +69,10 @@ def prune_raw_usage() -> int:
     this_month = month_start(now)
     partitions_ensure({this_month, next_month(this_month), next_month(next_month(this_month))})
     return usage_prune(before=now - dt.timedelta(days=settings.USAGE_RAW_RETENTION_DAYS))
+
+
+@shared_task(time_limit=1800, soft_time_limit=1700)
+def settle_carry_overs() -> int:
+    """Beat, daily: carry-overs whose source cycle's late window has closed get their final
+    amount. Safe to run twice: a settled carry-over is left alone."""
+    return carry_overs_settle(at=timezone.now())

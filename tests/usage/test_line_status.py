@@ -7,6 +7,7 @@ import time_machine
 from plans.models import Grant, Line, Plan
 from plans.tasks import lines_roll_over
 from tests.factories import GB, MB, grant, make_line, make_plan, use
+from usage.selectors import line_balance
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)
@@ -92,12 +93,18 @@ def test_what_is_left_carries_over_to_the_end_of_the_next_cycle(owner):
         lines_roll_over()
         lines_roll_over()
     carried = line.grants.get(source=Grant.Source.CARRY_OVER)
-    assert (carried.amount_bytes, carried.starts_at, carried.expires_at) == (
-        8 * GB,
+    november = line.grants.get(source=Grant.Source.PLAN, starts_at=dt.datetime(2026, 11, 1, tzinfo=TOKYO))
+    assert (carried.carried_from, carried.starts_at, carried.expires_at) == (
+        november,
         dt.datetime(2026, 12, 1, tzinfo=TOKYO),
         dt.datetime(2027, 1, 1, tzinfo=TOKYO),
     )
     assert line.grants.count() == 3
+    balance = line_balance(line, at=dt.datetime(2026, 12, 1, 0, 1, tzinfo=TOKYO))
+    assert [(entry.lot.source, entry.remaining_bytes) for entry in balance.queue] == [
+        (Grant.Source.CARRY_OVER, 8 * GB),
+        (Grant.Source.PLAN, 20 * GB),
+    ]
 
 
 def test_plans_without_carry_over_start_afresh(owner):

@@ -15,49 +15,54 @@ def at(days: float) -> dt.datetime:
     return T0 + dt.timedelta(days=days)
 
 
-def lot(grant_id, amount, starts, expires, priority=100, created=None):
+def lot(grant_id, amount, starts, expires, priority=100, created=None, **fields):
     return Lot(
         grant_id=grant_id,
-        source="top_up",
+        source=fields.pop("source", "top_up"),
         amount_bytes=amount,
         starts_at=starts,
         expires_at=expires,
         priority=priority,
         created_at=created or starts,
+        **fields,
     )
 
 
 class TestConsumptionOrder:
     def test_lower_priority_number_is_consumed_first(self):
         lots = [lot(1, 100, at(0), at(30), priority=100), lot(2, 100, at(0), at(30), priority=10)]
-        used, overage = consume(lots, {(at(0), at(1)): 150})
+        consumption = consume(lots, {(at(0), at(1)): 150})
+        used, overage = consumption.used, consumption.overage
         assert used == {2: 100, 1: 50}
         assert overage == 0
 
     def test_with_equal_priority_the_earliest_expiry_goes_first(self):
         lots = [lot(1, 100, at(0), at(30)), lot(2, 100, at(0), at(5)), lot(3, 100, at(0), None)]
-        used, _ = consume(lots, {(at(0), at(1)): 150})
+        used = consume(lots, {(at(0), at(1)): 150}).used
         assert used == {2: 100, 1: 50}
 
     def test_with_equal_priority_and_expiry_the_oldest_goes_first(self):
         lots = [lot(1, 100, at(0), at(30), created=at(0.5)), lot(2, 100, at(0), at(30), created=at(0.2))]
-        used, _ = consume(lots, {(at(0), at(1)): 120})
+        used = consume(lots, {(at(0), at(1)): 120}).used
         assert used == {2: 100, 1: 20}
 
     def test_usage_no_lot_covers_is_overage(self):
-        used, overage = consume([lot(1, 100, at(0), at(30))], {(at(0), at(1)): 130})
+        consumption = consume([lot(1, 100, at(0), at(30))], {(at(0), at(1)): 130})
+        used, overage = consumption.used, consumption.overage
         assert used == {1: 100}
         assert overage == 30
 
     def test_a_lot_does_not_absorb_usage_from_before_it_started(self):
         lots = [lot(1, 100, at(0), at(30)), lot(2, 500, at(2), at(30), priority=1)]
-        used, overage = consume(lots, {(at(0), at(2)): 80, (at(2), at(30)): 60})
+        consumption = consume(lots, {(at(0), at(2)): 80, (at(2), at(30)): 60})
+        used, overage = consumption.used, consumption.overage
         assert used == {1: 80, 2: 60}
         assert overage == 0
 
     def test_an_expired_lot_does_not_absorb_later_usage(self):
         lots = [lot(1, 100, at(0), at(1)), lot(2, 100, at(0), at(30))]
-        used, overage = consume(lots, {(at(0), at(1)): 40, (at(1), at(30)): 90})
+        consumption = consume(lots, {(at(0), at(1)): 40, (at(1), at(30)): 90})
+        used, overage = consumption.used, consumption.overage
         assert used == {1: 40, 2: 90}
         assert overage == 0
 
@@ -68,6 +73,56 @@ def test_lots_that_expired_before_the_current_ones_began_are_left_out():
     current = lot(3, 100, at(0), at(30))
     expired_before = lot(4, 100, at(-40), at(-12))
     assert relevant_lots([old, bridge, current, expired_before], at(1)) == [bridge, current]
+
+
+class TestUnsettledCarryOver:
+    """A carry-over not yet settled holds what its source lot left, worked out when read."""
+
+    def test_it_holds_what_its_source_left_with_the_source_usage_known_now(self):
+        october = lot(1, 100, at(-31), at(0), source="plan")
+        november = lot(2, 100, at(0), at(30), source="plan")
+        carried = lot(3, 100, at(0), at(30), priority=50, source="carry_over", carried_from=1)
+        consumption = consume([october, november, carried], {(at(-31), at(0)): 70, (at(0), at(1)): 50})
+        assert consumption.held == {1: 100, 2: 100, 3: 30}
+        assert (consumption.used, consumption.overage) == ({1: 70, 3: 30, 2: 20}, 0)
+
+    def test_gifts_beyond_what_it_really_held_are_taken_from_the_other_lots_at_its_start(self):
+        october = lot(1, 100, at(-31), at(0), source="plan")
+        november = lot(2, 100, at(0), at(30), source="plan")
+        # 40 was given from the carry-over while October looked 40 short of its real usage.
+        carried = lot(
+            3, 60, at(0), at(30), priority=50, source="carry_over", carried_from=1, gifted_bytes=-40
+        )
+        consumption = consume([october, november, carried], {(at(-31), at(0)): 90, (at(0), at(1)): 5})
+        assert consumption.held == {1: 100, 2: 100, 3: 0}
+        assert (consumption.used, consumption.overage) == ({1: 90, 2: 35}, 0)
+
+    def test_what_no_lot_can_cover_of_such_a_shortfall_is_overage(self):
+        october = lot(1, 100, at(-31), at(0), source="plan")
+        carried = lot(
+            3, 60, at(0), at(30), priority=50, source="carry_over", carried_from=1, gifted_bytes=-40
+        )
+        consumption = consume([october, carried], {(at(-31), at(0)): 90, (at(0), at(1)): 0})
+        assert (consumption.held[3], consumption.used, consumption.overage) == (0, {1: 90}, 30)
+
+    def test_its_source_and_what_shared_usage_with_the_source_are_relevant(self):
+        september_carried = lot(5, 100, at(-31), at(0), priority=50, source="carry_over")  # settled
+        august = lot(4, 100, at(-62), at(-31), source="plan")
+        october = lot(1, 100, at(-31), at(0), source="plan")
+        november = lot(2, 100, at(0), at(30), source="plan")
+        carried = lot(3, 100, at(0), at(30), priority=50, source="carry_over", carried_from=1)
+        assert relevant_lots([august, september_carried, october, november, carried], at(1)) == [
+            september_carried,
+            october,
+            november,
+            carried,
+        ]
+
+    def test_a_settled_carry_over_needs_nothing_before_it(self):
+        october = lot(1, 100, at(-31), at(0), source="plan")
+        november = lot(2, 100, at(0), at(30), source="plan")
+        carried = lot(3, 30, at(0), at(30), priority=50, source="carry_over")
+        assert relevant_lots([october, november, carried], at(1)) == [november, carried]
 
 
 @pytest.fixture
