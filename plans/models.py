@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from esimdash.accounts.models import default_time_zone, validate_time_zone
+from esimdash.validators import validate_name
 from plans.validators import validate_e164, validate_eid, validate_iccid
 
 
@@ -126,7 +127,7 @@ class Line(models.Model):
     iccid = models.CharField("ICCID", max_length=20, unique=True, validators=[validate_iccid])
     eid = models.CharField("EID", max_length=32, blank=True, validators=[validate_eid])
     phone_number = models.CharField(_("phone number"), max_length=16, blank=True, validators=[validate_e164])
-    nickname = models.CharField(_("nickname"), max_length=64)
+    nickname = models.CharField(_("nickname"), max_length=64, validators=[validate_name])
 
     class StatusReason(models.TextChoices):
         NONE = "", _("None")
@@ -283,7 +284,7 @@ class Pool(models.Model):
     """A family pool: one allowance (the pool's grants) shared by its members' lines. While a line
     is a member, its usage draws on the pool, and it gets no allowance of its own."""
 
-    name = models.CharField(_("name"), max_length=64)
+    name = models.CharField(_("name"), max_length=64, validators=[validate_name])
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="pools")
     cycle_start_day = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(31)]

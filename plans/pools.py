@@ -10,7 +10,9 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -48,6 +50,87 @@ def require_manager(pool: Pool, user: User) -> PoolMember:
     return member
 
 
+class PoolAction(StrEnum):
+    INVITE = "invite"
+    REVOKE_INVITE = "revoke_invite"
+    SET_CAP = "set_cap"
+    PAUSE = "pause"
+    RESUME = "resume"
+    REMOVE = "remove"
+    LEAVE = "leave"
+    SET_ROLE = "set_role"
+    HAND_OVER = "hand_over"
+    SET_RESERVE = "set_reserve"
+
+
+_BELOW_OWNER = frozenset({Role.MANAGER, Role.MEMBER, Role.SUPERVISED})
+_MEMBERS = frozenset({Role.MEMBER, Role.SUPERVISED})
+_MANAGING = (
+    PoolAction.INVITE,
+    PoolAction.REVOKE_INVITE,
+    PoolAction.SET_CAP,
+    PoolAction.PAUSE,
+    PoolAction.RESUME,
+    PoolAction.REMOVE,
+)
+
+# Who may do what to whom: (acting role, action) -> the roles it may act on. The target of an
+# invitation (or its revocation) is the role it invites to; of leaving, one's own membership; of
+# the reserve, the owner. Owners act on everyone else, managers on members and supervised
+# members only, members and supervised members on no one (docs/pools.md has the table).
+POOL_PERMISSIONS: dict[tuple[str, PoolAction], frozenset[str]] = {
+    **{(Role.OWNER, action): _BELOW_OWNER for action in _MANAGING},
+    **{(Role.MANAGER, action): _MEMBERS for action in _MANAGING},
+    (Role.OWNER, PoolAction.SET_ROLE): _BELOW_OWNER,
+    (Role.OWNER, PoolAction.HAND_OVER): frozenset({Role.MANAGER, Role.MEMBER}),
+    (Role.OWNER, PoolAction.SET_RESERVE): frozenset({Role.OWNER}),
+    (Role.MANAGER, PoolAction.LEAVE): frozenset({Role.MANAGER}),
+    (Role.MEMBER, PoolAction.LEAVE): frozenset({Role.MEMBER}),
+}
+
+_OWNER_ACTIONS = frozenset({PoolAction.SET_ROLE, PoolAction.HAND_OVER, PoolAction.SET_RESERVE})
+_OWNER_ONLY = {
+    PoolAction.INVITE: gettext_noop("Only the owner can invite a manager."),
+    PoolAction.REVOKE_INVITE: gettext_noop("Only the owner can revoke a manager's invitation."),
+    PoolAction.REMOVE: gettext_noop("Only the owner can remove a manager."),
+    PoolAction.SET_ROLE: gettext_noop("Only the owner can change roles."),
+    PoolAction.HAND_OVER: gettext_noop("Only the owner can hand over the pool."),
+    PoolAction.SET_RESERVE: gettext_noop("Only the owner can set the owner's reserve."),
+}
+
+
+def pool_may(acting: PoolMember | None, action: PoolAction, target_role: str) -> bool:
+    return acting is not None and target_role in POOL_PERMISSIONS.get((acting.role, action), frozenset())
+
+
+def pool_permission_check(pool: Pool, by: User, action: PoolAction, target_role: str) -> PoolMember:
+    """The user's membership, when the table lets it take `action` on a member (or an invitation)
+    of `target_role`; otherwise PoolError saying why."""
+    acting = membership_of(pool, by)
+    if acting is None or not pool_may(acting, action, target_role):
+        raise PoolError(_refusal(acting, action, target_role))
+    return acting
+
+
+def _refusal(acting: PoolMember | None, action: PoolAction, target_role: str) -> str:
+    if action == PoolAction.LEAVE:
+        if target_role == Role.SUPERVISED:
+            return _("A supervised member cannot leave on their own; ask a manager.")
+        return _("The owner cannot leave or be removed: hand the pool to another adult member first.")
+    if acting is None or not acting.manages:
+        return _("Only the pool's owner and managers can do this.")
+    owner_may = POOL_PERMISSIONS.get((Role.OWNER, action), frozenset())
+    if acting.role != Role.OWNER and (action in _OWNER_ACTIONS or target_role in owner_may):
+        return _(_OWNER_ONLY.get(action, gettext_noop("Only the owner can do this to a manager.")))
+    if target_role == Role.OWNER:
+        if action == PoolAction.HAND_OVER:
+            return _("You already own this pool.")
+        if action == PoolAction.REMOVE:
+            return _("The owner cannot leave or be removed: hand the pool to another adult member first.")
+        return _("Nobody can do this to the pool's owner.")
+    return _("The pool can only be handed to an adult member.")  # the one refusal left: a child
+
+
 def _sync(lines: list[Line], at: dt.datetime) -> None:
     from usage.status import lines_status_sync  # usage builds on plans
 
@@ -67,13 +150,18 @@ def pool_create(*, user: User, line: Line, name: str, at: dt.datetime) -> Pool:
     if line.memberships.filter(left_at__isnull=True).exists():
         raise PoolError(_("This line is already in a pool."))
     cycle = line.billing_cycle(at)
-    pool = Pool.objects.create(
+    pool = Pool(
         name=name,
         plan=line.plan,
         cycle_start_day=line.cycle_start_day,
         time_zone=line.time_zone,
         created_at=at,
     )
+    try:
+        pool.full_clean()
+    except ValidationError as error:
+        raise PoolError(" ".join(error.messages)) from error
+    pool.save()
     line.grants.filter(source=Grant.Source.PLAN, expires_at__gt=at).update(line=None, pool=pool)
     last_left = line.memberships.order_by("-left_at").values_list("left_at", flat=True).first()
     joined_at = max(cycle.starts_at, last_left) if last_left else cycle.starts_at
@@ -126,9 +214,9 @@ def pool_member_invite(
     from usage.notify import user_notify
 
     pool = _pool_locked(pool)
-    require_manager(pool, by)
-    if role not in (Role.MANAGER, Role.MEMBER, Role.SUPERVISED):
+    if role not in _BELOW_OWNER:
         raise PoolError(_("Invite someone as a manager, a member or a supervised member."))
+    pool_permission_check(pool, by, PoolAction.INVITE, role)
     to = to.strip()
     # An address finds its account only once confirmed: anyone can sign up with any address.
     confirmed = Q(email__iexact=to, email_confirmed_at__isnull=False)
@@ -266,7 +354,7 @@ def pool_invite_decline(*, invite: PoolInvite, user: User, at: dt.datetime) -> P
 
 @transaction.atomic
 def pool_invite_revoke(*, invite: PoolInvite, by: User, at: dt.datetime) -> None:
-    require_manager(invite.pool, by)
+    pool_permission_check(invite.pool, by, PoolAction.REVOKE_INVITE, invite.role)
     if not PoolInvite.objects.filter(pk=invite.pk, state=PoolInvite.State.PENDING).update(
         state=PoolInvite.State.REVOKED, answered_at=at
     ):
@@ -278,8 +366,7 @@ def pool_reserve_set(*, pool: Pool, by: User, reserve_bytes: int, at: dt.datetim
     """The owner keeps this much of each cycle's allowance for their own line: other members are
     slowed when the pool is down to what is left of it. Takes effect at once."""
     pool = _pool_locked(pool)
-    if require_manager(pool, by).role != Role.OWNER:
-        raise PoolError(_("Only the owner can set the owner's reserve."))
+    pool_permission_check(pool, by, PoolAction.SET_RESERVE, Role.OWNER)
     allowance = pool.plan.allowance_bytes or 0
     if not 0 <= reserve_bytes <= allowance:
         raise PoolError(_("The reserve must be between 0 GB and the pool's monthly allowance."))
@@ -303,12 +390,15 @@ def pool_caps_set(*, pool: Pool, by: User, changes: list[CapChange], at: dt.date
     pool = _pool_locked(pool)
     require_manager(pool, by)
     members = {m.pk: m for m in pool.members.filter(left_at__isnull=True).select_related("line__plan")}
-    for change in changes:
+    for change in changes:  # every change checked before any is made
         member = members.get(change.member_id)
         if member is None:
             raise PoolError(_("That line is not in this pool."))
+        pool_permission_check(pool, by, PoolAction.SET_CAP, member.role)
         if change.cap_action not in PoolMember.CapAction.values:
             raise PoolError(_("Choose what happens at the cap."))
+    for change in changes:
+        member = members[change.member_id]
         member.cap_bytes, member.cap_action = change.cap_bytes, change.cap_action
         member.save(update_fields=["cap_bytes", "cap_action"])
     _sync([members[change.member_id].line for change in changes], at)
@@ -327,8 +417,8 @@ def pool_member_pause(
 ) -> None:
     """Stops the member's data at once, until the cycle ends or until a manager resumes it."""
     pool = _pool_locked(pool)
-    require_manager(pool, by)
     member = _member_locked(pool, member_id)
+    pool_permission_check(pool, by, PoolAction.PAUSE, member.role)
     member.paused_until = pool.billing_cycle(at).ends_at if until_cycle_end else None
     member.save(update_fields=["paused_until"])
     Line.objects.filter(pk=member.line_id).update(
@@ -344,9 +434,9 @@ def pool_member_resume(*, pool: Pool, by: User | None, member_id: int, at: dt.da
     """Lifts a manager's pause; the line's status then follows the pool's ledger. `by` is None
     when the cycle's end lifts it."""
     pool = _pool_locked(pool)
-    if by is not None:
-        require_manager(pool, by)
     member = _member_locked(pool, member_id)
+    if by is not None:
+        pool_permission_check(pool, by, PoolAction.RESUME, member.role)
     member.paused_until = None
     member.save(update_fields=["paused_until"])
     _lift_manager_pause(member.line, at)
@@ -367,17 +457,7 @@ def pool_member_remove(*, pool: Pool, by: User, member_id: int, at: dt.datetime)
     pool = _pool_locked(pool)
     member = _member_locked(pool, member_id)
     leaving_self = member.line.owner_id == by.pk
-    if leaving_self:
-        if member.role == Role.SUPERVISED:
-            raise PoolError(_("A supervised member cannot leave on their own; ask a manager."))
-    else:
-        acting = require_manager(pool, by)
-        if member.role == Role.MANAGER and acting.role != Role.OWNER:
-            raise PoolError(_("Only the owner can remove a manager."))
-    if member.role == Role.OWNER:
-        raise PoolError(
-            _("The owner cannot leave or be removed: hand the pool to another adult member first.")
-        )
+    pool_permission_check(pool, by, PoolAction.LEAVE if leaving_self else PoolAction.REMOVE, member.role)
     member.left_at, member.paused_until = at, None
     member.save(update_fields=["left_at", "paused_until"])
     _lift_manager_pause(member.line, at)
@@ -387,14 +467,8 @@ def pool_member_remove(*, pool: Pool, by: User, member_id: int, at: dt.datetime)
 def pool_ownership_hand_over(*, pool: Pool, by: User, member_id: int, at: dt.datetime) -> None:
     """The owner hands the pool to another adult member, and becomes a manager."""
     pool = _pool_locked(pool)
-    owner = require_manager(pool, by)
-    if owner.role != Role.OWNER:
-        raise PoolError(_("Only the owner can hand over the pool."))
     member = _member_locked(pool, member_id)
-    if member.role == Role.SUPERVISED:
-        raise PoolError(_("The pool can only be handed to an adult member."))
-    if member.pk == owner.pk:
-        raise PoolError(_("You already own this pool."))
+    owner = pool_permission_check(pool, by, PoolAction.HAND_OVER, member.role)
     PoolMember.objects.filter(pk=owner.pk).update(role=Role.MANAGER)
     PoolMember.objects.filter(pk=member.pk).update(role=Role.OWNER)
 
@@ -403,10 +477,9 @@ def pool_ownership_hand_over(*, pool: Pool, by: User, member_id: int, at: dt.dat
 def pool_member_role_set(*, pool: Pool, by: User, member_id: int, role: str, at: dt.datetime) -> None:
     """The owner makes a member a manager, a member or a supervised member."""
     pool = _pool_locked(pool)
-    if require_manager(pool, by).role != Role.OWNER:
-        raise PoolError(_("Only the owner can change roles."))
     member = _member_locked(pool, member_id)
-    if member.role == Role.OWNER or role not in (Role.MANAGER, Role.MEMBER, Role.SUPERVISED):
+    pool_permission_check(pool, by, PoolAction.SET_ROLE, member.role)
+    if role not in _BELOW_OWNER:
         raise PoolError(
             _("Choose manager, member or supervised member; to change owner, hand the pool over.")
         )

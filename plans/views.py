@@ -18,6 +18,7 @@ from esimdash.accounts.requests import AuthenticatedHttpRequest
 from plans.models import Line, Plan, Pool, PoolInvite, PoolMember
 from plans.pools import (
     CapChange,
+    PoolAction,
     PoolError,
     invite_email_confirm,
     invite_for_token,
@@ -29,6 +30,7 @@ from plans.pools import (
     pool_invite_accept,
     pool_invite_decline,
     pool_invite_revoke,
+    pool_may,
     pool_member_invite,
     pool_member_pause,
     pool_member_remove,
@@ -101,9 +103,14 @@ def _context(pool: Pool, member: PoolMember, **extra) -> dict:
         "me": member,
         "summary": summary,
         "members": [_row(usage, member) for usage in summary.balance.members],
-        "invites": invites,
+        "invites": [(invite, pool_may(member, PoolAction.REVOKE_INVITE, invite.role)) for invite in invites],
         "roles": [
             (value, label) for value, label in PoolMember.Role.choices if value != PoolMember.Role.OWNER
+        ],
+        "invite_roles": [
+            (value, label)
+            for value, label in PoolMember.Role.choices
+            if pool_may(member, PoolAction.INVITE, value)
         ],
         "cap_actions": PoolMember.CapAction.choices,
         **extra,
@@ -114,12 +121,26 @@ def _row(usage: MemberUsage, me: PoolMember) -> dict:
     """A member as the viewer may see them: managers see supervised members' lines in detail,
     adults' totals only; everyone sees their own line."""
     member = usage.member
+    is_me = member.line.owner_id == me.line.owner_id
     return {
         "usage": usage,
         "member": member,
-        "is_me": member.line.owner_id == me.line.owner_id,
+        "is_me": is_me,
         "detail": _row_detail(member, me),
         "paused": member.line.status_reason == Line.StatusReason.MANAGER,
+        # What the viewer may do to this member: the service's permission table decides.
+        "may": {
+            action.value: pool_may(me, action, member.role)
+            for action in (
+                PoolAction.SET_CAP,
+                PoolAction.PAUSE,
+                PoolAction.RESUME,
+                PoolAction.REMOVE,
+                PoolAction.SET_ROLE,
+                PoolAction.HAND_OVER,
+            )
+        }
+        | {"leave": is_me and pool_may(me, PoolAction.LEAVE, member.role)},
     }
 
 
@@ -204,13 +225,19 @@ def pool_reserve(request: AuthenticatedHttpRequest, pool_id: int):
 
 
 def _cap_changes(request: AuthenticatedHttpRequest, members: list[MemberUsage]) -> list[CapChange]:
-    """`cap-<member id>` in GB (empty: no cap) and `action-<member id>`, for every member."""
+    """`cap-<member id>` in GB (empty: no cap) and `action-<member id>`, for the members whose
+    fields were sent: a member left out of the form keeps its cap."""
     changes = []
     for usage in members:
         member = usage.member
-        raw = request.POST.get(f"cap-{member.pk}", "").strip()
+        if f"cap-{member.pk}" not in request.POST and f"action-{member.pk}" not in request.POST:
+            continue
+        raw = request.POST.get(f"cap-{member.pk}")
         try:
-            cap = None if raw == "" else int(decimal.Decimal(raw) * GB)
+            if raw is None:  # only what happens at the cap was sent
+                cap = member.cap_bytes
+            else:
+                cap = None if raw.strip() == "" else int(decimal.Decimal(raw.strip()) * GB)
         except decimal.InvalidOperation:
             raise CapFormError(  # noqa: B904 (the message says all)
                 _("The cap for %(line)s is not a number of GB.") % {"line": member.line.nickname}

@@ -4,6 +4,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from esimdash.validators import validate_name
 from plans.models import Line
 
 
@@ -17,7 +18,7 @@ class Device(models.Model):
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="devices")
     kind = models.CharField(max_length=8, choices=Kind.choices)
-    name = models.CharField(_("name"), max_length=64)
+    name = models.CharField(_("name"), max_length=64, validators=[validate_name])
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -200,7 +201,7 @@ class AlertRule(models.Model):
 
     line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="rules")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(_("name"), max_length=100, validators=[validate_name])
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     percent = models.PositiveSmallIntegerField(_("percent"), null=True, blank=True)
     threshold_bytes = models.PositiveBigIntegerField(null=True, blank=True)

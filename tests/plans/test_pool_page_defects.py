@@ -1,0 +1,177 @@
+"""Defects a review found on the pool pages (issue 19): managers acting on the owner through the
+pages, a caps form that read a field left out as "no cap", a page that crashed while an invitation
+to an address without an account was pending, and names holding control characters."""
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from plans.models import Line, Pool, PoolInvite, PoolMember
+from plans.pools import (
+    CapChange,
+    PoolError,
+    invite_for_token,
+    pool_caps_set,
+    pool_create,
+    pool_invite_accept,
+    pool_member_invite,
+)
+from tests.factories import GB, make_line, make_plan, make_user
+from usage.models import AlertRule, Device
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
+
+TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
+AT = dt.datetime(2026, 11, 10, 12, tzinfo=TOKYO)
+Role = PoolMember.Role
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(AT, tick=False):
+        yield
+
+
+@pytest.fixture
+def family(owner):
+    plan = make_plan(allowance_bytes=30 * GB, shareable=True, member_limit=6)
+    line = make_line(owner, plan=plan, activated_at=AT - dt.timedelta(days=3), nickname="Dad")
+    pool = pool_create(user=owner, line=line, name="Zhang family", at=AT)
+    members = {"owner": pool.members.get()}
+    for username, role in (("mum", Role.MANAGER), ("hao", Role.SUPERVISED), ("xin", Role.SUPERVISED)):
+        user = make_user(username)
+        _, token = pool_member_invite(pool=pool, by=owner, to=username, role=role, at=AT)
+        own = make_line(user, activated_at=AT - dt.timedelta(days=3), nickname=username.title())
+        members[username] = pool_invite_accept(invite=invite_for_token(token), user=user, line=own, at=AT)
+    pool_caps_set(
+        pool=pool,
+        by=owner,
+        changes=[
+            CapChange(members["hao"].pk, 3 * GB, "pause"),
+            CapChange(members["xin"].pk, 1 * GB, "throttle"),
+        ],
+        at=AT,
+    )
+    return pool, members
+
+
+def caps(pool: Pool) -> dict[str, int | None]:
+    return dict(PoolMember.objects.filter(pool=pool).values_list("line__nickname", "cap_bytes"))
+
+
+def test_a_manager_cannot_pause_the_owner_through_the_page(client, family):
+    pool, members = family
+    client.force_login(members["mum"].line.owner)
+    for action in ("pause", "pause-cycle"):
+        response = client.post(
+            reverse("plans:member_action", args=[pool.pk, members["owner"].pk, action]),
+            headers={"HX-Request": "true"},
+        )
+        assert response.status_code == 200
+        assert "Nobody can do this to the pool&#x27;s owner." in response.text
+    owner_line = Line.objects.get(pk=members["owner"].line_id)
+    assert (owner_line.status, owner_line.status_reason) == ("active", "")
+
+
+def test_a_manager_cannot_cap_the_owner_and_the_children_keep_their_caps(client, family):
+    pool, members = family
+    client.force_login(members["mum"].line.owner)
+    response = client.post(
+        reverse("plans:pool_caps", args=[pool.pk]),
+        {f"cap-{members['owner'].pk}": "1", f"action-{members['owner'].pk}": "pause"},
+        headers={"HX-Request": "true"},
+    )
+    assert "Nobody can do this to the pool&#x27;s owner." in response.text
+    assert caps(pool) == {"Dad": None, "Mum": None, "Hao": 3 * GB, "Xin": 1 * GB}
+
+
+def test_a_manager_cannot_invite_a_manager(client, family):
+    pool, members = family
+    client.force_login(members["mum"].line.owner)
+    response = client.post(
+        reverse("plans:pool_invite", args=[pool.pk]),
+        {"to": "aunt@example.com", "role": "manager"},
+        headers={"HX-Request": "true"},
+    )
+    assert "Only the owner can invite a manager." in response.text
+    assert not PoolInvite.objects.filter(email="aunt@example.com").exists()
+
+
+def test_the_page_offers_a_manager_only_what_a_manager_may_do(client, family):
+    pool, members = family
+    client.force_login(members["mum"].line.owner)
+    page = client.get(reverse("plans:pool", args=[pool.pk])).text
+    owner_id, hao_id = members["owner"].pk, members["hao"].pk
+    assert reverse("plans:member_action", args=[pool.pk, owner_id, "pause"]) not in page
+    assert reverse("plans:member_action", args=[pool.pk, hao_id, "pause"]) in page
+    assert f'name="cap-{owner_id}"' not in page
+    assert f'name="cap-{hao_id}"' in page
+    assert '<option value="manager"' not in page.split('id="invite-role"')[1].split("</select>")[0]
+
+
+def test_a_cap_field_left_out_changes_nothing_and_an_empty_one_removes_the_cap(client, owner, family):
+    pool, members = family
+    client.force_login(owner)
+    client.post(reverse("plans:pool_caps", args=[pool.pk]), {f"cap-{members['hao'].pk}": "2"})
+    assert caps(pool) == {"Dad": None, "Mum": None, "Hao": 2 * GB, "Xin": 1 * GB}
+    client.post(reverse("plans:pool_caps", args=[pool.pk]), {f"cap-{members['xin'].pk}": ""})
+    assert caps(pool) == {"Dad": None, "Mum": None, "Hao": 2 * GB, "Xin": None}
+
+
+def test_the_page_works_while_an_invitation_to_an_address_without_an_account_is_pending(
+    client, owner, family
+):
+    pool, members = family
+    invite, _token = pool_member_invite(
+        pool=pool, by=owner, to="grandma@example.com", role=Role.MEMBER, at=AT
+    )
+    client.force_login(members["mum"].line.owner)
+    response = client.get(reverse("plans:pool", args=[pool.pk]))
+    assert response.status_code == 200
+    assert "grandma@example.com" in response.text
+    assert reverse("plans:invite_revoke", args=[pool.pk, invite.pk]) in response.text
+
+
+BAD_NAMES = [
+    "Zhang\r\nBcc: someone@example.com",
+    "tab\there",
+    "bell\x07",
+    "\u202egnp.exe",
+    "iso\u2066late\u2069",
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_a_pool_name_with_control_characters_is_refused(client, owner, name):
+    line = make_line(owner, plan=make_plan(shareable=True), activated_at=AT - dt.timedelta(days=3))
+    client.force_login(owner)
+    response = client.post(reverse("plans:pools"), {"line": line.pk, "name": name}, follow=True)
+    assert "Names cannot hold line breaks, tabs or other control characters" in response.text
+    assert Pool.objects.count() == 0
+    with pytest.raises(PoolError, match="Names cannot hold line breaks"):
+        pool_create(user=owner, line=line, name=name, at=AT)
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_a_line_nickname_rule_name_or_device_name_with_control_characters_is_refused(client, owner, name):
+    with pytest.raises(ValidationError, match="control characters"):
+        make_line(owner, activated_at=AT, nickname=name)
+    line = make_line(owner, activated_at=AT - dt.timedelta(days=3))
+    client.force_login(owner)
+    response = client.post(
+        reverse("usage:line_rules", args=[line.pk]),
+        {"name": name, "kind": "used_percent", "percent": "80", "action": "notify"},
+    )
+    assert "Names cannot hold line breaks, tabs or other control characters" in response.text
+    assert AlertRule.objects.count() == 0
+    with pytest.raises(ValidationError, match="control characters"):
+        Device(owner=owner, kind=Device.Kind.PHONE, name=name).full_clean()
+
+
+def test_names_with_emoji_joiners_and_other_scripts_are_fine(owner):
+    line = make_line(owner, activated_at=AT, nickname="👨‍👩‍👧 王明的 iPhone ミナ")
+    assert line.nickname == "👨‍👩‍👧 王明的 iPhone ミナ"
