@@ -10,6 +10,7 @@ from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import connections
 from django.test import override_settings
+from django.utils import translation
 
 from esimdash.celery import app as celery_app
 from tests.factories import make_user
@@ -30,6 +31,15 @@ def quick_password_hashing(settings):
     """Tests make many users, and the production hasher costs about half a second each. Password
     hashing itself is Django's and is not under test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def default_language_after_each_test():
+    """A request activates its user's language for the thread and Django leaves it active after the
+    response (the next request activates its own): a test's Japanese page must not turn the next
+    test's messages made outside a request Japanese."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(scope="session", autouse=True)
