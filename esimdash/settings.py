@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Sees the response after every view and middleware inside it (docs/security.md, "Caching").
+    "esimdash.accounts.middleware.PrivateCacheControlMiddleware",
     "esimdash.accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "esimdash.accounts.middleware.SessionIdleTimeoutMiddleware",
