@@ -71,6 +71,8 @@ messages: $(MO_FILES)
 .PHONY: run
 run: export DEBUG ?= true
 run: export SIMULATOR_ENABLED ?= true
+# Links in e-mails and gift QR codes point where this serves (honcho gives each process its own PORT).
+run: export SITE_URL ?= http://$(HOST):$(PORT)
 run: export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 run: setup
 	$(PY) manage.py migrate --noinput

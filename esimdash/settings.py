@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Sees the response after every view and middleware inside it (docs/security.md, "Caching").
+    "esimdash.accounts.middleware.PrivateCacheControlMiddleware",
     "esimdash.accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "esimdash.accounts.middleware.SessionIdleTimeoutMiddleware",
@@ -281,13 +283,16 @@ if SIMULATOR_ENABLED:
     CELERY_BEAT_SCHEDULE["simulate-usage"] = {"task": "usage.tasks.simulate_usage", "schedule": 60.0}
 
 # --- Cache (rate limits) -----------------------------------------------------------------------------
-# Shared by every web process: Redis when there is one, else a cache directory under var/.
+# Shared by every web process: Redis when there is one, else a cache directory under var/ (one
+# machine's processes), whose add() and incr() esimdash.cache makes atomic. Rate-limit counters of
+# expired windows are dropped first when it is full; past 10,000 live ones, live ones too.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
     else {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "BACKEND": "esimdash.cache.FileBasedCache",
         "LOCATION": str(VAR_DIR / "cache"),
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
     }
 }
 
@@ -299,7 +304,10 @@ GIFT_MONTHLY_COUNT = env.int("GIFT_MONTHLY_COUNT", default=10)
 GIFT_MONTHLY_BYTES = env.int("GIFT_MONTHLY_BYTES", default=20 * 10**9)
 GIFT_SENDER_KEEPS_BYTES = env.int("GIFT_SENDER_KEEPS_BYTES", default=10 * 10**6)
 GIFT_CODE_VALID_HOURS = env.int("GIFT_CODE_VALID_HOURS", default=48)
-GIFT_REDEEM_RATE = env.str("GIFT_REDEEM_RATE", default="10/h")  # attempts per user, django-ratelimit syntax
+# Per user: attempts to redeem a code, and searches for a recipient by username or phone number
+# (each one tells whether someone has a line). Written as 10/h, 30/h, 5/10m (esimdash.ratelimit).
+GIFT_REDEEM_RATE = env.str("GIFT_REDEEM_RATE", default="10/h")
+GIFT_RECIPIENT_SEARCH_RATE = env.str("GIFT_RECIPIENT_SEARCH_RATE", default="30/h")
 
 # --- Usage ingestion -----------------------------------------------------------------------------------
 INGEST_MAX_RECORDS = env.int("INGEST_MAX_RECORDS", default=5_000)

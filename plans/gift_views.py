@@ -4,6 +4,7 @@ by its requester and the managers of their pool. Every form carries an idempoten
 double click or a re-sent form makes one gift."""
 
 import logging
+import math
 import uuid
 from typing import cast
 
@@ -13,18 +14,18 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_ratelimit.core import is_ratelimited
 
 from esimdash.accounts.requests import AuthenticatedHttpRequest
+from esimdash.ratelimit import RateLimitHit, rate_limit_hit
 from plans.gifts import (
     GiftError,
     gift_cancel,
@@ -150,6 +151,19 @@ def _labelled(gifts) -> list[Gift]:
     return list(gifts)
 
 
+def _rate_limit_hit(request: AuthenticatedHttpRequest, scope: str, rate: str) -> RateLimitHit:
+    return rate_limit_hit(scope=scope, key=str(request.user.pk), rate=rate)
+
+
+def _minutes(hit: RateLimitHit) -> int:
+    return math.ceil(hit.retry_after_seconds / 60)
+
+
+def _too_many(response: HttpResponse, hit: RateLimitHit) -> HttpResponse:
+    response["Retry-After"] = str(hit.retry_after_seconds)
+    return response
+
+
 @require_GET
 @login_required
 def gifts(request: AuthenticatedHttpRequest):
@@ -167,6 +181,25 @@ def gift_send_view(request: AuthenticatedHttpRequest):
     now, to = timezone.now(), form.cleaned_data["to"].strip()
     to_line = None
     if to:
+        # Each search tells whether someone has a line: counted, so numbers cannot be tried at speed.
+        try:
+            hit = _rate_limit_hit(request, "gift-recipient-search", settings.GIFT_RECIPIENT_SEARCH_RATE)
+        except (redis.exceptions.RedisError, OSError):
+            # Closed, as for codes: without the count, phone numbers could be tried at any speed.
+            logger.warning("rate-limit cache unreachable; recipients cannot be searched meanwhile")
+            form.add_error(
+                "to",
+                _("People cannot be looked up at the moment. Try again in a few minutes, or make a code."),
+            )
+            return _page(request, form=form, status=503)
+        if not hit.allowed:
+            message = ngettext(
+                "Too many searches for a recipient. Try again in %(minutes)s minute.",
+                "Too many searches for a recipient. Try again in %(minutes)s minutes.",
+                _minutes(hit),
+            )
+            form.add_error("to", message % {"minutes": _minutes(hit)})
+            return _too_many(_page(request, form=form, status=429), hit)
         candidates = recipient_lines(to, at=now)
         if not candidates:
             form.add_error(
@@ -237,23 +270,21 @@ def gift_redeem_view(request: AuthenticatedHttpRequest):
         return render(request, "plans/gift_redeem.html", {"redeem": redeem})
     redeem = RedeemForm(request.POST, user=request.user)
     try:
-        limited = is_ratelimited(
-            request,
-            group="gift-redeem",
-            key="user",
-            rate=settings.GIFT_REDEEM_RATE,
-            method="POST",
-            increment=True,
-        )
+        hit = _rate_limit_hit(request, "gift-redeem", settings.GIFT_REDEEM_RATE)
     except (redis.exceptions.RedisError, OSError):
         # The cache that counts attempts (Redis) is down. Closed, not open: without the count,
         # codes could be guessed at any speed, and a code stays valid for days.
         logger.warning("rate-limit cache unreachable; gift codes cannot be redeemed meanwhile")
         redeem.add_error(None, _("Codes cannot be redeemed at the moment. Try again in a few minutes."))
         return render(request, "plans/gift_redeem.html", {"redeem": redeem}, status=503)
-    if limited:
-        redeem.add_error(None, _("Too many attempts to redeem a code. Try again in an hour."))
-        return render(request, "plans/gift_redeem.html", {"redeem": redeem}, status=429)
+    if not hit.allowed:
+        message = ngettext(
+            "Too many attempts to redeem a code. Try again in %(minutes)s minute.",
+            "Too many attempts to redeem a code. Try again in %(minutes)s minutes.",
+            _minutes(hit),
+        )
+        redeem.add_error(None, message % {"minutes": _minutes(hit)})
+        return _too_many(render(request, "plans/gift_redeem.html", {"redeem": redeem}, status=429), hit)
     if redeem.is_valid():
         try:
             gift = gift_redeem(

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from django.apps import apps as django_apps
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connections
 from django.test import override_settings
+from django.utils import translation
 
 from esimdash.celery import app as celery_app
 from tests.factories import make_user
@@ -30,6 +32,15 @@ def quick_password_hashing(settings):
     """Tests make many users, and the production hasher costs about half a second each. Password
     hashing itself is Django's and is not under test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def default_language_after_each_test():
+    """A request activates its user's language for the thread and Django leaves it active after the
+    response (the next request activates its own): a test's Japanese page must not turn the next
+    test's messages made outside a request Japanese."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -75,6 +86,24 @@ def celery_broker_url(request, tmp_path_factory):
         url = f"sqla+sqlite:///{tmp_path_factory.mktemp('broker') / 'broker.sqlite3'}"
     celery_app.conf.broker_url = url
     return url
+
+
+@pytest.fixture
+def rate_limit_cache(request, settings):
+    """The cache that rate limits count in, as each deployment has it: Redis on the PostgreSQL run
+    (an operator's; database 1, apart from the broker's queues in 0), the file cache under var/ on
+    the SQLite run (`make run`'s). Empty before and after."""
+    if request.config.getoption("--database") == "postgresql":
+        redis = request.getfixturevalue("redis_proc")
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": f"redis://{redis.host}:{redis.port}/1",
+            }
+        }
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def _database_url() -> str:

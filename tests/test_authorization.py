@@ -582,6 +582,8 @@ def test_the_people_allowed_succeed(name, case, call, role):
     if call.location:
         assert response["Location"] == call.location(world)
     assert (snapshot() != before) is call.changes
+    # Pages, fragments and exports of a signed-in user stay out of shared and browser caches.
+    assert response["Cache-Control"] == "private, no-store"
 
 
 @pytest.mark.django_db
@@ -594,6 +596,7 @@ def test_everyone_else_gets_404_or_a_refusal_or_the_login_page_and_changes_nothi
         for role in case.not_found:
             response = send(signed_in(world.users[role]), call, url, world, **htmx)
             assert response.status_code == NOT_FOUND, (role, htmx)
+            assert response["Cache-Control"] == "private, no-store", (role, htmx)
         if case.crossed:
             crossed = reverse(name, kwargs=case.crossed(world))
             response = send(signed_in(world.users["second"]), call, crossed, world, **htmx)

@@ -16,6 +16,8 @@ from django.core.management import call_command
 from django.template import engines
 from django.test import Client, override_settings
 
+from tests.factories import make_user
+
 SOURCE_CSS = settings.BASE_DIR / "esimdash" / "static" / "esimdash" / "app.css"
 
 
@@ -80,6 +82,19 @@ def test_whitenoise_serves_a_hashed_file_compressed_and_cached_for_ever(
     assert response["Vary"] == "Accept-Encoding"
     assert response["Content-Type"] == 'text/css; charset="utf-8"'
     assert decompress(b"".join(response.streaming_content)) == SOURCE_CSS.read_bytes()
+
+
+@pytest.mark.django_db
+def test_a_signed_in_user_gets_static_files_with_the_same_long_cache_headers(collected):
+    """Pages to a signed-in user are `private, no-store` (tests/security/test_cache_control.py);
+    WhiteNoise answers static files before that middleware, so they stay cached for ever."""
+    hashed = json.loads((collected / "staticfiles.json").read_text())["paths"]["esimdash/app.css"]
+    client = Client()
+    client.force_login(make_user("owner"))
+    response = client.get(f"/static/{hashed}")
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "max-age=315360000, public, immutable"
+    assert client.get("/")["Cache-Control"] == "private, no-store"
 
 
 def test_an_unhashed_name_is_cached_briefly(collected):

@@ -3,6 +3,7 @@
 not authorize it."""
 
 import logging
+import time
 
 import redis.exceptions
 from django.conf import settings
@@ -12,9 +13,10 @@ from django.utils import timezone
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError, ValidationError
 from ninja.security import HttpBearer
-from ninja.throttling import AuthRateThrottle
+from ninja.throttling import BaseThrottle
 from pydantic import BaseModel, ConfigDict, Field
 
+from esimdash.ratelimit import rate_limit_hit, rate_parse
 from usage.models import IntegrationToken
 from usage.services import UsageTotalTooLarge, usage_ingest
 from usage.tokens import integration_token_authenticate
@@ -28,23 +30,25 @@ class IngestToken(HttpBearer):
         return integration_token_authenticate(token, scope=IntegrationToken.Scope.INGEST)
 
 
-class IngestThrottle(AuthRateThrottle):
-    """Requests per token, at the INGEST_RATE_LIMIT read when each request is checked."""
-
-    def __init__(self) -> None:
-        super().__init__(settings.INGEST_RATE_LIMIT)
+class IngestThrottle(BaseThrottle):
+    """INGEST_RATE_LIMIT requests per token (read when each request is checked), counted atomically
+    (esimdash.ratelimit), so requests that arrive at once cannot pass it together."""
 
     def allow_request(self, request: HttpRequest) -> bool:
-        self.rate = settings.INGEST_RATE_LIMIT
-        self.num_requests, self.duration = self.parse_rate(self.rate)
+        # ninja authenticates (IngestToken) before it throttles: request.auth is the token.
+        token: IntegrationToken = request.auth  # type: ignore[attr-defined]
         try:
-            return super().allow_request(request)
+            return rate_limit_hit(scope="ingest", key=str(token.pk), rate=settings.INGEST_RATE_LIMIT).allowed
         except (redis.exceptions.RedisError, OSError):
             # The cache (Redis) is down. Open, not closed: the records are the operator's and
             # refusing them for the outage would lose or delay them, while every request still
             # needs a valid token. The limit is back as soon as the cache is.
             logger.warning("rate-limit cache unreachable; ingestion is not throttled meanwhile")
             return True
+
+    def wait(self) -> float:
+        """Retry-After: until the window ends."""
+        return rate_parse(settings.INGEST_RATE_LIMIT).seconds_left(time.time())
 
 
 api = NinjaAPI(

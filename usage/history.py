@@ -230,9 +230,9 @@ EXPORT_COLUMNS = (
 )
 
 
-def export_rows(line: Line, *, range_key: str, at: dt.datetime, tz: dt.tzinfo) -> Iterator[list[str]]:
-    """The raw records of the range as CSV rows (header first), times in `tz`, streamed from the
-    database in chunks so an export of a year holds only a chunk in memory."""
+def export_rows(line: Line, *, range_key: str, at: dt.datetime, tz: dt.tzinfo) -> Iterator[list[str | int]]:
+    """The raw records of the range as CSV rows (header first), times in `tz`, byte counts as
+    numbers, streamed from the database in chunks so an export of a year holds only a chunk in memory."""
     yield list(EXPORT_COLUMNS)
     start = range_start(line, RANGES[range_key], at)
     devices = dict(Device.objects.filter(owner_id=line.owner_id).values_list("pk", "name"))
@@ -279,8 +279,8 @@ def export_rows(line: Line, *, range_key: str, at: dt.datetime, tz: dt.tzinfo) -
             network,
             "true" if background else "false",
             "true" if tethered else "false",
-            str(up),
-            str(down),
+            up,
+            down,
             source,
             external_id,
         ]

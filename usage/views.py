@@ -72,6 +72,18 @@ def line_detail(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse
     return render(request, "usage/line_detail.html", context)
 
 
+# A spreadsheet takes a cell that begins with one of these for a formula (CSV injection, OWASP).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_cell(cell: str | int) -> str | int:
+    """Text a spreadsheet would run as a formula (a device name, a record's source or external id
+    can be anything) gets a single quote in front, which shows it as text; numbers stay numbers."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_TRIGGERS):
+        return "'" + cell
+    return cell
+
+
 class _Echo:
     """A file-like object whose write returns the line: csv.writer then yields rows to stream."""
 
@@ -86,10 +98,12 @@ def line_export(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse
     line = line_get_for_user(request.user, line_id)
     if (range_key := _chosen_range(request)) is None:
         return _bad_range()
-    writer = csv.writer(_Echo())
+    # Every text cell quoted, so an escaped one stays one cell whatever separator a spreadsheet guesses.
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_NONNUMERIC)
     rows = export_rows(line, range_key=range_key, at=timezone.now(), tz=timezone.get_current_timezone())
     response = StreamingHttpResponse(
-        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+        (writer.writerow([_spreadsheet_cell(cell) for cell in row]) for row in rows),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="esimdash-{line.iccid[-4:]}-{range_key}.csv"'
     return response

@@ -2,9 +2,10 @@
 
 A URL must be https (http too when DEBUG or WEBHOOK_ALLOW_LOCAL is on). Its host is resolved and
 refused when any address is loopback, private, link-local, multicast, reserved or otherwise not
-global: when the URL is saved, and again when each request is sent, and the request then
-connects to the address that was checked (so a DNS answer that changes in between cannot move it
-to an internal host). No redirects are followed; every request times out after 5 seconds."""
+global, an IPv6 address that carries an IPv4 address being judged by the IPv4 address: when the
+URL is saved, and again when each request is sent, and the request then connects to the address
+that was checked (so a DNS answer that changes in between cannot move it to an internal host).
+No redirects are followed; every request times out after 5 seconds."""
 
 import hashlib
 import hmac
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 TIMEOUT_SECONDS = 5.0
 SIGNATURE_HEADER = "X-Esimdash-Signature"
@@ -30,25 +32,69 @@ def _local_allowed() -> bool:
     return settings.DEBUG or settings.WEBHOOK_ALLOW_LOCAL
 
 
+# IPv6 ranges whose addresses carry an IPv4 address that a translator or tunnel delivers to, and
+# Python's ipaddress calls most of them global whatever they carry: 64:ff9b::a9fe:a9fe reaches
+# 169.254.169.254 through the network's NAT64 gateway. (6to4 and Teredo it calls not global.)
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291, deprecated; still routed by some stacks
+IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765 (SIIT)
+# NAT64's local-use prefix (RFC 8215) is not in this list: each network chooses where in it the IPv4
+# address sits, so what an address leads to cannot be told. ipaddress calls it not global: refused.
+
+
+def _carried_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to (Teredo's server and client), or none."""
+    if address.ipv4_mapped is not None:  # ::ffff:0:0/96
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:  # 2002::/16
+        return [address.sixtofour]
+    if address.teredo is not None:  # 2001::/32
+        return list(address.teredo)
+    if address.is_unspecified or address.is_loopback:  # :: and ::1, inside ::/96 but not carriers
+        return []
+    if any(address in network for network in (NAT64_WELL_KNOWN, IPV4_COMPATIBLE, IPV4_TRANSLATED)):
+        return [ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)]
+    return []
+
+
+def _internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return not address.is_global or address.is_multicast
+
+
+def _address_check(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    carried = _carried_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else []
+    if carried:
+        # Judged by where it leads, not by the IPv6 range (which may be global).
+        for ipv4 in carried:
+            if _internal(ipv4):
+                raise UnsafeURL(
+                    _("The host %(host)s is an internal address (%(ipv4)s, inside %(address)s).")
+                    % {"host": host, "ipv4": ipv4, "address": address}
+                )
+    elif _internal(address):
+        raise UnsafeURL(
+            _("The host %(host)s is an internal address (%(address)s).") % {"host": host, "address": address}
+        )
+
+
 def webhook_url_check(url: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     """The addresses the URL's host resolves to, all of them public; raises UnsafeURL otherwise."""
     parts = urlsplit(url)
     allowed_schemes = {"https", "http"} if _local_allowed() else {"https"}
     if parts.scheme not in allowed_schemes:
-        raise UnsafeURL("The URL must start with https://.")
+        raise UnsafeURL(_("The URL must start with https://."))
     if not parts.hostname:
-        raise UnsafeURL("The URL has no host.")
+        raise UnsafeURL(_("The URL has no host."))
     if parts.username or parts.password:
-        raise UnsafeURL("The URL may not carry a user name or password.")
+        raise UnsafeURL(_("The URL may not carry a user name or password."))
     try:
         found = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
-        raise UnsafeURL(f"The host {parts.hostname} cannot be resolved.") from error
+        raise UnsafeURL(_("The host %(host)s cannot be resolved.") % {"host": parts.hostname}) from error
     addresses = [ipaddress.ip_address(info[4][0]) for info in found]
     if not _local_allowed():
         for address in addresses:
-            if not address.is_global or address.is_multicast:
-                raise UnsafeURL(f"The host {parts.hostname} is an internal address ({address}).")
+            _address_check(parts.hostname, address)
     return addresses
 
 

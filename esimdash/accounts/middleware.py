@@ -9,6 +9,7 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django.utils import timezone, translation
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -31,6 +32,24 @@ class UserPreferencesMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+class PrivateCacheControlMiddleware:
+    """Every response to a signed-in user says `Cache-Control: private, no-store`: their lines,
+    usage, gifts and CSV exports must stay out of shared caches (a proxy would hand them to the
+    next visitor) and off the browser's disk (the back button or the cache folder shows them to
+    the next person at a shared computer). Static files never get here: WhiteNoise answers them
+    first, with their long cache headers."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            # Merged with what a view set (Django's never_cache adds no-cache and max-age=0).
+            patch_cache_control(response, private=True, no_store=True)
+        return response
 
 
 # The session key holding when the session was last used (seconds since the epoch).
