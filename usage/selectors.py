@@ -221,18 +221,21 @@ def consume(lots: Sequence[Lot], usage_by_segment: dict[Segment, int]) -> Consum
     segment in time order.
 
     An unsettled carry-over gets its amount when it starts: what its source lot (which expired
-    then) left. Should gifts have taken more from it than that (its source's late usage came in
-    after they were made), the difference is taken at its start, like usage, from the other lots
-    valid then, in their order; what none of them holds is overage."""
+    then) left. Should gifts have taken more from a lot than it really held (a carry-over whose
+    source's late usage came in after them), the difference is taken at its start, like usage,
+    from the other lots valid then, in their order; what none of them holds is overage."""
     used = dict.fromkeys(held := {lot.grant_id: lot.amount_bytes for lot in lots}, 0)
     carried: dict[int, int] = {}
     overage = 0
     ordered = sorted(lots, key=Lot.consumption_key)
-    unsettled = sorted((lot for lot in lots if lot.carried_from is not None), key=lambda lot: lot.starts_at)
+    opening = sorted(
+        (lot for lot in lots if lot.carried_from is not None or lot.amount_bytes < 0),
+        key=lambda lot: lot.starts_at,
+    )
     for (start, end), usage_bytes in sorted(usage_by_segment.items()):
         left = usage_bytes
-        while unsettled and unsettled[0].starts_at <= start:
-            left += _carry_over_fill(unsettled.pop(0), held, used, carried)
+        while opening and opening[0].starts_at <= start:
+            left += _lot_open(opening.pop(0), held, used, carried)
         for lot in ordered:
             if left == 0:
                 break
@@ -243,18 +246,18 @@ def consume(lots: Sequence[Lot], usage_by_segment: dict[Segment, int]) -> Consum
                 used[lot.grant_id] += taken
                 left -= taken
         overage += left
-    for lot in unsettled:  # begun at the very instant read: nothing used it yet
-        overage += _carry_over_fill(lot, held, used, carried)
+    for lot in opening:  # begun at the very instant read: nothing used it yet
+        overage += _lot_open(lot, held, used, carried)
     used_by_lot = {grant_id: used_bytes for grant_id, used_bytes in used.items() if used_bytes}
     return Consumption(used=used_by_lot, overage=overage, held=held, carried=carried)
 
 
-def _carry_over_fill(lot: Lot, held: dict[int, int], used: dict[int, int], carried: dict[int, int]) -> int:
-    """Sets what an unsettled carry-over holds; returns what gifts took beyond it (to be taken
-    from elsewhere)."""
-    source = lot.carried_from
-    carried[lot.grant_id] = max(0, held[source] - used[source]) if source in held else 0
-    held[lot.grant_id] = carried[lot.grant_id] + lot.gifted_bytes
+def _lot_open(lot: Lot, held: dict[int, int], used: dict[int, int], carried: dict[int, int]) -> int:
+    """Sets what a lot holds as it starts (for an unsettled carry-over, what its source left, plus
+    its gifts); returns what gifts took beyond that, to be taken from the other lots."""
+    if (source := lot.carried_from) is not None:
+        carried[lot.grant_id] = max(0, held[source] - used[source]) if source in held else 0
+        held[lot.grant_id] = carried[lot.grant_id] + lot.gifted_bytes
     shortfall = max(0, -held[lot.grant_id])
     held[lot.grant_id] += shortfall
     return shortfall
@@ -528,6 +531,12 @@ def member_balance(line: Line, pool: PoolBalance) -> LineBalance:
     )
 
 
+def _member_at(member: PoolMember, at: dt.datetime) -> bool:
+    """The membership is in force at `at` (a balance read for a past moment is the line's own
+    before it joined a pool)."""
+    return member.joined_at <= at and (member.left_at is None or member.left_at > at)
+
+
 @dataclass
 class _BalanceReading:
     """The lines' lots and the usage windows their balances need: the windows can be summed
@@ -548,7 +557,7 @@ class _BalanceReading:
         # running it); only lines in a pool need their pools' members and grants too.
         line_ids = {line.pk for line in lines}
         memberships = list(PoolMember.objects.filter(line_id__in=line_ids))
-        pool_ids = {m.pool_id for m in memberships if m.left_at is None}
+        pool_ids = {m.pool_id for m in memberships if _member_at(m, at)}
         grants = Grant.objects.filter(line_id__in=line_ids)
         if pool_ids:
             memberships = [m for m in memberships if m.pool_id not in pool_ids] + list(
@@ -556,7 +565,7 @@ class _BalanceReading:
             )
             grants = Grant.objects.filter(Q(line_id__in=line_ids) | Q(pool_id__in=pool_ids))
         pool_of_line = {
-            m.line_id: m.pool_id for m in memberships if m.left_at is None and m.line_id in line_ids
+            m.line_id: m.pool_id for m in memberships if _member_at(m, at) and m.line_id in line_ids
         }
         lots = _lots_by_owner(grants)
         pools = {m.pool_id: m.pool for m in memberships if m.pool_id in pool_of_line.values()}
