@@ -10,10 +10,14 @@ from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import connections
 from django.test import override_settings
+from pytest_redis import factories as redis_factories
 
 from esimdash.celery import app as celery_app
 from tests.factories import make_user
-from tests.services import CHROMIUM, CHROMIUM_FLAGS, running_postgresql
+from tests.services import CHROMIUM, CHROMIUM_FLAGS, REDIS_SERVER, running_postgresql
+
+# pytest-redis's Redis for the PostgreSQL run, started as tests/services.py starts its own.
+redis_proc = redis_factories.redis_proc(executable=REDIS_SERVER)
 
 
 def pytest_addoption(parser):
