@@ -280,13 +280,13 @@ if SIMULATOR_ENABLED:
     CELERY_BEAT_SCHEDULE["simulate-usage"] = {"task": "usage.tasks.simulate_usage", "schedule": 60.0}
 
 # --- Cache (rate limits) -----------------------------------------------------------------------------
-# Shared by every web process: Redis when there is one, else a cache directory under var/.
+# Shared by every web process: Redis when there is one, else a cache directory (var/cache).
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
     else {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": str(VAR_DIR / "cache"),
+        "LOCATION": env.str("CACHE_DIR", default=str(VAR_DIR / "cache")),
     }
 }
 

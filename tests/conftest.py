@@ -3,6 +3,7 @@ import importlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,17 @@ def static_files_from_the_source(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cache_dir(tmp_path_factory) -> Iterator[Path]:
+    """The file cache of this session and of the workers it starts (`CACHE_DIR`), not the checkout's
+    var/cache: runs side by side (the clock matrix's instants, or someone's run by hand) would clear
+    and read each other's rate limits and worker heartbeats there."""
+    path = tmp_path_factory.mktemp("cache")
+    backend = "django.core.cache.backends.filebased.FileBasedCache"
+    with override_settings(CACHES={"default": {"BACKEND": backend, "LOCATION": str(path)}}):
+        yield path
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(request):
     """With --database=postgresql, every test runs against a real PostgreSQL started for the session."""
@@ -89,7 +101,7 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def start_worker(celery_broker_url, tmp_path):
+def start_worker(celery_broker_url, cache_dir, tmp_path):
     """Starts real Celery workers (separate processes, solo pool) on the test database and broker;
     `start_worker(**env)` adds environment variables. All are stopped after the test, and a worker
     the test did not kill must exit cleanly."""
@@ -100,6 +112,7 @@ def start_worker(celery_broker_url, tmp_path):
             **os.environ,
             "DATABASE_URL": _database_url(),
             "CELERY_BROKER_URL": celery_broker_url,
+            "CACHE_DIR": str(cache_dir),
             "SIMULATOR_SEED": str(settings.SIMULATOR_SEED),
             **extra_env,
         }
