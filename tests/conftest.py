@@ -14,6 +14,7 @@ from django.test import override_settings
 from pytest_redis import factories as redis_factories
 
 from esimdash.celery import app as celery_app
+from tests import clock
 from tests.factories import make_user
 from tests.services import CHROMIUM, CHROMIUM_FLAGS, REDIS_SERVER, running_postgresql
 
@@ -35,6 +36,20 @@ def quick_password_hashing(settings):
     """Tests make many users, and the production hasher costs about half a second each. Password
     hashing itself is Django's and is not under test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def calendar(request, monkeypatch):
+    """`@pytest.mark.calendar(time_zone=..., cycle_start_day=...)` (either or both) marks a test whose
+    figures are worked out for lines in that zone or with cycles from that day: the factories make
+    them so whatever the run's calendar (tests/clock.py)."""
+    marker = request.node.get_closest_marker("calendar")
+    if marker is not None:
+        assert set(marker.kwargs) <= {"time_zone", "cycle_start_day"}, marker
+        monkeypatch.setattr(clock, "TIME_ZONE", marker.kwargs.get("time_zone", clock.TIME_ZONE))
+        monkeypatch.setattr(
+            clock, "CYCLE_START_DAY", marker.kwargs.get("cycle_start_day", clock.CYCLE_START_DAY)
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
