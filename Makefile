@@ -133,19 +133,23 @@ CLOCKS := \
 # Instants run side by side: a run spends most of its time waiting on workers, servers and polls.
 CLOCK_JOBS ?= 3
 
-# run_at INSTANT ZONE DAY PYTEST_ARGS...: pytest with every process's clock at INSTANT (UTC) and running.
-# The clock is an offset from the real one rather than faketime's "@start" form: each process works the
-# time out from the real clock alone, whereas a start time is shared through memory that the PostgreSQL
-# server (another user) cannot open, so its clock restarted at the instant when it started.
+# run_at INSTANT ZONE DAY PYTEST_ARGS...: pytest with the clock of every process it starts at INSTANT (UTC),
+# and running. libfaketime is preloaded with an offset from the real clock, so each process works the
+# time out from the real clock alone: faketime's "@start" form shares its start time through memory that
+# the PostgreSQL server (another user) cannot open, so its clock restarted at the instant when it
+# started, and the faketime wrapper leaves that memory behind when a run is interrupted. Python
+# processes also import tests/faketime/sitecustomize.py, which makes timed waits time out under it.
 define RUN_AT
 run_at() {
   local instant=$$1 zone=$$2 day=$$3 target
   shift 3
-  command -v faketime >/dev/null || { echo "The clock matrix needs Debian's faketime package (make services installs it)." >&2; return 1; }
+  compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null \
+    || { echo "The clock matrix needs libfaketime: install Debian's faketime package (make services does)." >&2; return 1; }
   [[ $$instant =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$$ ]] && target=$$(date -u -d "$$instant" +%s) \
     || { echo "Not an instant in UTC: '$$instant' (say 2026-12-31T15:30:00Z)" >&2; return 2; }
-  TEST_TIME_ZONE=$$zone TEST_CYCLE_START_DAY=$$day \
-    faketime -f "$$(printf '%+d' $$((target - $$(date -u +%s))))" $(PY) -m pytest --database=sqlite "$$@"
+  TEST_TIME_ZONE=$$zone TEST_CYCLE_START_DAY=$$day PYTHONPATH=$(CURDIR)/tests/faketime \
+    LD_PRELOAD='/usr/$$LIB/faketime/libfaketime.so.1' FAKETIME=$$(printf '%+d' $$((target - $$(date -u +%s)))) \
+    $(PY) -m pytest --database=sqlite "$$@"
 }
 endef
 
