@@ -159,7 +159,11 @@ def start_worker(celery_broker_url, cache_dir, tmp_path):
     for process, log_path in started:
         if process.poll() is None:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()  # no worker outlives its test; this one fails it below
+                process.wait()
             assert process.returncode == 0, log_path.read_text()
 
 
