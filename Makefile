@@ -11,7 +11,7 @@ UV_VERSION := 0.13.9
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the test suite starts or drives (apt-installed by `make test` when missing and root).
-TEST_PACKAGES := postgresql redis-server chromium fonts-noto-cjk
+TEST_PACKAGES := postgresql redis-server chromium fonts-noto-cjk faketime
 
 # Prints the path of a Python >= 3.12: $PYTHON, then python3.13/python3.12/python3 on PATH, then pyenv.
 define FIND_PYTHON
@@ -36,7 +36,9 @@ endef
 .PHONY: help
 help:
 	@echo "make run    set everything up, load the demo, serve http://$(HOST):$(PORT)/ with a Celery worker and beat"
-	@echo "make test   set everything up and run the whole suite (SQLite, then PostgreSQL + Redis + Chromium)"
+	@echo "make test   set everything up and run the whole suite (SQLite, then PostgreSQL + Redis + Chromium, then the clock matrix)"
+	@echo "make test-clocks   only the clock matrix: the suite again at fixed instants, every process's clock moved"
+	@echo "make test-at INSTANT=2026-12-31T15:30:00Z [TZ_FOR_LINES=America/Los_Angeles] [CYCLE_DAY=10] [PYTEST_ARGS=tests/plans]"
 	@echo "make lint   ruff and mypy"
 	@echo "make bench  the benchmark: speed and memory as ratios against baselines of the same run"
 	@echo "make loadtest   5 minutes of ingestion and dashboard users (LOADTEST_SECONDS=60 for less): no 5xx, nothing lost"
@@ -91,6 +93,7 @@ services:
 	command -v redis-server >/dev/null || missing+=(redis-server)
 	[ -x /usr/bin/chromium ] || missing+=(chromium)
 	{ command -v fc-list >/dev/null && [ -n "$$(fc-list :lang=zh)" ]; } || missing+=(fonts-noto-cjk)
+	command -v faketime >/dev/null || missing+=(faketime)
 	[ $${#missing[@]} -eq 0 ] && exit 0
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	  echo "==> installing $${missing[*]} with apt-get"
@@ -114,6 +117,76 @@ test: setup services lint
 	$(PY) -m pytest --database=sqlite
 	echo "==> tests on PostgreSQL and Redis"
 	$(PY) -m pytest --database=postgresql
+	$(MAKE) --no-print-directory test-clocks
+
+# --- the clock matrix: no test may depend on today's date ------------------------------------------------
+# The suite (SQLite, browser tests aside) again with the clock of every process it starts (pytest, the
+# Celery workers, PostgreSQL; not Redis, see tests/bin/redis-server) moved by libfaketime to an instant
+# that crosses a boundary that matters. One word each: label=instant in UTC[,time zone of the test
+# users and lines[,the day their billing cycles start]] (tests/clock.py hands both to the factories).
+CLOCKS := \
+	tokyo-new-year=2026-12-31T15:30:00Z \
+	tokyo-last-day-of-february=2027-02-28T14:30:00Z \
+	utc-new-year=2026-12-31T23:30:00Z \
+	leap-day=2028-02-29T03:00:00Z \
+	los-angeles-dst-starts=2027-03-14T10:30:00Z,America/Los_Angeles \
+	softbank-cycle-day-10=2027-01-09T15:30:00Z,Asia/Tokyo,10 \
+	cycle-day-20=2027-01-20T14:30:00Z,Asia/Tokyo,20
+# Instants run side by side: a run spends most of its time waiting on workers, servers and polls.
+CLOCK_JOBS ?= 3
+
+# run_at INSTANT ZONE DAY PYTEST_ARGS...: pytest with the clock of every process it starts at INSTANT (UTC),
+# and running. libfaketime is preloaded with an offset from the real clock, so each process works the
+# time out from the real clock alone: faketime's "@start" form shares its start time through memory that
+# the PostgreSQL server (another user) cannot open, so its clock restarted at the instant when it
+# started, and the faketime wrapper leaves that memory behind when a run is interrupted. Python
+# processes also import tests/faketime/sitecustomize.py, which makes timed waits time out under it.
+define RUN_AT
+run_at() {
+  local instant=$$1 zone=$$2 day=$$3 target
+  shift 3
+  compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null \
+    || { echo "The clock matrix needs libfaketime: install Debian's faketime package (make services does)." >&2; return 1; }
+  [[ $$instant =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$$ ]] && target=$$(date -u -d "$$instant" +%s) \
+    || { echo "Not an instant in UTC: '$$instant' (say 2026-12-31T15:30:00Z)" >&2; return 2; }
+  TEST_TIME_ZONE=$$zone TEST_CYCLE_START_DAY=$$day PYTHONPATH=$(CURDIR)/tests/faketime \
+    LD_PRELOAD='/usr/$$LIB/faketime/libfaketime.so.1' FAKETIME=$$(printf '%+d' $$((target - $$(date -u +%s)))) \
+    $(PY) -m pytest --database=sqlite "$$@"
+}
+endef
+
+.PHONY: test-at test-clocks
+test-at: setup services
+	$(RUN_AT)
+	if [ -z "$(INSTANT)" ]; then
+	  echo "Say when: make test-at INSTANT=2026-12-31T15:30:00Z [TZ_FOR_LINES=America/Los_Angeles] [CYCLE_DAY=10] [PYTEST_ARGS='tests/plans -x']" >&2
+	  exit 2
+	fi
+	if [ -n "$(PYTEST_ARGS)" ]; then eval "set -- $(PYTEST_ARGS)"; else set -- -m "not browser"; fi
+	echo "==> tests at $(INSTANT) (lines in $(or $(TZ_FOR_LINES),Asia/Tokyo), cycles from day $(or $(CYCLE_DAY),1))"
+	run_at "$(INSTANT)" "$(TZ_FOR_LINES)" "$(CYCLE_DAY)" "$$@"
+
+test-clocks: setup services
+	$(RUN_AT)
+	echo "==> tests at $(words $(CLOCKS)) instants, $(CLOCK_JOBS) at a time (logs in var/clocks/)"
+	rm -rf var/clocks
+	mkdir -p var/clocks
+	export -f run_at
+	started=$$SECONDS
+	printf '%s\n' $(CLOCKS) | xargs -P $(CLOCK_JOBS) -I{} bash -c '
+	  label=$${1%%=*}
+	  IFS=, read -r instant zone day <<<"$${1#*=}"
+	  what="$$label ($$instant$${zone:+, lines in $$zone}$${day:+, cycles from day $$day})"
+	  log=var/clocks/$$label.log
+	  if TEST_SQLITE_PATH=var/clocks/$$label.sqlite3 run_at "$$instant" "$$zone" "$$day" \
+	      -m "not browser" -p no:cacheprovider >"$$log" 2>&1; then
+	    echo "    $$what: $$(tail -n 1 "$$log" | sed "s/^=* //; s/ =*$$//")"
+	  else
+	    echo "    $$what FAILED ($$log):"
+	    { grep -q "short test summary info" "$$log" && sed -n "/short test summary info/,\$$p" "$$log" || tail -n 30 "$$log"; } | sed "s/^/        /"
+	    exit 1
+	  fi' _ {} || { echo "The suite failed at one or more instants (above)." >&2; exit 1; }
+	echo "==> every instant passed ($$((SECONDS - started)) s)"
 
 # --- make bench ------------------------------------------------------------------------------------------
 .PHONY: bench

@@ -291,7 +291,7 @@ CACHES = {
     if REDIS_URL
     else {
         "BACKEND": "esimdash.cache.FileBasedCache",
-        "LOCATION": str(VAR_DIR / "cache"),
+        "LOCATION": env.str("CACHE_DIR", default=str(VAR_DIR / "cache")),
         "OPTIONS": {"MAX_ENTRIES": 10_000},
     }
 }

@@ -3,6 +3,7 @@ import importlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,15 @@ from django.core.cache import cache
 from django.db import connections
 from django.test import override_settings
 from django.utils import translation
+from pytest_redis import factories as redis_factories
 
 from esimdash.celery import app as celery_app
+from tests import clock
 from tests.factories import make_user
-from tests.services import CHROMIUM, CHROMIUM_FLAGS, running_postgresql
+from tests.services import CHROMIUM, CHROMIUM_FLAGS, REDIS_SERVER, running_postgresql
+
+# pytest-redis's Redis for the PostgreSQL run, started as tests/services.py starts its own.
+redis_proc = redis_factories.redis_proc(executable=REDIS_SERVER)
 
 
 def pytest_addoption(parser):
@@ -43,6 +49,20 @@ def default_language_after_each_test():
     translation.deactivate()
 
 
+@pytest.fixture(autouse=True)
+def calendar(request, monkeypatch):
+    """`@pytest.mark.calendar(time_zone=..., cycle_start_day=...)` (either or both) marks a test whose
+    figures are worked out for lines in that zone or with cycles from that day: the factories make
+    them so whatever the run's calendar (tests/clock.py)."""
+    marker = request.node.get_closest_marker("calendar")
+    if marker is not None:
+        assert set(marker.kwargs) <= {"time_zone", "cycle_start_day"}, marker
+        monkeypatch.setattr(clock, "TIME_ZONE", marker.kwargs.get("time_zone", clock.TIME_ZONE))
+        monkeypatch.setattr(
+            clock, "CYCLE_START_DAY", marker.kwargs.get("cycle_start_day", clock.CYCLE_START_DAY)
+        )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def static_files_from_the_source(tmp_path_factory):
     """Pages under test link static files by their source names, as under `make run`: the live
@@ -56,6 +76,17 @@ def static_files_from_the_source(tmp_path_factory):
         STATIC_ROOT=tmp_path_factory.mktemp("static"),  # empty, but there: WhiteNoise warns of a missing one
     ):
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_dir(tmp_path_factory) -> Iterator[Path]:
+    """The file cache of this session and of the workers it starts (`CACHE_DIR`), not the checkout's
+    var/cache: runs side by side (the clock matrix's instants, or someone's run by hand) would clear
+    and read each other's rate limits and worker heartbeats there."""
+    path = tmp_path_factory.mktemp("cache")
+    backend = "django.core.cache.backends.filebased.FileBasedCache"
+    with override_settings(CACHES={"default": {"BACKEND": backend, "LOCATION": str(path)}}):
+        yield path
 
 
 @pytest.fixture(scope="session")
@@ -114,7 +145,7 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def start_worker(celery_broker_url, tmp_path):
+def start_worker(celery_broker_url, cache_dir, tmp_path):
     """Starts real Celery workers (separate processes, solo pool) on the test database and broker;
     `start_worker(**env)` adds environment variables. All are stopped after the test, and a worker
     the test did not kill must exit cleanly."""
@@ -125,6 +156,7 @@ def start_worker(celery_broker_url, tmp_path):
             **os.environ,
             "DATABASE_URL": _database_url(),
             "CELERY_BROKER_URL": celery_broker_url,
+            "CACHE_DIR": str(cache_dir),
             "SIMULATOR_SEED": str(settings.SIMULATOR_SEED),
             **extra_env,
         }
@@ -156,7 +188,11 @@ def start_worker(celery_broker_url, tmp_path):
     for process, log_path in started:
         if process.poll() is None:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()  # no worker outlives its test; this one fails it below
+                process.wait()
             assert process.returncode == 0, log_path.read_text()
 
 

@@ -9,6 +9,7 @@ from stdnum import luhn
 from esimdash.accounts.models import User
 from plans.models import Carrier, Grant, Line, Plan
 from plans.services import line_create
+from tests import clock
 from usage.services import UsageRecordIn, usage_ingest
 from usage.status import lines_evaluate
 
@@ -19,8 +20,10 @@ _serials = itertools.count(1)
 
 
 def make_user(username: str, **fields) -> User:
-    """A user whose e-mail address is confirmed, as most are (pass email_confirmed_at=None)."""
+    """A user whose e-mail address is confirmed, as most are (pass email_confirmed_at=None), in the
+    run's time zone (tests/clock.py)."""
     fields.setdefault("email_confirmed_at", timezone.now())
+    fields.setdefault("time_zone", clock.TIME_ZONE)
     return User.objects.create_user(
         username=username, email=f"{username}@example.com", password=PASSWORD, **fields
     )
@@ -51,6 +54,8 @@ def make_plan(kind: str = Plan.Kind.MONTHLY, **fields) -> Plan:
 
 
 def make_line(owner: User, *, plan: Plan | None = None, activated_at: dt.datetime, **fields) -> Line:
+    """A line in its owner's time zone whose cycles start on the run's day (tests/clock.py)."""
+    fields.setdefault("cycle_start_day", clock.CYCLE_START_DAY)
     return line_create(
         owner=owner,
         plan=plan or make_plan(),

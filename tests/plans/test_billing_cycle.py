@@ -11,6 +11,9 @@ from tests.factories import GB, make_line, make_plan
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 
+# Lines in Tokyo whose cycles start on the 1st, unless a test says otherwise.
+pytestmark = pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)
+
 
 def tokyo(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=TOKYO)

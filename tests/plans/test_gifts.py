@@ -196,6 +196,7 @@ def test_an_expired_code_gives_its_data_back_once(wang, friend, now):
         gift_redeem(user=friend.owner, code=gift_code(gift), line=friend, at=later)
 
 
+@pytest.mark.calendar(cycle_start_day=1)  # the code's 48 hours, from NOW, end in the cycle they began in
 def test_a_code_past_its_time_is_refused_before_the_sweep_gives_it_back(wang, friend, now):
     gift = send(wang, 2 * GB, now)
     later = now + dt.timedelta(hours=48)
@@ -386,6 +387,7 @@ def test_twenty_gigabytes_a_month_and_cancelled_or_expired_codes_do_not_count(wa
     assert Gift.objects.get(pk=expired.pk).state == Gift.State.EXPIRED
 
 
+@pytest.mark.calendar(time_zone="Asia/Tokyo")
 def test_the_month_is_the_senders_calendar_month_in_their_time_zone(wang, friend, settings):
     settings.GIFT_MONTHLY_COUNT = 2
     grant(wang, 5 * GB, dt.datetime(2026, 10, 1, tzinfo=TOKYO), None, priority=1)

@@ -8,12 +8,14 @@ import random
 import threading
 
 import pytest
+import time_machine
 from django.db import connection
 from django.db.models import F, Sum
 from django.utils import timezone
 
 from plans.models import Line, PoolMember
 from plans.pools import CapChange, pool_caps_set, pool_create, pool_invite_accept, pool_member_invite
+from tests import clock
 from tests.factories import GB, MB, make_line, make_plan, make_user, usage_record
 from usage.models import HourlyUsage, Notification, UsageRecord
 from usage.selectors import pool_balances
@@ -24,6 +26,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 WORKERS = 16
 OPERATIONS = 12
+
+
+@pytest.fixture(autouse=True)
+def mid_cycle():
+    """The usage of the last two hours is all this cycle's in the middle of one (the threads share
+    the test's clock, which runs on)."""
+    with time_machine.travel(clock.mid_cycle(), tick=True):
+        yield
 
 
 def test_concurrent_usage_and_reallocation_create_and_lose_nothing():

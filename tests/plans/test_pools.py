@@ -5,6 +5,7 @@ import datetime as dt
 import re
 
 import pytest
+import time_machine
 from django.core import mail
 from django.utils import timezone
 
@@ -25,6 +26,7 @@ from plans.pools import (
     pool_member_role_set,
     pool_ownership_hand_over,
 )
+from tests import clock
 from tests.factories import GB, MB, make_line, make_plan, make_user, use
 from usage.models import Notification
 from usage.selectors import line_balance, pool_balances
@@ -37,6 +39,13 @@ Role = PoolMember.Role
 def refused(message: str):
     """The service refuses with this message (or one that begins with it)."""
     return pytest.raises(PoolError, match=f"^{re.escape(message)}")
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    """A pool's figures are a cycle's: the tests run in the middle of one, whatever the day."""
+    with time_machine.travel(clock.mid_cycle(), tick=False):
+        yield
 
 
 @pytest.fixture

@@ -64,9 +64,10 @@ def record(line, number: int, bytes_down: int) -> dict:
 def test_pages_and_ingestion_work_while_redis_is_down_and_alerts_catch_up(owner, redis, start_worker):
     owner.quiet_hours_start = owner.quiet_hours_end = dt.time(0)
     owner.save()
-    line = make_line(
-        owner, plan=make_plan(allowance_bytes=1 * GB), activated_at=timezone.now() - dt.timedelta(days=2)
-    )
+    # A pack, not a monthly plan: the workers evaluate at their own clock, and the last hour's usage is
+    # the pack's at any time (in a cycle's first hour, some would be the last cycle's).
+    pack = make_plan("travel_pack", allowance_bytes=1 * GB, validity_days=30)
+    line = make_line(owner, plan=pack, activated_at=timezone.now() - dt.timedelta(days=2))
     AlertRule.objects.create(
         line=line, created_by=owner, name="80 %", kind="used_percent", percent=80, notify_email=False
     )

@@ -44,9 +44,10 @@ def kill(worker) -> None:
 def line(owner):
     owner.quiet_hours_start = owner.quiet_hours_end = dt.time(0)  # no quiet hours: deliver at once
     owner.save()
-    return make_line(
-        owner, plan=make_plan(allowance_bytes=1 * GB), activated_at=timezone.now() - dt.timedelta(days=2)
-    )
+    # A pack, not a monthly plan: the workers evaluate at their own clock, and usage of the last hour
+    # is the pack's at any time (in a cycle's first hour, some would be the last cycle's).
+    pack = make_plan("travel_pack", allowance_bytes=1 * GB, validity_days=30)
+    return make_line(owner, plan=pack, activated_at=timezone.now() - dt.timedelta(days=2))
 
 
 def test_an_enforcement_killed_mid_evaluation_and_mid_provisioning_happens_once(line, start_worker, settings):
@@ -115,7 +116,10 @@ def test_an_enforcement_killed_mid_evaluation_and_mid_provisioning_happens_once(
 
 
 def test_a_gift_code_expiry_killed_mid_run_gives_the_data_back_once(owner, start_worker):
-    sender = make_line(owner, activated_at=timezone.now() - dt.timedelta(days=3))
+    # A pack: the code made 49 hours ago draws on the lot valid now at any time (in a monthly line's
+    # first two days it would draw on the last cycle's).
+    pack = make_plan("travel_pack", allowance_bytes=20 * GB, validity_days=30)
+    sender = make_line(owner, plan=pack, activated_at=timezone.now() - dt.timedelta(days=3))
     now = timezone.now()
     before = line_balance(sender, at=now).remaining_bytes
     gift = gift_send(

@@ -267,6 +267,7 @@ def test_a_rule_of_another_line_is_not_found_under_my_line(client, owner, line, 
 
 
 @time_machine.travel("2026-11-22 12:00:00+09:00", tick=False)
+@pytest.mark.calendar(cycle_start_day=1)
 def test_the_preview_replays_a_used_percent_rule_once_per_cycle(client, owner):
     now = timezone.now()
     monthly = make_line(

@@ -16,7 +16,8 @@ from usage.status import lines_status_and_rules_evaluate
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)
 
-pytestmark = pytest.mark.django_db
+# Periods (cycles, days), quiet hours and days abroad are Tokyo's, cycles from the 1st.
+pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)]
 
 
 @pytest.fixture(autouse=True)

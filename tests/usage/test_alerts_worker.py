@@ -41,9 +41,10 @@ def wait_for(condition, seconds: float = 60) -> None:
 def line(owner):
     owner.quiet_hours_start = owner.quiet_hours_end = dt.time(0)  # no quiet hours: deliver at once
     owner.save()
-    return make_line(
-        owner, plan=make_plan(allowance_bytes=1 * GB), activated_at=timezone.now() - dt.timedelta(days=2)
-    )
+    # A pack, not a monthly plan: the workers evaluate at their own clock, and usage of the last hour
+    # is the pack's at any time (in a cycle's first hour, some would be the last cycle's).
+    pack = make_plan("travel_pack", allowance_bytes=1 * GB, validity_days=30)
+    return make_line(owner, plan=pack, activated_at=timezone.now() - dt.timedelta(days=2))
 
 
 def test_a_batch_over_the_api_raises_the_notification_through_the_worker(

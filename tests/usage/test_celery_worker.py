@@ -8,7 +8,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from plans.models import Line
+from plans.models import Line, Plan
 from tests.factories import GB, make_line, make_plan, usage_record
 from usage.models import Device, SimulatedLine, UsageRecord
 from usage.services import usage_ingest
@@ -47,7 +47,11 @@ def test_ingested_usage_is_evaluated_by_the_worker_after_commit(owner, start_wor
     """The ingest queues the evaluation when it commits; the worker throttles the line whose
     allowance the batch used up and clears its mark."""
     now = timezone.now()
-    line = make_line(owner, plan=make_plan(allowance_bytes=1 * GB), activated_at=now - dt.timedelta(days=2))
+    # A pack, not a monthly plan: the worker evaluates at its own clock, which no test can move, and
+    # the hour-old usage is the pack's whatever the time of day (in a cycle's first hour it would be
+    # the last cycle's).
+    pack = make_plan(Plan.Kind.TRAVEL_PACK, allowance_bytes=1 * GB, validity_days=30)
+    line = make_line(owner, plan=pack, activated_at=now - dt.timedelta(days=2))
     worker = start_worker()
     usage_ingest(records=[usage_record(line, start=now - dt.timedelta(hours=1), bytes_down=1 * GB)])
     line.refresh_from_db()

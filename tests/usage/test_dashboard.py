@@ -1,10 +1,19 @@
 import datetime as dt
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from tests import clock
 from tests.factories import GB, MB, make_line, use
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    """The cards show this cycle's figures: usage hours ago is this cycle's in the middle of one."""
+    with time_machine.travel(clock.mid_cycle(), tick=False):
+        yield
 
 
 @pytest.fixture

@@ -10,17 +10,26 @@ import json
 import threading
 
 import pytest
+import time_machine
 from django.core import mail
 from django.utils import timezone
 
 from esimdash.accounts.models import User
 from plans.models import Line
+from tests import clock
 from tests.factories import GB, make_line, make_plan, use
 from usage.models import AlertRule, Delivery, DeliveryAttempt, Notification, WebhookEndpoint
 from usage.notify import backoff_seconds, delivery_send, line_resume, user_notify
 from usage.webhooks import SIGNATURE_HEADER, UnsafeURL, webhook_url_check
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    """A rule fires on usage an hour ago, which the middle of a cycle counts as this cycle's."""
+    with time_machine.travel(clock.mid_cycle(), tick=False):
+        yield
 
 
 class Receiver:

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from plans.models import Line
+from plans.models import Line, Plan
 from tests.factories import GB, MB, make_line, make_plan, usage_record
 from usage.services import usage_ingest
 from usage.status import lines_claim, lines_evaluate
@@ -38,7 +38,10 @@ def test_a_batch_of_duplicates_marks_nothing(owner):
 
 def test_a_burst_of_batches_is_evaluated_once_per_line(owner):
     now = timezone.now()
-    line = make_line(owner, plan=make_plan(allowance_bytes=1 * GB), activated_at=now - dt.timedelta(days=2))
+    # A pack, not a monthly plan: the five hours of usage are the pack's whatever the time of day
+    # (in the first hours of a cycle some of them would be the last cycle's).
+    pack = make_plan(Plan.Kind.TRAVEL_PACK, allowance_bytes=1 * GB, validity_days=30)
+    line = make_line(owner, plan=pack, activated_at=now - dt.timedelta(days=2))
     for n in range(5):
         start = now - dt.timedelta(hours=5 - n)
         usage_ingest(records=[usage_record(line, start=start, bytes_down=200 * MB)])

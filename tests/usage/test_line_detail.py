@@ -17,7 +17,12 @@ from usage.models import Device, UsageRecord
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 30, tzinfo=TOKYO)
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
+# Days, weeks and months are Tokyo's.
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("frozen"),
+    pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1),
+]
 
 
 @pytest.fixture

@@ -12,7 +12,12 @@ from usage.selectors import line_balance
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
+# Cycles start on the 1st in Tokyo.
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("frozen"),
+    pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1),
+]
 
 
 @pytest.fixture

@@ -17,7 +17,12 @@ from usage.selectors import line_summaries
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)  # a Friday
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
+# Days left, budgets and forecasts are worked out for a Tokyo line whose cycle started on 1 November.
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("frozen"),
+    pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1),
+]
 
 
 @pytest.fixture

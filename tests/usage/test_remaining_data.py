@@ -206,7 +206,7 @@ class TestLineBalance:
 @pytest.mark.django_db
 def test_an_unlimited_plan_reports_its_fair_use_day_in_the_line_time_zone(owner):
     plan = make_plan(Plan.Kind.UNLIMITED, daily_fair_use_bytes=3 * GB)
-    line = make_line(owner, plan=plan, activated_at=T0)
+    line = make_line(owner, plan=plan, activated_at=T0, time_zone="Asia/Tokyo")
     use(line, 500 * MB, dt.datetime(2026, 11, 4, 23, 30, tzinfo=TOKYO))  # yesterday, Tokyo time
     use(line, 700 * MB, dt.datetime(2026, 11, 5, 0, 10, tzinfo=TOKYO))
     use(line, 100 * MB, dt.datetime(2026, 11, 5, 8, 0, tzinfo=TOKYO))

@@ -103,7 +103,7 @@ def test_usage_in_any_window_equals_the_raw_records_in_it(owner, specs, window):
 
 @pytest.mark.django_db
 def test_a_late_record_corrects_the_buckets_of_its_own_time(owner):
-    line = make_line(owner, activated_at=START - dt.timedelta(days=5))
+    line = make_line(owner, activated_at=START - dt.timedelta(days=5), time_zone="Asia/Tokyo")
     usage_ingest(records=[_record(line, 3 * 24 * 60 - 10, 5 * MB, "video", "JP", False, 1)])
     late = _record(line, 30, 7 * MB, "maps", "JP", True, 2)  # two and a half days late
     usage_ingest(records=[late])
