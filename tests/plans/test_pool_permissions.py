@@ -28,7 +28,7 @@ from plans.pools import (
 )
 from tests.factories import GB, make_line, make_plan, make_user
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)]
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 AT = dt.datetime(2026, 11, 10, 12, tzinfo=TOKYO)

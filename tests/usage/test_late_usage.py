@@ -24,7 +24,7 @@ from tests.factories import GB, grant, make_line, make_plan, make_user, use
 from usage.carry_over import carry_overs_settle
 from usage.selectors import line_balance, pool_balances
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)]
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 Source = Grant.Source
