@@ -84,8 +84,7 @@ def cache_dir(tmp_path_factory) -> Iterator[Path]:
     var/cache: runs side by side (the clock matrix's instants, or someone's run by hand) would clear
     and read each other's rate limits and worker heartbeats there."""
     path = tmp_path_factory.mktemp("cache")
-    backend = "django.core.cache.backends.filebased.FileBasedCache"
-    with override_settings(CACHES={"default": {"BACKEND": backend, "LOCATION": str(path)}}):
+    with override_settings(CACHES={"default": {**settings.CACHES["default"], "LOCATION": str(path)}}):
         yield path
 
 
