@@ -136,35 +136,41 @@ CLOCKS := \
 CLOCK_JOBS ?= 3
 
 # run_at INSTANT ZONE DAY PYTEST_ARGS...: pytest with the clock of every process it starts at INSTANT (UTC),
-# and running. libfaketime is preloaded with an offset from the real clock, so each process works the
-# time out from the real clock alone: faketime's "@start" form shares its start time through memory that
-# the PostgreSQL server (another user) cannot open, so its clock restarted at the instant when it
-# started, and the faketime wrapper leaves that memory behind when a run is interrupted. Python
-# processes also import tests/faketime/sitecustomize.py, which makes timed waits time out under it.
+# and running. faketime preloads libfaketime with the instant's offset from the real clock, so each
+# process works the time out from the real clock alone: its "@start" form shares a start time through
+# shared memory that the PostgreSQL server (another user) cannot open, so that clock restarted at the
+# instant when PostgreSQL started. Python processes also import tests/faketime/sitecustomize.py, which
+# makes timed waits time out under libfaketime.
 define RUN_AT
 run_at() {
-  local instant=$$1 zone=$$2 day=$$3 target
+  local instant=$$1 zone=$$2 day=$$3 target shm pid
   shift 3
-  compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null \
-    || { echo "The clock matrix needs libfaketime: install Debian's faketime package (make services does)." >&2; return 1; }
+  command -v faketime >/dev/null \
+    || { echo "The clock matrix needs Debian's faketime package (make services installs it)." >&2; return 1; }
   [[ $$instant =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$$ ]] && target=$$(date -u -d "$$instant" +%s) \
     || { echo "Not an instant in UTC: '$$instant' (say 2026-12-31T15:30:00Z)" >&2; return 2; }
+  # libfaketime keeps a little state in /dev/shm, named after the process that made it; a run that was
+  # killed leaves it behind, and a later process given the same pid would fail on it.
+  for shm in /dev/shm/faketime_shm_*; do
+    pid=$${shm##*_}
+    kill -0 "$$pid" 2>/dev/null || rm -f "$$shm" "/dev/shm/sem.faketime_sem_$$pid"
+  done
   TEST_TIME_ZONE=$$zone TEST_CYCLE_START_DAY=$$day PYTHONPATH=$(CURDIR)/tests/faketime \
-    LD_PRELOAD='/usr/$$LIB/faketime/libfaketime.so.1' FAKETIME=$$(printf '%+d' $$((target - $$(date -u +%s)))) \
-    $(PY) -m pytest --database=sqlite "$$@"
+    faketime -f "$$(printf '%+d' $$((target - $$(date -u +%s))))" $(PY) -m pytest --database=sqlite "$$@"
 }
 endef
 
 .PHONY: test-at test-clocks
 test-at: setup services
 	$(RUN_AT)
-	if [ -z "$(INSTANT)" ]; then
+	# The arguments are read from the environment, where make puts them, so that their quotes survive.
+	if [ -z "$${INSTANT:-}" ]; then
 	  echo "Say when: make test-at INSTANT=2026-12-31T15:30:00Z [TZ_FOR_LINES=America/Los_Angeles] [CYCLE_DAY=10] [PYTEST_ARGS='tests/plans -x']" >&2
 	  exit 2
 	fi
-	if [ -n "$(PYTEST_ARGS)" ]; then eval "set -- $(PYTEST_ARGS)"; else set -- -m "not browser"; fi
-	echo "==> tests at $(INSTANT) (lines in $(or $(TZ_FOR_LINES),Asia/Tokyo), cycles from day $(or $(CYCLE_DAY),1))"
-	run_at "$(INSTANT)" "$(TZ_FOR_LINES)" "$(CYCLE_DAY)" "$$@"
+	if [ -n "$${PYTEST_ARGS:-}" ]; then eval "set -- $$PYTEST_ARGS"; else set -- -m "not browser"; fi
+	echo "==> tests at $$INSTANT (lines in $${TZ_FOR_LINES:-Asia/Tokyo}, cycles from day $${CYCLE_DAY:-1})"
+	run_at "$$INSTANT" "$${TZ_FOR_LINES:-}" "$${CYCLE_DAY:-}" "$$@"
 
 test-clocks: setup services
 	$(RUN_AT)
