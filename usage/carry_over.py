@@ -29,7 +29,8 @@ def carry_overs_settle(*, at: dt.datetime) -> int:
     for batch in itertools.batched(due.values_list("pk", "line_id", "starts_at").iterator(), 500):
         lines = Line.objects.select_related("plan").in_bulk({line_id for _, line_id, _ in batch})
         for pk, line_id, starts_at in batch:
-            left = line_balance(lines[line_id], at=starts_at).carried_over[pk]
+            # Its own lots, even if the line is in a pool then: the carry-over is one of them.
+            left = line_balance(lines[line_id], at=starts_at, own_lots=True).carried_over[pk]
             settled += Grant.objects.filter(pk=pk, settled_at__isnull=True).update(
                 amount_bytes=left, settled_at=at
             )

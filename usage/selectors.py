@@ -372,12 +372,14 @@ def _sum_spans(spans: Sequence[Sequence[Any]]) -> list[tuple[str, int]]:
         return [(key, int(used)) for key, used in cursor.fetchall() if used is not None]
 
 
-def line_balances(lines: Sequence[Line], *, at: dt.datetime | None = None) -> dict[int, LineBalance]:
+def line_balances(
+    lines: Sequence[Line], *, at: dt.datetime | None = None, own_lots: bool = False
+) -> dict[int, LineBalance]:
     """Balances for several lines in three queries: pool memberships, grants (the lines' and their
     pools'), usage (daily and hourly rollups, raw records at the edges). A fourth reads the pools'
     members when a line is in a pool."""
     at = at or timezone.now()
-    reading = _BalanceReading.prepare(lines, at)
+    reading = _BalanceReading.prepare(lines, at, own_lots=own_lots)
     return reading.balances(usage_in_windows(reading.windows))
 
 
@@ -488,7 +490,7 @@ class _PoolReading:
         }
         queue, valid_now, consumption = _lot_queue(self.lots, self.relevant, usage, self.at)
         cycle_use = {member.pk: totals.get(f"p{pool_id}m{member.pk}", 0) for member in self.memberships}
-        current = [member for member in self.memberships if member.left_at is None]
+        current = [member for member in self.memberships if _member_at(member, self.at)]
         owner_used = sum(cycle_use[member.pk] for member in current if member.role == PoolMember.Role.OWNER)
         return PoolBalance(
             pool=self.pool,
@@ -552,12 +554,13 @@ class _BalanceReading:
     windows: dict[str, Window]
 
     @classmethod
-    def prepare(cls, lines: Sequence[Line], at: dt.datetime) -> "_BalanceReading":
+    def prepare(cls, lines: Sequence[Line], at: dt.datetime, *, own_lots: bool = False) -> "_BalanceReading":
         # Plain queries first (most lines are in no pool, and building a query costs more than
         # running it); only lines in a pool need their pools' members and grants too.
         line_ids = {line.pk for line in lines}
         memberships = list(PoolMember.objects.filter(line_id__in=line_ids))
-        pool_ids = {m.pool_id for m in memberships if _member_at(m, at)}
+        # own_lots: the line's own lots even while it is in a pool (its usage as a member is the pool's).
+        pool_ids = set() if own_lots else {m.pool_id for m in memberships if _member_at(m, at)}
         grants = Grant.objects.filter(line_id__in=line_ids)
         if pool_ids:
             memberships = [m for m in memberships if m.pool_id not in pool_ids] + list(
@@ -565,7 +568,9 @@ class _BalanceReading:
             )
             grants = Grant.objects.filter(Q(line_id__in=line_ids) | Q(pool_id__in=pool_ids))
         pool_of_line = {
-            m.line_id: m.pool_id for m in memberships if _member_at(m, at) and m.line_id in line_ids
+            m.line_id: m.pool_id
+            for m in memberships
+            if m.pool_id in pool_ids and _member_at(m, at) and m.line_id in line_ids
         }
         lots = _lots_by_owner(grants)
         pools = {m.pool_id: m.pool for m in memberships if m.pool_id in pool_of_line.values()}
@@ -642,8 +647,8 @@ def _balance(
     )
 
 
-def line_balance(line: Line, *, at: dt.datetime | None = None) -> LineBalance:
-    return line_balances([line], at=at)[line.pk]
+def line_balance(line: Line, *, at: dt.datetime | None = None, own_lots: bool = False) -> LineBalance:
+    return line_balances([line], at=at, own_lots=own_lots)[line.pk]
 
 
 STALE_AFTER = dt.timedelta(hours=1)
