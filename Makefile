@@ -122,9 +122,12 @@ test: setup services lint
 # --- the clock matrix: no test may depend on today's date ------------------------------------------------
 # The suite (SQLite, browser tests aside) again with the clock of every process it starts (pytest, the
 # Celery workers, PostgreSQL; not Redis, see tests/bin/redis-server) moved by libfaketime to an instant
-# that crosses a boundary that matters. One word each: label=instant in UTC[,time zone of the test
-# users and lines[,the day their billing cycles start]] (tests/clock.py hands both to the factories).
+# that crosses a boundary that matters. One word each: label=instant in UTC[,time zone of the test users
+# and lines[,the day their billing cycles start[,postgresql]]] (tests/clock.py hands zone and day to the
+# factories). With postgresql, the run is of the fault tests, which need PostgreSQL and which the SQLite
+# runs leave out, on PostgreSQL; it comes first, as it mostly waits.
 CLOCKS := \
+	tokyo-new-year-faults=2026-12-31T15:30:00Z,,,postgresql \
 	tokyo-new-year=2026-12-31T15:30:00Z \
 	tokyo-last-day-of-february=2027-02-28T14:30:00Z \
 	utc-new-year=2026-12-31T23:30:00Z \
@@ -132,7 +135,7 @@ CLOCKS := \
 	los-angeles-dst-starts=2027-03-14T10:30:00Z,America/Los_Angeles \
 	softbank-cycle-day-10=2027-01-09T15:30:00Z,Asia/Tokyo,10 \
 	cycle-day-20=2027-01-20T14:30:00Z,Asia/Tokyo,20
-# Instants run side by side: a run spends most of its time waiting on workers, servers and polls.
+# Runs side by side: a run spends much of its time waiting on workers, servers and polls.
 CLOCK_JOBS ?= 3
 
 # run_at INSTANT ZONE DAY PYTEST_ARGS...: pytest with the clock of every process it starts at INSTANT (UTC),
@@ -174,25 +177,27 @@ test-at: setup services
 
 test-clocks: setup services
 	$(RUN_AT)
-	echo "==> tests at $(words $(CLOCKS)) instants, $(CLOCK_JOBS) at a time (logs in var/clocks/)"
+	echo "==> the clock matrix: $(words $(CLOCKS)) runs at fixed instants, $(CLOCK_JOBS) at a time (logs in var/clocks/)"
 	rm -rf var/clocks
 	mkdir -p var/clocks
 	export -f run_at
 	started=$$SECONDS
 	printf '%s\n' $(CLOCKS) | xargs -P $(CLOCK_JOBS) -I{} bash -c '
 	  label=$${1%%=*}
-	  IFS=, read -r instant zone day <<<"$${1#*=}"
-	  what="$$label ($$instant$${zone:+, lines in $$zone}$${day:+, cycles from day $$day})"
+	  IFS=, read -r instant zone day database <<<"$${1#*=}"
+	  what="$$label ($$instant$${zone:+, lines in $$zone}$${day:+, cycles from day $$day}$${database:+, $$database})"
+	  tests=(-m "not browser")
+	  [ "$$database" != postgresql ] || tests=(--database=postgresql tests/reliability)
 	  log=var/clocks/$$label.log
 	  if TEST_SQLITE_PATH=var/clocks/$$label.sqlite3 run_at "$$instant" "$$zone" "$$day" \
-	      -m "not browser" -p no:cacheprovider >"$$log" 2>&1; then
+	      "$${tests[@]}" -p no:cacheprovider >"$$log" 2>&1; then
 	    echo "    $$what: $$(tail -n 1 "$$log" | sed "s/^=* //; s/ =*$$//")"
 	  else
 	    echo "    $$what FAILED ($$log):"
 	    { grep -q "short test summary info" "$$log" && sed -n "/short test summary info/,\$$p" "$$log" || tail -n 30 "$$log"; } | sed "s/^/        /"
 	    exit 1
 	  fi' _ {} || { echo "The suite failed at one or more instants (above)." >&2; exit 1; }
-	echo "==> every instant passed ($$((SECONDS - started)) s)"
+	echo "==> every run of the matrix passed ($$((SECONDS - started)) s)"
 
 # --- make bench ------------------------------------------------------------------------------------------
 .PHONY: bench
