@@ -15,7 +15,8 @@ from django.urls import reverse
 from tests.factories import MB, make_line, use
 from usage.models import Device
 
-pytestmark = pytest.mark.django_db
+# The expected rows are written in Tokyo time: the line lives there whatever zone the run gives test users.
+pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo")]
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 30, tzinfo=TOKYO)
