@@ -110,7 +110,7 @@ services:
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	SECRET_KEY=type-checking-only $(VENV)/bin/mypy esimdash plans usage
+	SECRET_KEY=type-checking-only $(VENV)/bin/mypy esimdash plans usage alerts family demo
 
 test: setup services lint
 	echo "==> tests on SQLite"

@@ -422,10 +422,10 @@ def sweep_rates(lines) -> tuple[float, float]:
     then as the sweep's tasks on the worker."""
     from celery import group
 
+    from alerts.engine import rules_sweep, rules_sweep_batches
+    from alerts.tasks import sweep_rules
     from plans.models import Line
-    from usage.alerts import rules_sweep, rules_sweep_batches
     from usage.models import AlertRule
-    from usage.tasks import sweep_rules
 
     owners = dict(
         Line.objects.filter(pk__in=[line_id for line_id, _, _ in lines]).values_list("pk", "owner_id")

@@ -16,12 +16,3 @@ def ping() -> str:
     """Does nothing: a round trip through the broker and a worker, the baseline the benchmark
     measures alert latency against."""
     return "pong"
-
-
-@app.task(expires=30)
-def heartbeat() -> None:
-    """Beat, every 30 s: a worker writes that it answered, for the health endpoint. A heartbeat
-    that waited in the queue longer than its interval is dropped: a newer one is behind it."""
-    from esimdash.health import heartbeat_record
-
-    heartbeat_record()

@@ -2,7 +2,7 @@
 
 Three checks, each cheap and bounded in time: the database (`SELECT 1` on this process's
 connection), the Celery broker (a connection with a 2 s timeout) and the workers (the age of the
-heartbeat a worker writes to the cache each time beat sends it `esimdash.celery.heartbeat`). A
+heartbeat a worker writes to the cache each time beat sends it `esimdash.health.heartbeat`). A
 worker is not pinged from here: a ping waits for a reply, and a load balancer polling every node
 every few seconds would queue pings behind real work. The heartbeat also shows that beat runs.
 
@@ -53,6 +53,13 @@ def broker_check() -> dict:
         broker.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT_SECONDS)
         broker.default_channel  # noqa: B018 (opening the channel is the check: Redis answers a PING)
     return {}
+
+
+@celery_app.task(expires=30)
+def heartbeat() -> None:
+    """Beat, every 30 s: a worker writes that it answered, for the health endpoint. A heartbeat
+    that waited in the queue longer than its interval is dropped: a newer one is behind it."""
+    heartbeat_record()
 
 
 def heartbeat_record() -> None:

@@ -49,6 +49,9 @@ INSTALLED_APPS = [
     "esimdash.accounts",
     "plans",
     "usage",
+    "alerts",
+    "family",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -88,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            "libraries": {"data_units": "esimdash.units"},
         },
     },
 ]
@@ -256,6 +260,7 @@ CELERY_BROKER_URL = env.str(
 )
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or None)
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_IMPORTS = ["esimdash.health"]  # its heartbeat task: esimdash is not an app, so autodiscovery misses it
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -267,13 +272,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "lines-roll-over": {"task": "plans.tasks.lines_roll_over", "schedule": 60.0},
+    "lines-roll-over": {"task": "usage.tasks.lines_roll_over", "schedule": 60.0},
     "prune-raw-usage": {"task": "usage.tasks.prune_raw_usage", "schedule": 24 * 3600.0},
     "settle-carry-overs": {"task": "usage.tasks.settle_carry_overs", "schedule": 24 * 3600.0},
     "prune-sign-in-logs": {"task": "esimdash.accounts.tasks.sign_in_logs_prune", "schedule": 24 * 3600.0},
-    "alerts-sweep": {"task": "usage.tasks.alerts_sweep", "schedule": 60.0},
-    "gift-codes-expire": {"task": "plans.tasks.gift_codes_expire", "schedule": 60.0},
-    "health-heartbeat": {"task": "esimdash.celery.heartbeat", "schedule": 30.0},
+    "alerts-sweep": {"task": "alerts.tasks.alerts_sweep", "schedule": 60.0},
+    "gift-codes-expire": {"task": "family.tasks.gift_codes_expire", "schedule": 60.0},
+    "health-heartbeat": {"task": "esimdash.health.heartbeat", "schedule": 30.0},
 }
 
 # --- The demo usage simulator --------------------------------------------------------------------------

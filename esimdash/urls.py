@@ -7,7 +7,8 @@ from usage.api import api
 
 urlpatterns = [
     path("", include("usage.urls")),
-    path("", include("plans.urls")),
+    path("", include("alerts.urls")),
+    path("", include("family.urls")),
     path("api/v1/", api.urls),
     path("accounts/", include("esimdash.accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -1,17 +1,6 @@
 from django.contrib import admin
 
-from plans.models import (
-    Carrier,
-    Gift,
-    GiftEntry,
-    GiftRequest,
-    Grant,
-    Line,
-    Plan,
-    Pool,
-    PoolInvite,
-    PoolMember,
-)
+from plans.models import Carrier, Gift, GiftEntry, GiftRequest, Grant, Line, Plan, Pool, PoolMember
 
 
 @admin.register(Carrier)
@@ -86,13 +75,6 @@ class PoolAdmin(admin.ModelAdmin):
     list_display = ("name", "plan", "cycle_start_day", "owner_reserve_bytes", "created_at")
     search_fields = ("name",)
     inlines = [PoolMemberInline, PoolGrantInline]
-
-
-@admin.register(PoolInvite)
-class PoolInviteAdmin(admin.ModelAdmin):
-    list_display = ("pool", "email", "user", "role", "state", "expires_at")
-    list_filter = ("state",)
-    raw_id_fields = ("pool", "user", "invited_by")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from esimdash.accounts.models import User
-from plans.models import Grant, Line, Period, Plan
+from plans.models import Grant, Line, Period, Plan, Pool
 
 
 def _pass_expiry(plan: Plan, activated_at: dt.datetime, line: Line) -> dt.datetime:
@@ -57,7 +57,7 @@ def line_create(
     line.full_clean()
     line.save()
     if plan.has_billing_cycle:
-        line_cycle_grants_ensure(line=line, until=max(at, activated_at))
+        cycle_grants_ensure(line, until=max(at, activated_at))
     elif plan.allowance_bytes:
         Grant.objects.create(
             line=line,
@@ -73,39 +73,44 @@ def line_create(
 CARRY_OVER_PRIORITY = 50  # carried-over data is used before the new allowance (IIJmio, mineo)
 
 
-def line_cycle_grants_ensure(*, line: Line, until: dt.datetime) -> int:
-    """Gives a monthly line its allowance for every billing cycle that has begun by `until`, and,
-    for plans with carry-over, a lot valid to the end of the new cycle that holds what the
-    previous cycle's allowance left (docs/ledger.md: worked out when read, so usage that arrives
-    late is in it).
+def cycle_grants_ensure(holder: Line | Pool, *, until: dt.datetime) -> int:
+    """Gives a monthly line or a pool its plan's allowance for every billing cycle begun by
+    `until`, and, for a line whose plan carries over, a lot to the end of each new cycle holding
+    what the previous allowance left (worked out when read: docs/ledger.md).
 
-    Idempotent: a cycle that already has its allowance is left alone (one allowance per cycle is a
-    database constraint). Returns how many allowance grants were created."""
-    allowance = line.plan.allowance_bytes
-    if not allowance or not line.plan.has_billing_cycle or line.activated_at is None:
+    Idempotent (one allowance per cycle is a database constraint). A line in a pool gets none:
+    the pool does. Returns how many allowances it created."""
+    plan = holder.plan
+    owner: dict[str, Line | Pool] = {"pool" if isinstance(holder, Pool) else "line": holder}
+    since = holder.created_at if isinstance(holder, Pool) else holder.activated_at
+    if isinstance(holder, Line) and (
+        not plan.has_billing_cycle or holder.memberships.filter(left_at__isnull=True).exists()
+    ):
         return 0
-    if line.memberships.filter(left_at__isnull=True).exists():
-        return 0  # a line in a pool gets no allowance of its own: the pool does
-    existing = set(line.grants.filter(source=Grant.Source.PLAN).values_list("starts_at", flat=True))
+    if since is None:
+        return 0
+    if not plan.allowance_bytes:
+        return 0
+    existing = set(holder.grants.filter(source=Grant.Source.PLAN).values_list("starts_at", flat=True))
     created = 0
-    cycle = line.billing_cycle(line.activated_at)
+    cycle = holder.billing_cycle(since)
     while cycle.starts_at <= until:
         if cycle.starts_at not in existing:
             with transaction.atomic():
                 _, was_created = Grant.objects.get_or_create(
-                    line=line,
+                    **owner,
                     source=Grant.Source.PLAN,
                     starts_at=cycle.starts_at,
                     defaults={
-                        "amount_bytes": allowance,
+                        "amount_bytes": plan.allowance_bytes,
                         "expires_at": cycle.ends_at,
                         "created_at": cycle.starts_at,
                     },
                 )
-                if was_created and line.plan.carry_over:
-                    _carry_over(line, into=cycle)
+                if was_created and plan.carry_over and isinstance(holder, Line):
+                    _carry_over(holder, into=cycle)
             created += was_created
-        cycle = line.billing_cycle(cycle.ends_at)
+        cycle = holder.billing_cycle(cycle.ends_at)
     return created
 
 
@@ -129,7 +134,8 @@ def _carry_over(line: Line, *, into: Period) -> None:
 @transaction.atomic
 def line_pass_renew(*, line: Line, starts_at: dt.datetime) -> Grant:
     """Buys the line's day pass or travel pack again from `starts_at`: a new allowance lot, and
-    the line's validity moves to the new pack's end."""
+    the line's validity moves to the new pack's end. Its status is the status machine's
+    (`usage.status.line_renew`)."""
     plan = line.plan
     if plan.has_billing_cycle or not plan.allowance_bytes:
         raise ValueError(f"Plan {plan.slug} renews by billing cycle, not by pass.")
@@ -143,7 +149,5 @@ def line_pass_renew(*, line: Line, starts_at: dt.datetime) -> Grant:
         created_at=starts_at,
     )
     line.expires_at = expires_at
-    if line.status == Line.Status.EXPIRED:
-        line.status = Line.Status.ACTIVE
-    line.save(update_fields=["expires_at", "status"])
+    line.save(update_fields=["expires_at"])
     return grant

@@ -6,12 +6,12 @@ import itertools
 from django.utils import timezone
 from stdnum import luhn
 
+from alerts.evaluation import lines_evaluate
 from esimdash.accounts.models import User
 from plans.models import Carrier, Grant, Line, Plan
 from plans.services import line_create
 from tests import clock
 from usage.services import UsageRecordIn, usage_ingest
-from usage.status import lines_evaluate
 
 PASSWORD = "correct-horse-battery-staple"
 GB = 1_000_000_000

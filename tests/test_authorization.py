@@ -23,13 +23,15 @@ from django.urls import URLPattern, URLResolver, get_resolver, include, path, re
 from django.urls.resolvers import RegexPattern
 from django.utils import timezone
 
+from alerts.models import AlertFiring, AlertRule, WebhookEndpoint
 from esimdash.accounts.models import User
 from esimdash.accounts.views import email_change_token
-from plans.gifts import gift_request_create, gift_send
-from plans.models import Gift, GiftRequest, Line, Pool, PoolInvite, PoolMember
-from plans.pools import pool_create, pool_invite_accept, pool_member_invite
+from family.gifts import gift_request_create, gift_send
+from family.models import PoolInvite
+from family.pools import pool_create, pool_invite_accept, pool_member_invite
+from plans.models import Gift, GiftRequest, Line, Pool, PoolMember
 from tests.factories import GB, MB, make_line, make_plan, make_user
-from usage.models import AlertFiring, AlertRule, IntegrationToken, UsageRecord, WebhookEndpoint
+from usage.models import IntegrationToken, UsageRecord
 from usage.tokens import integration_token_create
 
 Role = PoolMember.Role
@@ -190,11 +192,11 @@ def post(location: Callable[[World], str], data: Callable[[World], dict] = lambd
 
 
 def rules_page(world: World) -> str:
-    return reverse("usage:line_rules", args=[world.line.pk])
+    return reverse("alerts:line_rules", args=[world.line.pk])
 
 
 def pool_page(world: World) -> str:
-    return reverse("plans:pool", args=[world.pool.pk])
+    return reverse("family:pool", args=[world.pool.pk])
 
 
 def rule_form(world: World) -> dict:
@@ -273,14 +275,14 @@ CASES: dict[str, tuple[Case, ...]] = {
     "usage:line_detail": line_page(),
     "usage:line_card": line_page(),
     "usage:line_export": line_page(),
-    "usage:line_rules": (
+    "alerts:line_rules": (
         *rules_case((get(), post(rules_page, rule_form)), kwargs=line_kwargs, crossed=None),
         Case(
             supervised_line_kwargs,
             (
                 get(),
                 post(
-                    lambda w: reverse("usage:line_rules", args=[w.members[Role.SUPERVISED].line_id]),
+                    lambda w: reverse("alerts:line_rules", args=[w.members[Role.SUPERVISED].line_id]),
                     rule_form,
                 ),
             ),
@@ -288,35 +290,35 @@ CASES: dict[str, tuple[Case, ...]] = {
             not_found=("second", Role.MEMBER),
         ),
     ),
-    "usage:rule_preset": rules_case(
+    "alerts:rule_preset": rules_case(
         (post(rules_page, lambda world: {"percent": "90"}),), kwargs=line_kwargs, crossed=None
     ),
-    "usage:rule_preview": rules_case((Call("post", 200, data=rule_form),), kwargs=line_kwargs, crossed=None),
-    "usage:rule_edit": rules_case(
+    "alerts:rule_preview": rules_case((Call("post", 200, data=rule_form),), kwargs=line_kwargs, crossed=None),
+    "alerts:rule_edit": rules_case(
         (get(), post(rules_page, lambda w: {f"rule{w.rule.pk}-{k}": v for k, v in rule_form(w).items()}))
     ),
-    "usage:rule_delete": rules_case((post(rules_page),)),
-    "usage:rule_snooze": rules_case((post(rules_page, lambda world: {"hours": "2"}),)),
-    "usage:firing_acknowledge": rules_case(
+    "alerts:rule_delete": rules_case((post(rules_page),)),
+    "alerts:rule_snooze": rules_case((post(rules_page, lambda world: {"hours": "2"}),)),
+    "alerts:firing_acknowledge": rules_case(
         (post(rules_page),),
         kwargs=lambda w: {**rule_kwargs(w), "firing_id": w.firing.pk},
         crossed=lambda w: {**rule_kwargs(w), "rule_id": w.theirs["rule"].pk, "firing_id": w.firing.pk},  # type: ignore[attr-defined]
     ),
-    "usage:line_resume": (
+    "alerts:line_resume": (
         Case(
             line_kwargs,
             (Call("post", 302, rules_page),),  # the line is not held: a message, no change
             not_found=("second", Role.MANAGER),
         ),
     ),
-    "usage:webhook_delete": (
+    "alerts:webhook_delete": (
         Case(
             lambda w: {"webhook_id": w.webhook.pk},
-            (post(lambda world: reverse("usage:webhooks")),),
+            (post(lambda world: reverse("alerts:webhooks")),),
         ),
     ),
-    "plans:pool": (Case(pool_kwargs, (get(),), allowed=POOL_PAGE_ROLES, not_found=("second", "invitee")),),
-    "plans:pool_invite": (
+    "family:pool": (Case(pool_kwargs, (get(),), allowed=POOL_PAGE_ROLES, not_found=("second", "invitee")),),
+    "family:pool_invite": (
         Case(
             pool_kwargs,
             (post(pool_page, lambda world: {"to": "newcomer@example.com", "role": Role.MEMBER}),),
@@ -324,7 +326,7 @@ CASES: dict[str, tuple[Case, ...]] = {
             refused=NOT_MANAGERS,
         ),
     ),
-    "plans:invite_revoke": (
+    "family:invite_revoke": (
         Case(
             lambda w: {"pool_id": w.pool.pk, "invite_id": w.invite.pk},
             (post(pool_page),),
@@ -334,7 +336,7 @@ CASES: dict[str, tuple[Case, ...]] = {
             crossed=lambda w: {"pool_id": w.theirs["pool"].pk, "invite_id": w.invite.pk},  # type: ignore[attr-defined]
         ),
     ),
-    "plans:pool_caps": (
+    "family:pool_caps": (
         Case(
             pool_kwargs,
             (post(pool_page, lambda w: {f"cap-{w.members[Role.MEMBER].pk}": "1"}),),
@@ -342,14 +344,14 @@ CASES: dict[str, tuple[Case, ...]] = {
             refused=NOT_MANAGERS,
         ),
     ),
-    "plans:pool_reserve": (
+    "family:pool_reserve": (
         Case(
             pool_kwargs,
             (post(pool_page, lambda world: {"reserve": "2"}),),
             refused={Role.MANAGER: 302, **NOT_MANAGERS},
         ),
     ),
-    "plans:pool_caps_preview": (
+    "family:pool_caps_preview": (
         Case(
             pool_kwargs,
             (Call("post", 200, data=lambda w: {f"cap-{w.members[Role.MEMBER].pk}": "1"}),),
@@ -357,7 +359,7 @@ CASES: dict[str, tuple[Case, ...]] = {
             refused={Role.MEMBER: 403, Role.SUPERVISED: 403},
         ),
     ),
-    "plans:member_usage": (
+    "family:member_usage": (
         # A supervised member's breakdown: theirs, and the managers'.
         Case(
             member_kwargs(Role.SUPERVISED),
@@ -375,7 +377,7 @@ CASES: dict[str, tuple[Case, ...]] = {
             crossed=member_crossed(Role.MEMBER),
         ),
     ),
-    "plans:member_action": (
+    "family:member_action": (
         member_action(Role.SUPERVISED, "pause", allowed=MANAGERS, refused=NOT_MANAGERS),
         member_action(Role.SUPERVISED, "pause-cycle", allowed=MANAGERS, refused=NOT_MANAGERS),
         member_action(
@@ -392,7 +394,7 @@ CASES: dict[str, tuple[Case, ...]] = {
             not_found=("second", "manager"),
         ),
     ),
-    "plans:invite": (
+    "family:invite": (
         Case(
             lambda w: {"token": w.invite_token},
             (get(), post(pool_page, lambda w: {"line": w.invitee_line.pk, "answer": "accept"})),
@@ -400,7 +402,7 @@ CASES: dict[str, tuple[Case, ...]] = {
             not_found=("second", "owner"),
         ),
     ),
-    "plans:invitation": (
+    "family:invitation": (
         Case(
             lambda w: {"invite_id": w.invite.pk},
             (get(), post(pool_page, lambda w: {"line": w.invitee_line.pk, "answer": "accept"})),
@@ -408,17 +410,17 @@ CASES: dict[str, tuple[Case, ...]] = {
             not_found=("second", "owner"),
         ),
     ),
-    "plans:gift_request_answer": tuple(
+    "family:gift_request_answer": tuple(
         Case(
             lambda w, answer=answer: {"request_id": w.gift_request.pk, "answer": answer},
-            (post(lambda world: reverse("plans:gifts") + "#requests", lambda world: {"from": "pool"}),),
+            (post(lambda world: reverse("family:gifts") + "#requests", lambda world: {"from": "pool"}),),
             allowed=MANAGERS,
             # The member who asked answers nothing; an adult member is not asked.
             not_found=("second", Role.SUPERVISED, Role.MEMBER),
         )
         for answer in ("approve", "decline")
     ),
-    "plans:gift": (
+    "family:gift": (
         Case(
             lambda w: {"gift_id": w.code_gift.pk},
             (get(),),
@@ -430,16 +432,16 @@ CASES: dict[str, tuple[Case, ...]] = {
             not_found=("second", "recipient"),
         ),
     ),
-    "plans:gift_cancel": (
+    "family:gift_cancel": (
         Case(
             lambda w: {"gift_id": w.code_gift.pk},
-            (post(lambda w: reverse("plans:gift", args=[w.code_gift.pk])),),
+            (post(lambda w: reverse("family:gift", args=[w.code_gift.pk])),),
             not_found=("second",),
         ),
         # A gift already on the recipient's line cannot be taken back: the sender is told so.
         Case(
             lambda w: {"gift_id": w.direct_gift.pk},
-            (Call("post", 302, lambda w: reverse("plans:gift", args=[w.direct_gift.pk])),),
+            (Call("post", 302, lambda w: reverse("family:gift", args=[w.direct_gift.pk])),),
             not_found=("second", "recipient"),
         ),
     ),
@@ -545,14 +547,14 @@ def _allowed_params() -> list:
 
 
 def snapshot() -> dict[str, list[dict]]:
-    """Every row of every model of the apps (accounts, plans, usage), to compare before and after;
+    """Every row of every model of our apps, to compare before and after;
     users without their last sign-in, which signing in to try a URL sets."""
     return {
         model._meta.label: [
             {column: value for column, value in row.items() if column != "last_login"}
             for row in model.objects.order_by("pk").values()
         ]
-        for app in ("accounts", "plans", "usage")
+        for app in ("accounts", "plans", "usage", "alerts", "family")
         for model in apps.get_app_config(app).get_models()
     }
 

@@ -9,8 +9,7 @@ import time_machine
 from django.core.cache import cache
 
 from esimdash.celery import app as celery_app
-from esimdash.celery import heartbeat
-from esimdash.health import HEARTBEAT_CACHE_KEY, heartbeat_record
+from esimdash.health import HEARTBEAT_CACHE_KEY, heartbeat, heartbeat_record
 from tests.services import running_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)

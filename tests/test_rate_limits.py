@@ -92,7 +92,7 @@ def test_redeeming_lets_exactly_its_limit_per_user_through(settings, rate_limit_
 
     def redeem():
         code = f"WRONG-{uuid.uuid4().hex[:8]}"
-        return new_client().post(reverse("plans:gift_redeem"), {"code": code, "line": line.pk}).status_code
+        return new_client().post(reverse("family:gift_redeem"), {"code": code, "line": line.pk}).status_code
 
     statuses = hammer(redeem)
 
@@ -107,7 +107,7 @@ def test_recipient_searches_let_exactly_their_limit_per_user_through(settings, r
     new_client = signed_in_clients(line.owner)
     form = {"source": f"line:{line.pk}", "amount_mb": "500", "to": "friend", "key": str(uuid.uuid4())}
 
-    statuses = hammer(lambda: new_client().post(reverse("plans:gift_send"), form).status_code)
+    statuses = hammer(lambda: new_client().post(reverse("family:gift_send"), form).status_code)
 
     # 200: the page that shows whom the gift would reach and asks to confirm.
     assert collections.Counter(statuses) == {200: 12, 429: WORKERS * ATTEMPTS - 12}
@@ -121,17 +121,17 @@ def test_a_refused_search_says_when_to_try_again_and_looks_nobody_up(client, set
     client.force_login(line.owner)
     form = {"source": f"line:{line.pk}", "amount_mb": "500", "key": str(uuid.uuid4())}
 
-    found = client.post(reverse("plans:gift_send"), {**form, "to": "friend"})
-    not_found = client.post(reverse("plans:gift_send"), {**form, "to": "nobody"})
-    refused = client.post(reverse("plans:gift_send"), {**form, "to": "friend"})
-    code = client.post(reverse("plans:gift_send"), {**form, "to": ""})  # a code needs no search
+    found = client.post(reverse("family:gift_send"), {**form, "to": "friend"})
+    not_found = client.post(reverse("family:gift_send"), {**form, "to": "nobody"})
+    refused = client.post(reverse("family:gift_send"), {**form, "to": "friend"})
+    code = client.post(reverse("family:gift_send"), {**form, "to": ""})  # a code needs no search
 
     assert (found.status_code, not_found.status_code, refused.status_code) == (200, 400, 429)
     assert refused["Retry-After"] == "1770"  # 29 min 30 s to the hour
     assert refused.context["form"].errors == {
         "to": ["Too many searches for a recipient. Try again in 30 minutes."]
     }
-    assert refused.templates[0].name == "plans/gifts.html"  # not the page naming whom it would reach
+    assert refused.templates[0].name == "family/gifts.html"  # not the page naming whom it would reach
     assert code.status_code == 302
 
 
@@ -140,9 +140,9 @@ def test_a_refused_redemption_says_when_to_try_again(client, settings, rate_limi
     settings.GIFT_REDEEM_RATE = "1/m"
     line = make_line(make_user("friend"), activated_at=AT - dt.timedelta(days=3))
     client.force_login(line.owner)
-    client.post(reverse("plans:gift_redeem"), {"code": "WRONG-1", "line": line.pk})
+    client.post(reverse("family:gift_redeem"), {"code": "WRONG-1", "line": line.pk})
 
-    refused = client.post(reverse("plans:gift_redeem"), {"code": "WRONG-2", "line": line.pk})
+    refused = client.post(reverse("family:gift_redeem"), {"code": "WRONG-2", "line": line.pk})
 
     assert (refused.status_code, refused["Retry-After"]) == (429, "30")
     assert refused.context["redeem"].non_field_errors() == [
@@ -158,7 +158,7 @@ def test_each_user_and_token_has_a_count_of_their_own(client, settings, rate_lim
     for line in (first, first, second):
         client.force_login(line.owner)
         statuses.append(
-            client.post(reverse("plans:gift_redeem"), {"code": "WRONG", "line": line.pk}).status_code
+            client.post(reverse("family:gift_redeem"), {"code": "WRONG", "line": line.pk}).status_code
         )
     assert statuses == [400, 429, 400]
 
@@ -213,5 +213,5 @@ def test_the_refusal_is_in_the_users_language(client, settings, rate_limit_cache
     line = make_line(make_user("wangming", language="zh-hans"), activated_at=AT - dt.timedelta(days=3))
     client.force_login(line.owner)
     form = {"source": f"line:{line.pk}", "amount_mb": "500", "to": "friend", "key": str(uuid.uuid4())}
-    refused = client.post(reverse("plans:gift_send"), form)
+    refused = client.post(reverse("family:gift_send"), form)
     assert refused.context["form"].errors == {"to": ["查找收礼人的次数过多，请 30 分钟后再试。"]}  # noqa: RUF001

@@ -15,6 +15,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from esimdash.celery import app as celery_app
 from esimdash.db import AnyOf, Column, rows_cte
 from plans.models import Line
 from usage.models import DailyUsage, HourlyUsage, UsageRecord, UsageRecordKey, UsageRollup
@@ -221,11 +222,10 @@ def _mark_lines(records: Iterable[UsageRecordIn]) -> None:
 
 def lines_evaluation_request(line_ids: set[int]) -> None:
     """Asks a worker to evaluate the lines. With the broker down the lines stay marked, and the
-    minute sweep evaluates them: ingestion does not fail for it."""
-    from usage.tasks import evaluate_lines  # the tasks module imports this one
-
+    minute sweep evaluates them: ingestion does not fail for it. The task belongs to the alerts
+    app, above this one, so it is queued by name."""
     try:
-        evaluate_lines.delay(sorted(line_ids))
+        celery_app.send_task("alerts.tasks.evaluate_lines", args=[sorted(line_ids)])
     except kombu.exceptions.OperationalError:
         logger.warning("broker unreachable; the sweep will evaluate %d line(s)", len(line_ids))
 
@@ -371,3 +371,30 @@ def _record_keys_prune(*, before: dt.datetime, batch_size: int) -> None:
         oldest = UsageRecordKey.objects.filter(period_start__lt=before).values("source", "external_id")
         if not UsageRecordKey.objects.filter(pk__in=oldest[:batch_size]).delete()[0]:
             return
+
+
+def lines_claim(line_ids: Iterable[int]) -> list[int]:
+    """Clears the evaluation mark of the given lines that have one; returns the lines whose mark
+    this call cleared, so two tasks never claim the same mark.
+
+    Lines an ingest holds locked are skipped, not waited for: that ingest marks them again and
+    queues their evaluation when it commits. Skipping also means a claim never waits while
+    holding locks, so it cannot deadlock with ingests (which lock lines in id order)."""
+    if not (line_ids := sorted(set(line_ids))):
+        return []
+    table = Line._meta.db_table
+    due, params = rows_cte("due", (("id", "bigint"),), [(line_id,) for line_id in line_ids])
+    skip_locked = (
+        connection.ops.for_update_sql(skip_locked=True)
+        if connection.features.has_select_for_update_skip_locked
+        else ""  # SQLite: one writer at a time, nothing to skip
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH {due}, claimed AS (SELECT id FROM {table} WHERE id IN (SELECT id FROM due) "  # noqa: S608
+            f"AND evaluation_requested_at IS NOT NULL ORDER BY id {skip_locked}) "
+            f"UPDATE {table} SET evaluation_requested_at = NULL WHERE id IN (SELECT id FROM claimed) "
+            "RETURNING id",
+            params,
+        )
+        return [line_id for (line_id,) in cursor.fetchall()]

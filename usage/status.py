@@ -1,18 +1,31 @@
-"""A line's status follows its ledger: throttled (or cut off, for plans that stop) when its data
-is used up, active again when a new cycle or grant brings data, expired when its validity ends."""
+"""The line-status machine: the one writer of `Line.status`. Each named transition is a
+conditional update, recorded as a `LineStatusChange` with its reason and who made it, and
+announced by `line_status_changed`, inside the caller's transaction; the alerts app turns that
+into the operator's provisioning webhook (one policy for every transition).
+
+The ledger decides while nothing else holds the line: throttled (or cut off, for plans that stop)
+when its data is used up, active when data comes back, expired when its validity ends. A rule's
+or a manager's hold stays until it is released."""
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import Q
+from django.dispatch import Signal
 
-from esimdash.db import rows_cte
-from plans.models import Line, Plan, Pool, PoolMember
-from usage.alerts import rules_evaluate
+from esimdash.accounts.models import User
+from plans.models import Grant, Line, Plan, Pool, PoolMember
+from plans.services import line_pass_renew
+from usage.models import LineStatusChange
 from usage.selectors import LineBalance, MemberUsage, line_balances
 
 Status = Line.Status
 Reason = Line.StatusReason
+Transition = LineStatusChange.Transition
+
+line_status_changed = Signal()
+"""Sent with `change` (a LineStatusChange) inside the transaction that made it."""
 
 
 def ledger_status(line: Line, balance: LineBalance, at: dt.datetime) -> tuple[str, str]:
@@ -44,10 +57,39 @@ def _member_status(usage: MemberUsage, balance: LineBalance) -> tuple[str, str]:
     return Status.ACTIVE, Reason.NONE
 
 
+def _move(
+    line: Line,
+    *,
+    only_if: Q,
+    status: str,
+    reason: str,
+    transition: str,
+    at: dt.datetime,
+    by: User | None = None,
+    rule_id: int | None = None,
+) -> bool:
+    """The one write of `Line.status`: applies when the line still matches `only_if`, so whoever
+    acted meanwhile wins. Returns whether the line moved."""
+    with transaction.atomic():
+        moved = Line.objects.filter(only_if, pk=line.pk).update(
+            status=status, status_reason=reason, status_rule_id=rule_id, status_changed_at=at
+        )
+        if moved:
+            change = LineStatusChange.objects.create(
+                line=line, transition=transition, status=status, reason=reason, by=by, rule_id=rule_id, at=at
+            )
+            line_status_changed.send(sender=LineStatusChange, change=change)
+    return bool(moved)
+
+
 def lines_status_sync(
-    lines: Iterable[Line], *, at: dt.datetime, balances: dict[int, LineBalance] | None = None
+    lines: Iterable[Line],
+    *,
+    at: dt.datetime,
+    balances: dict[int, LineBalance] | None = None,
+    transition: str = Transition.LEDGER,
 ) -> int:
-    """Moves each line to the status its ledger gives, unless a rule or a manager set it.
+    """Moves each line to the status its ledger gives, unless a rule or a manager holds it.
     Returns how many lines changed."""
     managed = [line for line in lines if line.status_reason in Line.AUTOMATIC_REASONS]
     balances = balances or line_balances(managed, at=at)
@@ -55,73 +97,112 @@ def lines_status_sync(
     for line in managed:
         status, reason = ledger_status(line, balances[line.pk], at)
         if (status, reason) != (line.status, line.status_reason):
-            # Conditional on the status read: a rule or manager acting meanwhile wins.
-            changed += Line.objects.filter(
-                pk=line.pk, status=line.status, status_reason=line.status_reason
-            ).update(status=status, status_reason=reason, status_changed_at=at)
+            read = Q(status=line.status, status_reason=line.status_reason)
+            changed += _move(line, only_if=read, status=status, reason=reason, transition=transition, at=at)
     return changed
 
 
-def lines_evaluate(*, line_ids: Iterable[int], at: dt.datetime) -> int:
-    """Evaluates the lines among `line_ids` still marked for evaluation (usage arrived since their
-    last one), and clears the mark. A line another task already evaluated is skipped, so a burst
-    of batches costs one evaluation per line however many tasks it queued. Returns how many lines
-    changed status."""
-    lines = list(Line.objects.filter(pk__in=lines_claim(line_ids)).select_related("plan"))
-    return lines_status_and_rules_evaluate(lines, at=at)
+# A rule that slows a line leaves it alone when it is already slowed or cut off by a rule.
+_AS_STRONG: dict[str, list[str]] = {
+    Status.THROTTLED: [Status.THROTTLED, Status.SUSPENDED],
+    Status.SUSPENDED: [Status.SUSPENDED],
+}
 
 
-def lines_status_and_rules_evaluate(lines: Sequence[Line], *, at: dt.datetime) -> int:
-    """One evaluation of the lines: status from the ledger, then their alert rules, from one
-    reading of their balances. Returns how many lines changed status."""
-    from plans.pools import pool_managers_alert  # plans' services import this module
-
-    with transaction.atomic():
-        # A pool member's status depends on the whole pool and on its cap: evaluations and cap
-        # changes of one pool take turns on its row, so the later one reads what the earlier wrote
-        # and a cap reached while a manager lowers it cannot be missed by both.
-        pool_ids = list(
-            Pool.objects.select_for_update()
-            .filter(pk__in=PoolMember.objects.filter(line__in=lines, left_at__isnull=True).values("pool"))
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        # Usage on one member's line is every member's: the pool may just have run out for all.
-        others = (
-            Line.objects.filter(memberships__pool__in=pool_ids, memberships__left_at__isnull=True)
-            .exclude(pk__in=[line.pk for line in lines])
-            .select_related("plan")
-        )
-        lines_and_pool_members = [*lines, *others] if pool_ids else list(lines)
-        balances = line_balances(lines_and_pool_members, at=at)
-        changed = lines_status_sync(lines_and_pool_members, at=at, balances=balances)
-    rules_evaluate(lines, balances, at=at)
-    pool_managers_alert(balances=balances.values(), at=at)
-    return changed
-
-
-def lines_claim(line_ids: Iterable[int]) -> list[int]:
-    """Clears the evaluation mark of the given lines that have one; returns the lines whose mark
-    this call cleared, so two tasks never claim the same mark.
-
-    Lines an ingest holds locked are skipped, not waited for: that ingest marks them again and
-    queues their evaluation when it commits. Skipping also means a claim never waits while
-    holding locks, so it cannot deadlock with ingests (which lock lines in id order)."""
-    if not (line_ids := sorted(set(line_ids))):
-        return []
-    table = Line._meta.db_table
-    due, params = rows_cte("due", (("id", "bigint"),), [(line_id,) for line_id in line_ids])
-    skip_locked = (
-        connection.ops.for_update_sql(skip_locked=True)
-        if connection.features.has_select_for_update_skip_locked
-        else ""  # SQLite: one writer at a time, nothing to skip
+def line_rule_hold(line: Line, *, status: str, rule_id: int, at: dt.datetime) -> bool:
+    """A rule slows (THROTTLED) or cuts off (SUSPENDED) the line; a manager's pause, an expired line
+    and an as strong rule hold stay as they are. Returns whether the line moved."""
+    held = (
+        Q(status_reason=Reason.MANAGER)
+        | Q(status=Status.EXPIRED)
+        | Q(status_reason=Reason.RULE, status__in=_AS_STRONG[status])
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH {due}, claimed AS (SELECT id FROM {table} WHERE id IN (SELECT id FROM due) "  # noqa: S608
-            f"AND evaluation_requested_at IS NOT NULL ORDER BY id {skip_locked}) "
-            f"UPDATE {table} SET evaluation_requested_at = NULL WHERE id IN (SELECT id FROM claimed) "
-            "RETURNING id",
-            params,
-        )
-        return [line_id for (line_id,) in cursor.fetchall()]
+    return _move(
+        line,
+        only_if=~held,
+        status=status,
+        reason=Reason.RULE,
+        transition=Transition.RULE_HOLD,
+        at=at,
+        rule_id=rule_id,
+    )
+
+
+def _release(line: Line, *, held_by: str, transition: str, at: dt.datetime, by: User | None) -> bool:
+    """Lifts a hold set for `held_by` (a rule's or a manager's reason); the line then follows its
+    ledger. Returns whether that hold was on."""
+    released = _move(
+        line,
+        only_if=Q(status_reason=held_by),
+        status=Status.ACTIVE,
+        reason=Reason.NONE,
+        transition=transition,
+        at=at,
+        by=by,
+    )
+    line.refresh_from_db()
+    lines_status_sync([line], at=at)
+    return released
+
+
+def line_rule_release(line: Line, *, at: dt.datetime, by: User | None = None) -> bool:
+    """Lifts a rule's hold: the owner resumes the line, or its cycle has reset."""
+    return _release(line, held_by=Reason.RULE, transition=Transition.RULE_RELEASE, at=at, by=by)
+
+
+def rule_holds_release(*, at: dt.datetime) -> int:
+    """Beat: a rule's hold lasts until the owner resumes the line or its cycle resets; this lifts
+    the holds of lines whose new cycle has begun. Returns how many."""
+    released = 0
+    for line in Line.objects.filter(status_reason=Reason.RULE).select_related("plan"):
+        period = line.current_period(at)
+        if (
+            period
+            and line.plan.has_billing_cycle
+            and line.status_changed_at
+            and line.status_changed_at < period.starts_at
+        ):
+            released += line_rule_release(line, at=at)
+    return released
+
+
+def line_manager_pause(line: Line, *, by: User, at: dt.datetime) -> bool:
+    """A pool manager stops the member's data at once, whatever held it before."""
+    return _move(
+        line,
+        only_if=Q(),
+        status=Status.SUSPENDED,
+        reason=Reason.MANAGER,
+        transition=Transition.MANAGER_PAUSE,
+        at=at,
+        by=by,
+    )
+
+
+def line_manager_release(line: Line, *, at: dt.datetime, by: User | None = None) -> bool:
+    """Lifts a manager's pause (`by` is None when the cycle's end lifts it)."""
+    return _release(line, held_by=Reason.MANAGER, transition=Transition.MANAGER_RELEASE, at=at, by=by)
+
+
+def pauses_ended_release(*, at: dt.datetime) -> int:
+    """Beat: lifts the pauses set "until the cycle ends" whose cycle has ended. Returns how many."""
+    ended = PoolMember.objects.filter(left_at__isnull=True, paused_until__lte=at).select_related("line")
+    released = 0
+    for member in ended:
+        with transaction.atomic():
+            # On the pool's row, as a manager's change would be: the two take turns.
+            Pool.objects.select_for_update().filter(pk=member.pool_id).first()
+            if PoolMember.objects.filter(pk=member.pk, paused_until__lte=at).update(paused_until=None):
+                released += 1
+                line_manager_release(member.line, at=at)
+    return released
+
+
+def line_renew(*, line: Line, starts_at: dt.datetime, at: dt.datetime) -> Grant:
+    """Buys the line's pass again from `starts_at` (plans.services.line_pass_renew) and lets the
+    ledger give its status: an expired line is active again."""
+    with transaction.atomic():
+        grant = line_pass_renew(line=line, starts_at=starts_at)
+        line.refresh_from_db()
+        lines_status_sync([line], at=at, transition=Transition.RENEW)
+    return grant

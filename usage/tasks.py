@@ -2,56 +2,61 @@ import datetime as dt
 
 from celery import shared_task
 from django.conf import settings
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
-from plans.models import Line
-from usage.alerts import rules_sweep_batches, rules_sweep_lines
+from plans.models import Grant, Line, Plan, Pool
+from plans.services import cycle_grants_ensure
 from usage.carry_over import carry_overs_settle
-from usage.notify import deliveries_due_queue, delivery_send, rule_holds_release
 from usage.partitions import month_start, next_month, partitions_ensure
 from usage.services import usage_prune
 from usage.simulator import usage_simulate
-from usage.status import lines_evaluate
+from usage.status import lines_status_sync, pauses_ended_release
+
+# Lines per batch: a Line with its plan is a few KB, so 500 keep a sweep's memory flat.
+BATCH = 500
 
 
-@shared_task(time_limit=120, soft_time_limit=100)
-def evaluate_lines(line_ids: list[int]) -> int:
-    """Queued when ingested usage commits: the lines' status follows their ledger and their alert
-    rules are evaluated. Safe to run twice: only lines still marked for evaluation are evaluated,
-    and a rule fires once per period."""
-    return lines_evaluate(line_ids=line_ids, at=timezone.now())
-
-
-@shared_task(time_limit=120, soft_time_limit=100)
-def alerts_sweep() -> int:
-    """Beat, every minute: evaluations lost while the broker was down, rule holds whose cycle has
-    reset, deliveries due; and one `sweep_rules` task per batch of lines with rules, for the rules
-    that depend on the clock, so the sweep spreads over every worker. Returns how many batches
-    it queued."""
+@shared_task
+def lines_roll_over() -> int:
+    """Beat, every minute: monthly lines get their new cycle's allowance (and carry-over) once the
+    cycle starts, and every line's status catches up with its ledger (a new cycle or grant
+    restores a throttled line; a pass past its validity expires). Returns the lines changed."""
     now = timezone.now()
-    lost_since = now - dt.timedelta(seconds=settings.ALERT_LOST_EVALUATION_SECONDS)
-    lost = Line.objects.filter(evaluation_requested_at__lte=lost_since).values_list("pk", flat=True)
-    lines_evaluate(line_ids=list(lost), at=now)
-    rule_holds_release(at=now)
-    deliveries_due_queue(at=now)
-    batches = rules_sweep_batches()
-    for batch in batches:
-        sweep_rules.delay(batch)
-    return len(batches)
+    changed = 0
+    lines = Line.objects.exclude(status_reason__in=[Line.StatusReason.RULE, Line.StatusReason.MANAGER])
+    batch: list[Line] = []
+    for line in lines.select_related("plan").order_by("pk").iterator(chunk_size=BATCH):
+        batch.append(line)
+        if len(batch) == BATCH:
+            changed += _roll_over(batch, now)
+            batch = []
+    return changed + _roll_over(batch, now) + _pools_roll_over(now)
 
 
-@shared_task(time_limit=120, soft_time_limit=100)
-def sweep_rules(line_ids: list[int]) -> int:
-    """One batch of the minute sweep. Safe to run twice: a rule fires once per period."""
-    return rules_sweep_lines(line_ids=line_ids, at=timezone.now())
+def _pools_roll_over(now: dt.datetime) -> int:
+    """Pools get each new cycle's allowance, and pauses set "until the cycle ends" are lifted.
+    Returns the pauses lifted (the members' status is synced by the line pass above, next minute)."""
+    for pool in Pool.objects.select_related("plan").filter(
+        ~Exists(Grant.objects.filter(pool=OuterRef("pk"), source=Grant.Source.PLAN, expires_at__gt=now))
+    ):
+        cycle_grants_ensure(pool, until=now)
+    return pauses_ended_release(at=now)
 
 
-@shared_task(time_limit=60, soft_time_limit=50, max_retries=0)
-def deliver(delivery_id: int) -> str:
-    """Sends one outbox delivery. Idempotent: the delivery row is claimed before sending, so a
-    run twice (a redelivery, a duplicate queueing) sends once. Retries are scheduled by the
-    service with backoff, not by Celery, so the attempt count lives in the database."""
-    return delivery_send(delivery_id=delivery_id, at=timezone.now())
+def _roll_over(lines: list[Line], now: dt.datetime) -> int:
+    # One query tells which monthly lines have run past their last allowance; only those need work.
+    allowance_ends = dict(
+        Grant.objects.filter(line__in=lines, source=Grant.Source.PLAN)
+        .values("line_id")
+        .annotate(ends_at=Max("expires_at"))
+        .values_list("line_id", "ends_at")
+    )
+    for line in lines:
+        ends_at = allowance_ends.get(line.pk)
+        if line.plan.kind == Plan.Kind.MONTHLY and (ends_at is None or ends_at <= now):
+            cycle_grants_ensure(line, until=now)
+    return lines_status_sync(lines, at=now)
 
 
 @shared_task

@@ -38,7 +38,7 @@ def test_customers_cannot_open_the_admin(client, owner):
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", ["admin:plans_gift_add", "admin:plans_giftrequest_add"])
 def test_gifts_are_not_written_by_hand_in_the_admin(client, name):
-    """The ledger is written by plans.gifts only: a row added by hand would create data."""
+    """The ledger is written by family.gifts only: a row added by hand would create data."""
     client.force_login(make_user("operator", is_staff=True, is_superuser=True))
     assert client.get(reverse(name)).status_code == 403
 

@@ -68,7 +68,7 @@ def test_using_the_site_keeps_the_session(client, owner):
         sign_in(client)
         for minutes in (20, 40, 60, 80):
             clock.move_to(start + dt.timedelta(minutes=minutes))
-            assert client.get(reverse("plans:gifts")).status_code == 200
+            assert client.get(reverse("family:gifts")).status_code == 200
 
 
 def test_polls_do_not_keep_a_session_alive(client, owner):
@@ -79,10 +79,10 @@ def test_polls_do_not_keep_a_session_alive(client, owner):
         client.get(reverse("usage:home"))
         for minutes in range(5, 30, 5):
             clock.move_to(start + dt.timedelta(minutes=minutes))
-            assert client.get(reverse("usage:notification_badge"), headers=POLL).status_code == 200
+            assert client.get(reverse("alerts:notification_badge"), headers=POLL).status_code == 200
         clock.move_to(start + timeout + dt.timedelta(seconds=1))
         # The page's poll gets an htmx redirect: the whole tab goes to sign-in, not one card.
-        response = client.get(reverse("usage:notification_badge"), headers=POLL)
+        response = client.get(reverse("alerts:notification_badge"), headers=POLL)
     assert response.status_code == 200
     assert response["HX-Redirect"] == "/accounts/login/?next=%2F"
     assert response.content == b""
@@ -99,7 +99,7 @@ def test_the_session_row_is_written_at_most_once_a_minute(client, owner):
         client.get(reverse("usage:home"))
         assert Session.objects.get(session_key=key).expire_date == written
         clock.move_to(start + dt.timedelta(seconds=61))
-        client.get(reverse("usage:notification_badge"), headers=POLL)
+        client.get(reverse("alerts:notification_badge"), headers=POLL)
         assert Session.objects.get(session_key=key).expire_date == written  # a poll writes nothing
         client.get(reverse("usage:home"))
         assert Session.objects.get(session_key=key).expire_date == written + dt.timedelta(seconds=61)

@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from usage.demo import DEMO_PASSWORD, PERSONAS, demo_history_fill, demo_persona_create
+from demo.personas import DEMO_PASSWORD, PERSONAS, demo_history_fill, demo_persona_create
 from usage.models import UsageRecord
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -11,8 +11,8 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
+from family.pools import pool_create
 from plans.models import PoolMember
-from plans.pools import pool_create
 from tests.factories import GB, MB, PASSWORD, make_line, make_plan, make_user, use
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -5,9 +5,9 @@ import pytest
 import time_machine
 
 from plans.models import Grant, Line, Plan
-from plans.services import line_cycle_grants_ensure, line_pass_renew
-from plans.tasks import lines_roll_over
+from plans.services import cycle_grants_ensure, line_pass_renew
 from tests.factories import GB, make_line, make_plan
+from usage.tasks import lines_roll_over
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 
@@ -59,8 +59,8 @@ def test_every_begun_cycle_gets_one_allowance_and_renewing_again_adds_nothing(ow
     line = make_line(
         owner, plan=make_plan(allowance_bytes=20 * GB), activated_at=activated_at, at=activated_at
     )
-    assert line_cycle_grants_ensure(line=line, until=tokyo(2026, 11, 2)) == 2
-    assert line_cycle_grants_ensure(line=line, until=tokyo(2026, 11, 2)) == 0
+    assert cycle_grants_ensure(line, until=tokyo(2026, 11, 2)) == 2
+    assert cycle_grants_ensure(line, until=tokyo(2026, 11, 2)) == 0
     allowances = list(line.grants.values_list("starts_at", "expires_at", "amount_bytes"))
     assert allowances == [
         (tokyo(2026, 9, 1), tokyo(2026, 10, 1), 20 * GB),

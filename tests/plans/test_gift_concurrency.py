@@ -18,9 +18,9 @@ from django.db import connection
 from django.db.models import Count, Q, Sum
 
 from esimdash.celery import app as celery_app
-from plans.gifts import GiftError, gift_cancel, gift_code, gift_redeem, gift_send
+from family.gifts import GiftError, gift_cancel, gift_code, gift_redeem, gift_send
+from family.pools import pool_create, pool_invite_accept, pool_member_invite
 from plans.models import Gift, GiftEntry, Grant, Line, PoolMember
-from plans.pools import pool_create, pool_invite_accept, pool_member_invite
 from tests.factories import GB, MB, grant, make_line, make_plan, make_user, usage_record
 from usage.selectors import line_balances, pool_balances
 from usage.services import usage_ingest

@@ -9,9 +9,9 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from plans.gifts import gift_code, gift_send
+from family.gifts import gift_code, gift_send
+from family.pools import pool_create, pool_invite_accept, pool_member_invite
 from plans.models import Gift, GiftRequest, Grant, PoolMember
-from plans.pools import pool_create, pool_invite_accept, pool_member_invite
 from tests.factories import GB, MB, make_line, make_plan, make_user
 from usage.selectors import line_balance
 
@@ -62,7 +62,7 @@ def test_giving_to_a_phone_number_asks_to_confirm_the_masked_recipient(client, w
     key = str(uuid.uuid4())
     form = {"source": f"line:{wang.pk}", "amount_mb": "500", "to": "080-9876-5432", "key": key}
 
-    confirm = client.post(reverse("plans:gift_send"), form)
+    confirm = client.post(reverse("family:gift_send"), form)
 
     assert confirm.status_code == 200
     page = confirm.content.decode()
@@ -71,11 +71,11 @@ def test_giving_to_a_phone_number_asks_to_confirm_the_masked_recipient(client, w
     assert "Li phone" not in page
     assert Gift.objects.count() == 0
 
-    done = client.post(reverse("plans:gift_send"), {**form, "to_line": friend.pk})
-    again = client.post(reverse("plans:gift_send"), {**form, "to_line": friend.pk})  # a double click
+    done = client.post(reverse("family:gift_send"), {**form, "to_line": friend.pk})
+    again = client.post(reverse("family:gift_send"), {**form, "to_line": friend.pk})  # a double click
 
     gift = Gift.objects.get()
-    assert done.url == again.url == reverse("plans:gift", args=[gift.pk])
+    assert done.url == again.url == reverse("family:gift", args=[gift.pk])
     assert (gift.to_line, gift.amount_bytes, gift.state) == (friend, 500 * MB, Gift.State.REDEEMED)
     assert remaining(friend) == 20 * GB + 500 * MB
 
@@ -83,7 +83,7 @@ def test_giving_to_a_phone_number_asks_to_confirm_the_masked_recipient(client, w
 def test_a_code_page_shows_the_code_and_its_qr_code_to_the_sender_only(client, wang, friend, outsider):
     client.force_login(wang.owner)
     response = client.post(
-        reverse("plans:gift_send"),
+        reverse("family:gift_send"),
         {"source": f"line:{wang.pk}", "amount_mb": "1000", "to": "", "key": str(uuid.uuid4())},
     )
     gift = Gift.objects.get()
@@ -94,8 +94,8 @@ def test_a_code_page_shows_the_code_and_its_qr_code_to_the_sender_only(client, w
     assert f"?code={gift_code(gift)}" in page
     for stranger in (friend.owner, outsider):
         client.force_login(stranger)
-        assert client.get(reverse("plans:gift", args=[gift.pk])).status_code == 404
-        assert client.post(reverse("plans:gift_cancel", args=[gift.pk])).status_code == 404
+        assert client.get(reverse("family:gift", args=[gift.pk])).status_code == 404
+        assert client.post(reverse("family:gift_cancel", args=[gift.pk])).status_code == 404
     assert Gift.objects.get().state == Gift.State.SENT
 
 
@@ -106,14 +106,14 @@ def test_redeeming_a_code_from_its_link(client, wang, friend, now):
     client.force_login(friend.owner)
     code = gift_code(gift)
 
-    form = client.get(reverse("plans:gift_redeem") + f"?code={code}")
+    form = client.get(reverse("family:gift_redeem") + f"?code={code}")
     assert f'value="{code}"' in form.content.decode()
-    response = client.post(reverse("plans:gift_redeem"), {"code": code, "line": friend.pk})
+    response = client.post(reverse("family:gift_redeem"), {"code": code, "line": friend.pk})
 
     assert response.status_code == 302
     assert remaining(friend) == 21 * GB
     assert Gift.objects.get().state == Gift.State.REDEEMED
-    history = client.get(reverse("plans:gifts")).content.decode()
+    history = client.get(reverse("family:gifts")).content.decode()
     assert "M*** W***" in history
 
 
@@ -121,7 +121,7 @@ def test_redeem_attempts_are_limited_per_user(client, friend, settings):
     settings.GIFT_REDEEM_RATE = "3/h"
     client.force_login(friend.owner)
     statuses = [
-        client.post(reverse("plans:gift_redeem"), {"code": f"WRONG-{n}", "line": friend.pk}).status_code
+        client.post(reverse("family:gift_redeem"), {"code": f"WRONG-{n}", "line": friend.pk}).status_code
         for n in range(4)
     ]
     assert statuses == [400, 400, 400, 429]
@@ -130,7 +130,7 @@ def test_redeem_attempts_are_limited_per_user(client, friend, settings):
 def test_a_refused_gift_says_why_and_changes_nothing(client, wang, friend):
     client.force_login(wang.owner)
     response = client.post(
-        reverse("plans:gift_send"),
+        reverse("family:gift_send"),
         {
             "source": f"line:{wang.pk}",
             "amount_mb": "90",
@@ -148,7 +148,7 @@ def test_nobody_gives_from_someone_elses_line(client, wang, friend, outsider, no
     make_line(outsider, activated_at=now - dt.timedelta(days=3))
     client.force_login(outsider)
     response = client.post(
-        reverse("plans:gift_send"),
+        reverse("family:gift_send"),
         {
             "source": f"line:{wang.pk}",
             "amount_mb": "500",
@@ -188,11 +188,11 @@ def test_a_supervised_member_asks_and_a_manager_approves_from_the_pool(client, f
     _pool, parent, child = family
     client.force_login(child.owner)
     client.post(
-        reverse("plans:gift_request"),
+        reverse("family:gift_request"),
         {"line": child.pk, "amount_mb": "500", "message": "", "key": str(uuid.uuid4())},
     )
     request = GiftRequest.objects.get()
-    answer = reverse("plans:gift_request_answer", args=[request.pk, "approve"])
+    answer = reverse("family:gift_request_answer", args=[request.pk, "approve"])
 
     for stranger in (child.owner, outsider, friend.owner):
         client.force_login(stranger)

@@ -12,7 +12,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from plans.gifts import (
+from alerts.models import Notification
+from family.gifts import (
     GiftError,
     code_hash,
     gift_cancel,
@@ -25,11 +26,10 @@ from plans.gifts import (
     gift_send,
     gifts_this_month,
 )
+from family.pools import CapChange, pool_caps_set, pool_create
 from plans.models import Gift, GiftEntry, GiftRequest, Grant, Line, Plan, Pool, PoolMember
-from plans.pools import CapChange, pool_caps_set, pool_create
 from tests.factories import GB, MB, grant, make_line, make_plan, make_user, use
 from tests.plans.test_pools import join
-from usage.models import Notification
 from usage.selectors import line_balance, pool_balances
 
 pytestmark = pytest.mark.django_db

@@ -13,14 +13,15 @@ from django.db import connection
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from alerts.evaluation import lines_evaluate
+from alerts.models import Notification
+from family.pools import CapChange, pool_caps_set, pool_create, pool_invite_accept, pool_member_invite
 from plans.models import Line, PoolMember
-from plans.pools import CapChange, pool_caps_set, pool_create, pool_invite_accept, pool_member_invite
 from tests import clock
 from tests.factories import GB, MB, make_line, make_plan, make_user, usage_record
-from usage.models import HourlyUsage, Notification, UsageRecord
+from usage.models import HourlyUsage, UsageRecord
 from usage.selectors import pool_balances
 from usage.services import usage_ingest
-from usage.status import lines_evaluate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

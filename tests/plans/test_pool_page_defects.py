@@ -10,8 +10,9 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from plans.models import Line, Pool, PoolInvite, PoolMember
-from plans.pools import (
+from alerts.models import AlertRule
+from family.models import PoolInvite
+from family.pools import (
     CapChange,
     PoolError,
     invite_for_token,
@@ -20,8 +21,9 @@ from plans.pools import (
     pool_invite_accept,
     pool_member_invite,
 )
+from plans.models import Line, Pool, PoolMember
 from tests.factories import GB, make_line, make_plan, make_user
-from usage.models import AlertRule, Device
+from usage.models import Device
 
 pytestmark = [
     pytest.mark.django_db,
@@ -72,7 +74,7 @@ def test_a_manager_cannot_pause_the_owner_through_the_page(client, family):
     client.force_login(members["mum"].line.owner)
     for action in ("pause", "pause-cycle"):
         response = client.post(
-            reverse("plans:member_action", args=[pool.pk, members["owner"].pk, action]),
+            reverse("family:member_action", args=[pool.pk, members["owner"].pk, action]),
             headers={"HX-Request": "true"},
         )
         assert response.status_code == 200
@@ -85,7 +87,7 @@ def test_a_manager_cannot_cap_the_owner_and_the_children_keep_their_caps(client,
     pool, members = family
     client.force_login(members["mum"].line.owner)
     response = client.post(
-        reverse("plans:pool_caps", args=[pool.pk]),
+        reverse("family:pool_caps", args=[pool.pk]),
         {f"cap-{members['owner'].pk}": "1", f"action-{members['owner'].pk}": "pause"},
         headers={"HX-Request": "true"},
     )
@@ -97,7 +99,7 @@ def test_a_manager_cannot_invite_a_manager(client, family):
     pool, members = family
     client.force_login(members["mum"].line.owner)
     response = client.post(
-        reverse("plans:pool_invite", args=[pool.pk]),
+        reverse("family:pool_invite", args=[pool.pk]),
         {"to": "aunt@example.com", "role": "manager"},
         headers={"HX-Request": "true"},
     )
@@ -108,10 +110,10 @@ def test_a_manager_cannot_invite_a_manager(client, family):
 def test_the_page_offers_a_manager_only_what_a_manager_may_do(client, family):
     pool, members = family
     client.force_login(members["mum"].line.owner)
-    page = client.get(reverse("plans:pool", args=[pool.pk])).text
+    page = client.get(reverse("family:pool", args=[pool.pk])).text
     owner_id, hao_id = members["owner"].pk, members["hao"].pk
-    assert reverse("plans:member_action", args=[pool.pk, owner_id, "pause"]) not in page
-    assert reverse("plans:member_action", args=[pool.pk, hao_id, "pause"]) in page
+    assert reverse("family:member_action", args=[pool.pk, owner_id, "pause"]) not in page
+    assert reverse("family:member_action", args=[pool.pk, hao_id, "pause"]) in page
     assert f'name="cap-{owner_id}"' not in page
     assert f'name="cap-{hao_id}"' in page
     assert '<option value="manager"' not in page.split('id="invite-role"')[1].split("</select>")[0]
@@ -120,9 +122,9 @@ def test_the_page_offers_a_manager_only_what_a_manager_may_do(client, family):
 def test_a_cap_field_left_out_changes_nothing_and_an_empty_one_removes_the_cap(client, owner, family):
     pool, members = family
     client.force_login(owner)
-    client.post(reverse("plans:pool_caps", args=[pool.pk]), {f"cap-{members['hao'].pk}": "2"})
+    client.post(reverse("family:pool_caps", args=[pool.pk]), {f"cap-{members['hao'].pk}": "2"})
     assert caps(pool) == {"Dad": None, "Mum": None, "Hao": 2 * GB, "Xin": 1 * GB}
-    client.post(reverse("plans:pool_caps", args=[pool.pk]), {f"cap-{members['xin'].pk}": ""})
+    client.post(reverse("family:pool_caps", args=[pool.pk]), {f"cap-{members['xin'].pk}": ""})
     assert caps(pool) == {"Dad": None, "Mum": None, "Hao": 2 * GB, "Xin": None}
 
 
@@ -134,10 +136,10 @@ def test_the_page_works_while_an_invitation_to_an_address_without_an_account_is_
         pool=pool, by=owner, to="grandma@example.com", role=Role.MEMBER, at=AT
     )
     client.force_login(members["mum"].line.owner)
-    response = client.get(reverse("plans:pool", args=[pool.pk]))
+    response = client.get(reverse("family:pool", args=[pool.pk]))
     assert response.status_code == 200
     assert "grandma@example.com" in response.text
-    assert reverse("plans:invite_revoke", args=[pool.pk, invite.pk]) in response.text
+    assert reverse("family:invite_revoke", args=[pool.pk, invite.pk]) in response.text
 
 
 BAD_NAMES = [
@@ -153,7 +155,7 @@ BAD_NAMES = [
 def test_a_pool_name_with_control_characters_is_refused(client, owner, name):
     line = make_line(owner, plan=make_plan(shareable=True), activated_at=AT - dt.timedelta(days=3))
     client.force_login(owner)
-    response = client.post(reverse("plans:pools"), {"line": line.pk, "name": name}, follow=True)
+    response = client.post(reverse("family:pools"), {"line": line.pk, "name": name}, follow=True)
     assert "Names cannot hold line breaks, tabs or other control characters" in response.text
     assert Pool.objects.count() == 0
     with pytest.raises(PoolError, match="Names cannot hold line breaks"):
@@ -167,7 +169,7 @@ def test_a_line_nickname_rule_name_or_device_name_with_control_characters_is_ref
     line = make_line(owner, activated_at=AT - dt.timedelta(days=3))
     client.force_login(owner)
     response = client.post(
-        reverse("usage:line_rules", args=[line.pk]),
+        reverse("alerts:line_rules", args=[line.pk]),
         {"name": name, "kind": "used_percent", "percent": "80", "action": "notify"},
     )
     assert "Names cannot hold line breaks, tabs or other control characters" in response.text

@@ -8,11 +8,12 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from alerts.models import AlertRule, Notification
 from esimdash.accounts.models import User
-from plans.models import Line, Pool, PoolInvite, PoolMember
-from plans.pools import pool_create, pool_member_invite
+from family.models import PoolInvite
+from family.pools import pool_create, pool_member_invite
+from plans.models import Line, Pool, PoolMember
 from tests.factories import GB, MB, make_line, make_plan, make_user, use
-from usage.models import AlertRule, Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def add(pool, owner, user, role=Role.MEMBER, nickname="Kid"):
     line = make_line(user, activated_at=timezone.now() - dt.timedelta(days=1), nickname=nickname)
     browser = Client()
     browser.force_login(user)
-    response = browser.post(reverse("plans:invite", args=[token]), {"line": line.pk, "answer": "accept"})
+    response = browser.post(reverse("family:invite", args=[token]), {"line": line.pk, "answer": "accept"})
     assert response.status_code == 302
     member = PoolMember.objects.get(line=line, left_at__isnull=True)
     # Joined an hour ago, so the tests' usage (in the past) is the pool's.
@@ -52,16 +53,16 @@ def member(pool, owner, second_user):
 def pool_urls(pool: Pool, target: PoolMember, invite: PoolInvite) -> list[tuple[str, str, dict]]:
     """Every URL under a pool, with a harmless body for the POSTs."""
     member_action = [
-        ("post", reverse("plans:member_action", args=[pool.pk, target.pk, action]), {"role": "member"})
+        ("post", reverse("family:member_action", args=[pool.pk, target.pk, action]), {"role": "member"})
         for action in ("pause", "pause-cycle", "resume", "remove", "role", "hand-over")
     ]
     return [
-        ("get", reverse("plans:pool", args=[pool.pk]), {}),
-        ("get", reverse("plans:member_usage", args=[pool.pk, target.pk]), {}),
-        ("post", reverse("plans:pool_invite", args=[pool.pk]), {"to": "new@example.com"}),
-        ("post", reverse("plans:invite_revoke", args=[pool.pk, invite.pk]), {}),
-        ("post", reverse("plans:pool_caps", args=[pool.pk]), {f"cap-{target.pk}": "1"}),
-        ("post", reverse("plans:pool_caps_preview", args=[pool.pk]), {f"cap-{target.pk}": "1"}),
+        ("get", reverse("family:pool", args=[pool.pk]), {}),
+        ("get", reverse("family:member_usage", args=[pool.pk, target.pk]), {}),
+        ("post", reverse("family:pool_invite", args=[pool.pk]), {"to": "new@example.com"}),
+        ("post", reverse("family:invite_revoke", args=[pool.pk, invite.pk]), {}),
+        ("post", reverse("family:pool_caps", args=[pool.pk]), {f"cap-{target.pk}": "1"}),
+        ("post", reverse("family:pool_caps_preview", args=[pool.pk]), {f"cap-{target.pk}": "1"}),
         *member_action,
     ]
 
@@ -99,7 +100,7 @@ def test_members_cannot_manage_through_the_pages(client, pool, owner, member, ou
     )
     assert Line.objects.get(pk=other.line_id).status == "active"
     assert PoolInvite.objects.filter(email="new@example.com").count() == 0
-    page = client.get(reverse("plans:pool", args=[pool.pk]))
+    page = client.get(reverse("family:pool", args=[pool.pk]))
     assert "Only the pool&#x27;s owner and managers can do this." in page.content.decode()
 
 
@@ -114,7 +115,7 @@ def test_another_pools_member_id_is_404(client, pool, owner, member, outsider):
     )
     stranger = other_pool.members.get()
     client.force_login(owner)
-    url = reverse("plans:member_action", args=[pool.pk, stranger.pk, "pause"])
+    url = reverse("family:member_action", args=[pool.pk, stranger.pk, "pause"])
     assert client.post(url).status_code == 404
     assert Line.objects.get(pk=stranger.line_id).status == "active"
 
@@ -122,7 +123,7 @@ def test_another_pools_member_id_is_404(client, pool, owner, member, outsider):
 def test_the_owner_sees_the_pool_and_members_bars(client, pool, owner, member):
     use(member.line, 2 * GB, timezone.now() - dt.timedelta(minutes=30))
     client.force_login(owner)
-    page = client.get(reverse("plans:pool", args=[pool.pk])).content.decode()
+    page = client.get(reverse("family:pool", args=[pool.pk])).content.decode()
     assert "28.0 GB</strong> left" in page
     assert "2.00 GB used this cycle, no cap" in page
     assert "Wife" in page
@@ -134,7 +135,7 @@ def test_a_manager_sets_a_cap_below_usage_and_the_member_is_slowed(client, pool,
     use(member.line, 2 * GB, timezone.now() - dt.timedelta(minutes=30))
     client.force_login(owner)
     response = client.post(
-        reverse("plans:pool_caps", args=[pool.pk]),
+        reverse("family:pool_caps", args=[pool.pk]),
         {f"cap-{member.pk}": "1", f"action-{member.pk}": "throttle"},
         headers={"HX-Request": "true"},
     )
@@ -150,7 +151,7 @@ def test_the_caps_preview_shows_the_effect_before_saving(client, pool, owner, me
     client.force_login(owner)
     founder = pool.members.get(role=Role.OWNER)
     response = client.post(
-        reverse("plans:pool_caps_preview", args=[pool.pk]),
+        reverse("family:pool_caps_preview", args=[pool.pk]),
         {f"cap-{member.pk}": "1", f"action-{member.pk}": "pause", f"cap-{founder.pk}": "40"},
         headers={"HX-Request": "true"},
     )
@@ -167,7 +168,7 @@ def test_the_caps_preview_shows_the_effect_before_saving(client, pool, owner, me
 def test_a_bad_cap_is_named_and_changes_nothing(client, pool, owner, member, value, message):
     client.force_login(owner)
     response = client.post(
-        reverse("plans:pool_caps", args=[pool.pk]),
+        reverse("family:pool_caps", args=[pool.pk]),
         {f"cap-{member.pk}": value},
         headers={"HX-Request": "true"},
     )
@@ -178,30 +179,30 @@ def test_a_bad_cap_is_named_and_changes_nothing(client, pool, owner, member, val
 
 def test_pause_and_resume_from_the_page(client, pool, owner, member):
     client.force_login(owner)
-    client.post(reverse("plans:member_action", args=[pool.pk, member.pk, "pause"]))
+    client.post(reverse("family:member_action", args=[pool.pk, member.pk, "pause"]))
     assert Line.objects.get(pk=member.line_id).status == "suspended"
-    client.post(reverse("plans:member_action", args=[pool.pk, member.pk, "resume"]))
+    client.post(reverse("family:member_action", args=[pool.pk, member.pk, "resume"]))
     assert Line.objects.get(pk=member.line_id).status == "active"
 
 
 def test_an_invite_link_for_someone_signed_out_goes_through_sign_in(client, pool, owner):
     _, token = pool_member_invite(pool=pool, by=owner, to="new@example.com", at=timezone.now())
-    url = reverse("plans:invite", args=[token])
+    url = reverse("family:invite", args=[token])
     response = client.get(url)
     assert (response.status_code, response["Location"]) == (302, f"{reverse('login')}?next={url}")
 
 
 def test_an_unknown_invite_token_is_404(client, second_user):
     client.force_login(second_user)
-    assert client.get(reverse("plans:invite", args=["not-a-token"])).status_code == 404
+    assert client.get(reverse("family:invite", args=["not-a-token"])).status_code == 404
 
 
 def test_an_invite_link_is_404_to_anyone_it_is_not_for(client, pool, owner, second_user, outsider):
     _, token = pool_member_invite(pool=pool, by=owner, to="second", at=timezone.now())
     line = make_line(outsider, activated_at=timezone.now())
     client.force_login(outsider)
-    assert client.get(reverse("plans:invite", args=[token])).status_code == 404
-    response = client.post(reverse("plans:invite", args=[token]), {"line": line.pk, "answer": "accept"})
+    assert client.get(reverse("family:invite", args=[token])).status_code == 404
+    response = client.post(reverse("family:invite", args=[token]), {"line": line.pk, "answer": "accept"})
     assert response.status_code == 404
     assert not line.memberships.exists()
 
@@ -210,9 +211,9 @@ def test_starting_a_pool_from_the_page(client, owner):
     plan = make_plan(allowance_bytes=30 * GB, shareable=True)
     line = make_line(owner, plan=plan, activated_at=timezone.now() - dt.timedelta(days=1))
     client.force_login(owner)
-    response = client.post(reverse("plans:pools"), {"line": line.pk, "name": "Home"})
+    response = client.post(reverse("family:pools"), {"line": line.pk, "name": "Home"})
     pool = Pool.objects.get(name="Home")
-    assert (response.status_code, response["Location"]) == (302, reverse("plans:pool", args=[pool.pk]))
+    assert (response.status_code, response["Location"]) == (302, reverse("family:pool", args=[pool.pk]))
     assert pool.members.get().line == line
 
 
@@ -220,9 +221,9 @@ def test_a_member_leaves_from_the_page(client, pool, member):
     use(member.line, 5 * MB, timezone.now() - dt.timedelta(minutes=20))
     client.force_login(member.line.owner)
     response = client.post(
-        reverse("plans:member_action", args=[pool.pk, member.pk, "remove"]), headers={"HX-Request": "true"}
+        reverse("family:member_action", args=[pool.pk, member.pk, "remove"]), headers={"HX-Request": "true"}
     )
-    assert response["HX-Redirect"] == reverse("plans:pools")
+    assert response["HX-Redirect"] == reverse("family:pools")
     member.refresh_from_db()
     assert member.left_at is not None
 
@@ -230,23 +231,23 @@ def test_a_member_leaves_from_the_page(client, pool, member):
 def test_the_pool_list_shows_invitations_and_pools(client, pool, owner, second_user):
     pool_member_invite(pool=pool, by=owner, to="second", at=timezone.now())
     client.force_login(second_user)
-    page = client.get(reverse("plans:pools")).content.decode()
+    page = client.get(reverse("family:pools")).content.decode()
     assert "owner invited you to Zhang family" in page
     client.force_login(owner)
-    assert "Zhang family" in client.get(reverse("plans:pools")).content.decode()
+    assert "Zhang family" in client.get(reverse("family:pools")).content.decode()
 
 
 def test_managers_see_a_supervised_members_breakdown_but_not_an_adults(client, pool, owner, member, outsider):
     child = add(pool, owner, outsider, role=Role.SUPERVISED, nickname="Xin")
     use(child.line, 300 * MB, timezone.now() - dt.timedelta(minutes=40), app_category="games")
     client.force_login(owner)
-    page = client.get(reverse("plans:member_usage", args=[pool.pk, child.pk]))
+    page = client.get(reverse("family:member_usage", args=[pool.pk, child.pk]))
     assert page.status_code == 200
     assert "300 MB in the last 30 days." in page.content.decode()
     assert [(share.label, share.total_bytes) for share in page.context["history"].by_app] == [
         ("Games", 300 * MB)
     ]
-    assert client.get(reverse("plans:member_usage", args=[pool.pk, member.pk])).status_code == 404
+    assert client.get(reverse("family:member_usage", args=[pool.pk, member.pk])).status_code == 404
 
 
 @pytest.mark.parametrize("viewer", ["self", "adult member", "outsider"])
@@ -254,7 +255,7 @@ def test_a_members_breakdown_is_theirs_alone_among_adults(
     client, pool, owner, member, second_user, outsider, viewer
 ):
     other = add(pool, owner, make_user("third"), nickname="Third")
-    url = reverse("plans:member_usage", args=[pool.pk, member.pk])
+    url = reverse("family:member_usage", args=[pool.pk, member.pk])
     client.force_login({"self": second_user, "adult member": other.line.owner, "outsider": outsider}[viewer])
     assert client.get(url).status_code == (200 if viewer == "self" else 404)
 
@@ -263,17 +264,17 @@ def test_an_invitation_is_answered_from_the_pools_page_by_its_invitee_alone(
     client, pool, owner, second_user, outsider
 ):
     invite, _ = pool_member_invite(pool=pool, by=owner, to="second@example.com", at=timezone.now())
-    url = reverse("plans:invitation", args=[invite.pk])
+    url = reverse("family:invitation", args=[invite.pk])
     line = make_line(outsider, activated_at=timezone.now())
     for stranger in (outsider, owner):
         client.force_login(stranger)
         assert client.get(url).status_code == 404
         assert client.post(url, {"line": line.pk, "answer": "accept"}).status_code == 404
     client.force_login(second_user)
-    assert f'href="{url}"' in client.get(reverse("plans:pools")).content.decode()
+    assert f'href="{url}"' in client.get(reverse("family:pools")).content.decode()
     own = make_line(second_user, activated_at=timezone.now(), nickname="Mine")
     response = client.post(url, {"line": own.pk, "answer": "accept"})
-    assert (response.status_code, response["Location"]) == (302, reverse("plans:pool", args=[pool.pk]))
+    assert (response.status_code, response["Location"]) == (302, reverse("family:pool", args=[pool.pk]))
     assert list(pool.members.filter(left_at__isnull=True).values_list("line__nickname", flat=True)) == [
         "Dad",
         "Mine",
@@ -284,11 +285,11 @@ def test_an_invitation_is_answered_from_the_pools_page_by_its_invitee_alone(
 def test_managers_set_alert_rules_for_supervised_members_only(client, pool, owner, member, outsider):
     child = add(pool, owner, outsider, role=Role.SUPERVISED, nickname="Xin")
     client.force_login(member.line.owner)  # a plain member: neither line is theirs to rule
-    assert client.get(reverse("usage:line_rules", args=[child.line_id])).status_code == 404
+    assert client.get(reverse("alerts:line_rules", args=[child.line_id])).status_code == 404
     client.force_login(owner)
-    assert client.get(reverse("usage:line_rules", args=[member.line_id])).status_code == 404  # an adult's
+    assert client.get(reverse("alerts:line_rules", args=[member.line_id])).status_code == 404  # an adult's
     response = client.post(
-        reverse("usage:line_rules", args=[child.line_id]),
+        reverse("alerts:line_rules", args=[child.line_id]),
         {
             "name": "Half used",
             "kind": "used_percent",
@@ -313,7 +314,7 @@ def test_managers_set_alert_rules_for_supervised_members_only(client, pool, owne
 
 def test_an_invite_to_a_new_address_leads_through_sign_up_and_back(client, pool, owner):
     _, token = pool_member_invite(pool=pool, by=owner, to="grandma@example.com", at=timezone.now())
-    invite_url = reverse("plans:invite", args=[token])
+    invite_url = reverse("family:invite", args=[token])
     login_page = client.get(f"{reverse('login')}?next={invite_url}").content.decode()
     signup_url = f"{reverse('accounts:signup')}?next={invite_url}"
     assert f'href="{signup_url}"' in login_page
@@ -346,8 +347,8 @@ def test_an_unconfirmed_address_does_not_receive_the_invitations_sent_to_it(clie
     squatter.refresh_from_db()
     client.force_login(squatter)
     line = make_line(squatter, activated_at=timezone.now())
-    url = reverse("plans:invitation", args=[invite.pk])
-    assert f'href="{url}"' not in client.get(reverse("plans:pools")).content.decode()
+    url = reverse("family:invitation", args=[invite.pk])
+    assert f'href="{url}"' not in client.get(reverse("family:pools")).content.decode()
     assert client.get(url).status_code == 404
     assert client.post(url, {"line": line.pk, "answer": "accept"}).status_code == 404
     later, _ = pool_member_invite(pool=pool, by=owner, to="grandma@example.com", at=timezone.now())
@@ -378,7 +379,7 @@ def test_sign_up_does_not_follow_a_link_off_the_site(client):
 
 
 def test_the_owner_keeps_a_reserve_from_the_page_and_only_the_owner(client, pool, owner, member):
-    url = reverse("plans:pool_reserve", args=[pool.pk])
+    url = reverse("family:pool_reserve", args=[pool.pk])
     client.force_login(member.line.owner)
     client.post(url, {"reserve": "5"})
     pool.refresh_from_db()
@@ -402,7 +403,7 @@ def test_an_invite_link_does_not_confirm_an_address_another_account_confirmed(cl
     squatter = make_user("squatter", email_confirmed_at=None)
     User.objects.filter(pk=squatter.pk).update(email="grandma@example.com")
     client.force_login(squatter)
-    assert client.get(reverse("plans:invite", args=[token])).status_code == 404  # a forwarded link
+    assert client.get(reverse("family:invite", args=[token])).status_code == 404  # a forwarded link
     found = User.objects.filter(email="grandma@example.com").order_by("username")
     assert list(found.values_list("username", "email_confirmed_at")) == [
         ("grandma", grandma.email_confirmed_at),

@@ -8,8 +8,8 @@ import zoneinfo
 import pytest
 from django.db import transaction
 
-from plans.models import Line, Pool, PoolInvite, PoolMember
-from plans.pools import (
+from family.models import PoolInvite
+from family.pools import (
     CapChange,
     PoolAction,
     PoolError,
@@ -26,6 +26,7 @@ from plans.pools import (
     pool_ownership_hand_over,
     pool_reserve_set,
 )
+from plans.models import Line, Pool, PoolMember
 from tests.factories import GB, make_line, make_plan, make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)]
@@ -184,6 +185,6 @@ def test_a_refusal_says_why(db, family, actor, action, target, message):
 
 
 def test_the_code_table_is_the_documented_one():
-    from plans.pools import POOL_PERMISSIONS
+    from family.pools import POOL_PERMISSIONS
 
     assert {key: set(roles) for key, roles in POOL_PERMISSIONS.items()} == ALLOWED

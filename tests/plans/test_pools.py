@@ -1,5 +1,5 @@
 """Family pools: one allowance shared by its members' lines, caps, pauses, invites and roles.
-Figures come from `pool_balances` and `line_balances`; every change goes through plans.pools."""
+Figures come from `pool_balances` and `line_balances`; every change goes through family.pools."""
 
 import datetime as dt
 import re
@@ -9,8 +9,9 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from plans.models import Grant, Line, PoolInvite, PoolMember
-from plans.pools import (
+from alerts.models import Notification
+from family.models import PoolInvite
+from family.pools import (
     CapChange,
     PoolError,
     invite_for_token,
@@ -26,9 +27,9 @@ from plans.pools import (
     pool_member_role_set,
     pool_ownership_hand_over,
 )
+from plans.models import Grant, Line, PoolMember
 from tests import clock
 from tests.factories import GB, MB, make_line, make_plan, make_user, use
-from usage.models import Notification
 from usage.selectors import line_balance, pool_balances
 
 pytestmark = pytest.mark.django_db
@@ -207,7 +208,7 @@ def test_a_manager_pauses_and_resumes_a_member(owner, second_user, pool, now):
 
 
 def test_a_pause_until_the_cycle_ends_is_lifted_by_the_roll_over(owner, second_user, pool, now):
-    from plans.tasks import lines_roll_over
+    from usage.tasks import lines_roll_over
 
     member = join(pool, owner, second_user, now)
     pool_member_pause(pool=pool, by=owner, member_id=member.pk, until_cycle_end=True, at=now)

@@ -23,7 +23,7 @@ from django.db.models import Sum
 from django.test import Client
 from django.utils import timezone
 
-from plans.gifts import gift_send
+from family.gifts import gift_send
 from plans.models import Gift, Grant
 from tests.factories import GB, MB, make_line, make_plan, make_user
 from tests.services import postgres_bindir, running_postgresql

@@ -12,12 +12,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from alerts.models import AlertRule, Notification
+from alerts.tasks import alerts_sweep
 from esimdash.celery import app as celery_app
 from tests.factories import GB, MB, make_line, make_plan
 from tests.reliability.conftest import wait_for
 from tests.services import running_redis
-from usage.models import AlertRule, Notification, UsageRecord
-from usage.tasks import alerts_sweep
+from usage.models import UsageRecord
 from usage.tokens import integration_token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)

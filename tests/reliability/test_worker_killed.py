@@ -18,19 +18,19 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from plans.gifts import gift_send
+from alerts.engine import _cycle_start
+from alerts.models import AlertFiring, AlertRule, Delivery, DeliveryAttempt, Notification
+from alerts.outbox import deliveries_due_queue
+from alerts.tasks import alerts_sweep
+from alerts.webhooks import DELIVERY_HEADER
+from family.gifts import gift_send
+from family.tasks import gift_codes_expire
 from plans.models import Gift, GiftEntry, Line
-from plans.tasks import gift_codes_expire
 from tests.factories import GB, MB, make_line, make_plan, usage_record
 from tests.reliability.conftest import HeldTransaction, sessions_waiting_on_a_lock, wait_for
 from tests.usage.test_alerts_worker import SlowReceiver
-from usage.alerts import _cycle_start
-from usage.models import AlertFiring, AlertRule, Delivery, DeliveryAttempt, Notification
-from usage.notify import deliveries_due_queue
 from usage.selectors import line_balance
 from usage.services import usage_ingest
-from usage.tasks import alerts_sweep
-from usage.webhooks import DELIVERY_HEADER
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,8 +11,8 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
+from alerts.models import Notification
 from tests.security.user_text import owner_fragments, owner_pages, world_create
-from usage.models import Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -33,16 +33,16 @@ def strict_client(world):
 
 
 def test_an_htmx_post_without_the_token_is_refused_and_changes_nothing(strict_client, world):
-    response = strict_client.post(reverse("usage:notifications_read"), headers=HTMX)
+    response = strict_client.post(reverse("alerts:notifications_read"), headers=HTMX)
     assert response.status_code == 403
     assert Notification.objects.filter(user=world.owner, read_at__isnull=True).count() == 1
 
 
 def test_an_htmx_post_with_the_pages_hx_headers_token_goes_through(strict_client, world):
-    page = strict_client.get(reverse("usage:notifications")).content.decode()
+    page = strict_client.get(reverse("alerts:notifications")).content.decode()
     headers = json.loads(re.search(r"<body hx-headers='([^']+)'>", page).group(1))
     assert list(headers) == ["X-CSRFToken"]
-    response = strict_client.post(reverse("usage:notifications_read"), headers={**HTMX, **headers})
+    response = strict_client.post(reverse("alerts:notifications_read"), headers={**HTMX, **headers})
     assert response.status_code == 200
     assert Notification.objects.filter(user=world.owner, read_at__isnull=True).count() == 0
 

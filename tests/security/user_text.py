@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from django.urls import reverse
 from django.utils import timezone
 
+from alerts.models import AlertRule, Notification
 from esimdash.accounts.models import User
-from plans.gifts import gift_request_create
+from family.gifts import gift_request_create
+from family.pools import pool_create, pool_invite_accept, pool_member_invite
 from plans.models import Line, Pool, PoolMember
-from plans.pools import pool_create, pool_invite_accept, pool_member_invite
 from tests.factories import GB, MB, make_line, make_plan, make_user, use
-from usage.models import AlertRule, Device, Notification
+from usage.models import Device
 
 PAYLOADS = [
     "<script>window.__pwned=1</script>",
@@ -68,13 +69,13 @@ def owner_pages(world: World) -> list[str]:
     return [
         reverse("usage:home"),
         reverse("usage:line_detail", args=[line_id]),
-        reverse("usage:line_rules", args=[line_id]),
-        reverse("usage:notifications"),
-        reverse("plans:pools"),
-        reverse("plans:pool", args=[pool_id]),
-        reverse("plans:member_usage", args=[pool_id, world.child_member.pk]),
-        reverse("plans:gifts"),
-        reverse("plans:gift_redeem"),
+        reverse("alerts:line_rules", args=[line_id]),
+        reverse("alerts:notifications"),
+        reverse("family:pools"),
+        reverse("family:pool", args=[pool_id]),
+        reverse("family:member_usage", args=[pool_id, world.child_member.pk]),
+        reverse("family:gifts"),
+        reverse("family:gift_redeem"),
         reverse("accounts:profile"),
     ]
 
@@ -83,7 +84,7 @@ def owner_fragments(world: World) -> list[str]:
     """Parts of pages that htmx fetches and swaps in."""
     return [
         reverse("usage:line_card", args=[world.line.pk]),
-        reverse("usage:rule_edit", args=[world.line.pk, world.rule.pk]),
+        reverse("alerts:rule_edit", args=[world.line.pk, world.rule.pk]),
     ]
 
 
@@ -92,7 +93,7 @@ def staff_pages(world: World) -> list[str]:
         reverse("admin:plans_line_changelist"),
         reverse("admin:plans_line_change", args=[world.line.pk]),
         reverse("admin:usage_device_changelist"),
-        reverse("admin:usage_alertrule_changelist"),
+        reverse("admin:alerts_alertrule_changelist"),
         reverse("admin:plans_pool_changelist"),
         reverse("admin:accounts_user_changelist"),
     ]

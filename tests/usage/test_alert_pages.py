@@ -8,11 +8,11 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from alerts.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
 from esimdash.accounts.models import User
 from plans.models import Line
-from plans.services import line_cycle_grants_ensure
+from plans.services import cycle_grants_ensure
 from tests.factories import GB, MB, make_line, make_plan, use
-from usage.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
@@ -47,7 +47,7 @@ def notification(owner, line, firing):
 def test_an_owner_adds_a_rule_inline_and_sees_it_in_the_list(client, owner, line):
     client.force_login(owner)
     response = client.post(
-        reverse("usage:line_rules", args=[line.pk]),
+        reverse("alerts:line_rules", args=[line.pk]),
         {
             "name": "",
             "kind": "window",
@@ -75,7 +75,7 @@ def test_an_owner_adds_a_rule_inline_and_sees_it_in_the_list(client, owner, line
 def test_a_rule_missing_its_threshold_is_refused_inline_and_nothing_is_saved(client, owner, line):
     client.force_login(owner)
     response = client.post(
-        reverse("usage:line_rules", args=[line.pk]),
+        reverse("alerts:line_rules", args=[line.pk]),
         {"kind": "used_percent", "action": "notify"},
         headers=HTMX,
     )
@@ -83,7 +83,7 @@ def test_a_rule_missing_its_threshold_is_refused_inline_and_nothing_is_saved(cli
     assert "Give the share of the allowance, from 1 to 100 %." in response.content.decode()
     assert AlertRule.objects.count() == 0
     plain = client.post(
-        reverse("usage:line_rules", args=[line.pk]),
+        reverse("alerts:line_rules", args=[line.pk]),
         {"kind": "used_percent", "percent": "140", "action": "notify"},
     )
     assert plain.status_code == 400
@@ -93,23 +93,23 @@ def test_a_rule_missing_its_threshold_is_refused_inline_and_nothing_is_saved(cli
 @pytest.mark.parametrize("percent", [75, 90, 100])
 def test_one_click_presets(client, owner, line, percent):
     client.force_login(owner)
-    client.post(reverse("usage:rule_preset", args=[line.pk]), {"percent": percent}, headers=HTMX)
+    client.post(reverse("alerts:rule_preset", args=[line.pk]), {"percent": percent}, headers=HTMX)
     rule = AlertRule.objects.get()
     assert (rule.kind, rule.percent, rule.name) == ("used_percent", percent, f"{percent} % used")
 
 
 def test_a_preset_other_than_75_90_100_is_refused(client, owner, line):
     client.force_login(owner)
-    assert client.post(reverse("usage:rule_preset", args=[line.pk]), {"percent": 60}).status_code == 400
+    assert client.post(reverse("alerts:rule_preset", args=[line.pk]), {"percent": 60}).status_code == 400
     assert AlertRule.objects.count() == 0
 
 
 def test_edit_snooze_wake_acknowledge_and_delete(client, owner, line, watch, firing):
     client.force_login(owner)
-    form = client.get(reverse("usage:rule_edit", args=[line.pk, watch.pk]), headers=HTMX)
+    form = client.get(reverse("alerts:rule_edit", args=[line.pk, watch.pk]), headers=HTMX)
     assert f'name="rule{watch.pk}-percent"' in form.content.decode()
     client.post(
-        reverse("usage:rule_edit", args=[line.pk, watch.pk]),
+        reverse("alerts:rule_edit", args=[line.pk, watch.pk]),
         {
             f"rule{watch.pk}-name": "Half",
             f"rule{watch.pk}-kind": "used_percent",
@@ -124,23 +124,24 @@ def test_edit_snooze_wake_acknowledge_and_delete(client, owner, line, watch, fir
 
     before = timezone.now()
     body = client.post(
-        reverse("usage:rule_snooze", args=[line.pk, watch.pk]), {"hours": 3}, headers=HTMX
+        reverse("alerts:rule_snooze", args=[line.pk, watch.pk]), {"hours": 3}, headers=HTMX
     ).content.decode()
     watch.refresh_from_db()
     assert before + dt.timedelta(hours=3) <= watch.snoozed_until <= timezone.now() + dt.timedelta(hours=3)
     assert "Snoozed until" in body
-    client.post(reverse("usage:rule_snooze", args=[line.pk, watch.pk]), {"wake": "1"}, headers=HTMX)
+    client.post(reverse("alerts:rule_snooze", args=[line.pk, watch.pk]), {"wake": "1"}, headers=HTMX)
     watch.refresh_from_db()
     assert watch.snoozed_until is None
     assert (
-        client.post(reverse("usage:rule_snooze", args=[line.pk, watch.pk]), {"hours": 500}).status_code == 400
+        client.post(reverse("alerts:rule_snooze", args=[line.pk, watch.pk]), {"hours": 500}).status_code
+        == 400
     )
 
-    client.post(reverse("usage:firing_acknowledge", args=[line.pk, watch.pk, firing.pk]), headers=HTMX)
+    client.post(reverse("alerts:firing_acknowledge", args=[line.pk, watch.pk, firing.pk]), headers=HTMX)
     firing.refresh_from_db()
     assert firing.acknowledged_at is not None
 
-    client.post(reverse("usage:rule_delete", args=[line.pk, watch.pk]), headers=HTMX)
+    client.post(reverse("alerts:rule_delete", args=[line.pk, watch.pk]), headers=HTMX)
     assert AlertRule.objects.count() == 0
 
 
@@ -156,7 +157,7 @@ def test_the_page_shows_each_rules_state(client, owner, line, watch, firing):
         snoozed_until=timezone.now() + dt.timedelta(hours=1),
     )
     client.force_login(owner)
-    response = client.get(reverse("usage:line_rules", args=[line.pk]))
+    response = client.get(reverse("alerts:line_rules", args=[line.pk]))
     states = {rule.name: rule for rule in response.context["rules"]}
     assert (states["Heads up"].open_firings, states["Quiet"].open_firings) == (1, 0)
     body = response.content.decode()
@@ -173,7 +174,7 @@ def test_the_preview_counts_past_days_over_the_threshold(client, owner, line):
         use(line, amount, now - dt.timedelta(days=days_ago))
     client.force_login(owner)
     response = client.post(
-        reverse("usage:rule_preview", args=[line.pk]),
+        reverse("alerts:rule_preview", args=[line.pk]),
         {"kind": "window", "window": "today", "threshold_mb": "500", "action": "notify", "leak_factor": "5"},
         headers=HTMX,
     )
@@ -183,9 +184,9 @@ def test_the_preview_counts_past_days_over_the_threshold(client, owner, line):
 def test_resume_lifts_a_rules_cut_off(client, owner, line, watch):
     Line.objects.filter(pk=line.pk).update(status="suspended", status_reason="rule", status_rule=watch)
     client.force_login(owner)
-    page = client.get(reverse("usage:line_rules", args=[line.pk])).content.decode()
+    page = client.get(reverse("alerts:line_rules", args=[line.pk])).content.decode()
     assert "This line's data is cut off by the rule \u201cHeads up\u201d." in page
-    client.post(reverse("usage:line_resume", args=[line.pk]), headers=HTMX)
+    client.post(reverse("alerts:line_resume", args=[line.pk]), headers=HTMX)
     line.refresh_from_db()
     assert (line.status, line.status_reason, line.status_rule) == ("active", "", None)
 
@@ -195,47 +196,47 @@ def test_the_notification_centre_filters_and_marks_read(client, owner, line, not
         user=owner, line=line, title="Later", body="b", visible_at=timezone.now() + dt.timedelta(hours=3)
     )
     client.force_login(owner)
-    page = client.get(reverse("usage:notifications"))
+    page = client.get(reverse("alerts:notifications"))
     assert [entry.pk for entry in page.context["entries"]] == [
         notification.pk
     ]  # the other waits for quiet hours
-    badge = client.get(reverse("usage:notification_badge"), headers=HTMX).content.decode()
+    badge = client.get(reverse("alerts:notification_badge"), headers=HTMX).content.decode()
     assert 'data-testid="unread-count">1<' in badge
-    client.post(reverse("usage:notifications_read"), {"id": notification.pk}, headers=HTMX)
+    client.post(reverse("alerts:notifications_read"), {"id": notification.pk}, headers=HTMX)
     notification.refresh_from_db()
     assert notification.read_at is not None
-    assert list(client.get(reverse("usage:notifications") + "?show=unread").context["entries"]) == []
+    assert list(client.get(reverse("alerts:notifications") + "?show=unread").context["entries"]) == []
     later.refresh_from_db()
     assert later.read_at is None
-    assert "unread-count" not in client.get(reverse("usage:notification_badge")).content.decode()
+    assert "unread-count" not in client.get(reverse("alerts:notification_badge")).content.decode()
 
 
 def test_a_new_webhook_shows_its_secret_once(client, owner, settings):
     settings.WEBHOOK_ALLOW_LOCAL = False
     client.force_login(owner)
-    refused = client.post(reverse("usage:webhooks"), {"url": "https://127.0.0.1/hook"})
+    refused = client.post(reverse("alerts:webhooks"), {"url": "https://127.0.0.1/hook"})
     assert refused.status_code == 400
     assert "is an internal address (127.0.0.1)" in refused.content.decode()
     settings.WEBHOOK_ALLOW_LOCAL = True
-    created = client.post(reverse("usage:webhooks"), {"url": "http://127.0.0.1:9/hook"})
+    created = client.post(reverse("alerts:webhooks"), {"url": "http://127.0.0.1:9/hook"})
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.secret in created.content.decode()
-    assert endpoint.secret not in client.get(reverse("usage:webhooks")).content.decode()
+    assert endpoint.secret not in client.get(reverse("alerts:webhooks")).content.decode()
 
 
 def _urls(line, watch, firing, notification, webhook):
     return [
-        ("get", reverse("usage:line_rules", args=[line.pk]), {}),
-        ("post", reverse("usage:line_rules", args=[line.pk]), {"kind": "new_country", "action": "notify"}),
-        ("post", reverse("usage:rule_preset", args=[line.pk]), {"percent": 75}),
-        ("post", reverse("usage:rule_preview", args=[line.pk]), {"kind": "new_country", "action": "notify"}),
-        ("get", reverse("usage:rule_edit", args=[line.pk, watch.pk]), {}),
-        ("post", reverse("usage:rule_edit", args=[line.pk, watch.pk]), {}),
-        ("post", reverse("usage:rule_delete", args=[line.pk, watch.pk]), {}),
-        ("post", reverse("usage:rule_snooze", args=[line.pk, watch.pk]), {"hours": 2}),
-        ("post", reverse("usage:firing_acknowledge", args=[line.pk, watch.pk, firing.pk]), {}),
-        ("post", reverse("usage:line_resume", args=[line.pk]), {}),
-        ("post", reverse("usage:webhook_delete", args=[webhook.pk]), {}),
+        ("get", reverse("alerts:line_rules", args=[line.pk]), {}),
+        ("post", reverse("alerts:line_rules", args=[line.pk]), {"kind": "new_country", "action": "notify"}),
+        ("post", reverse("alerts:rule_preset", args=[line.pk]), {"percent": 75}),
+        ("post", reverse("alerts:rule_preview", args=[line.pk]), {"kind": "new_country", "action": "notify"}),
+        ("get", reverse("alerts:rule_edit", args=[line.pk, watch.pk]), {}),
+        ("post", reverse("alerts:rule_edit", args=[line.pk, watch.pk]), {}),
+        ("post", reverse("alerts:rule_delete", args=[line.pk, watch.pk]), {}),
+        ("post", reverse("alerts:rule_snooze", args=[line.pk, watch.pk]), {"hours": 2}),
+        ("post", reverse("alerts:firing_acknowledge", args=[line.pk, watch.pk, firing.pk]), {}),
+        ("post", reverse("alerts:line_resume", args=[line.pk]), {}),
+        ("post", reverse("alerts:webhook_delete", args=[webhook.pk]), {}),
     ]
 
 
@@ -253,17 +254,17 @@ def test_nobody_else_can_see_or_touch_a_lines_rules(
     watch.refresh_from_db()
     assert watch.snoozed_until is None
     assert WebhookEndpoint.objects.count() == 1
-    assert client.post(reverse("usage:notifications_read"), {"id": notification.pk}).status_code == 302
+    assert client.post(reverse("alerts:notifications_read"), {"id": notification.pk}).status_code == 302
     notification.refresh_from_db()
     assert notification.read_at is None
-    assert list(client.get(reverse("usage:notifications")).context["entries"]) == []
+    assert list(client.get(reverse("alerts:notifications")).context["entries"]) == []
 
 
 def test_a_rule_of_another_line_is_not_found_under_my_line(client, owner, line, second_user):
     other = make_line(second_user, activated_at=timezone.now())
     theirs = AlertRule.objects.create(line=other, created_by=second_user, name="x", kind="new_country")
     client.force_login(owner)
-    assert client.get(reverse("usage:rule_edit", args=[line.pk, theirs.pk])).status_code == 404
+    assert client.get(reverse("alerts:rule_edit", args=[line.pk, theirs.pk])).status_code == 404
 
 
 @time_machine.travel("2026-11-22 12:00:00+09:00", tick=False)
@@ -273,12 +274,12 @@ def test_the_preview_replays_a_used_percent_rule_once_per_cycle(client, owner):
     monthly = make_line(
         owner, plan=make_plan(allowance_bytes=10 * GB), activated_at=now - dt.timedelta(days=45)
     )
-    line_cycle_grants_ensure(line=monthly, until=now)
+    cycle_grants_ensure(monthly, until=now)
     use(monthly, 9 * GB, dt.datetime(2026, 10, 26, 12, tzinfo=monthly.tz))  # 90 % of October's cycle
     use(monthly, 500 * MB, dt.datetime(2026, 11, 3, 12, tzinfo=monthly.tz))  # 5 % of November's
     use(monthly, 8 * GB, dt.datetime(2026, 11, 15, 12, tzinfo=monthly.tz))  # 85 % of November's
     client.force_login(owner)
-    url = reverse("usage:rule_preview", args=[monthly.pk])
+    url = reverse("alerts:rule_preview", args=[monthly.pk])
     fields = {"kind": "used_percent", "action": "notify", "leak_factor": "5"}
     for percent, times in (("80", "2 times"), ("88", "1 time"), ("95", "0 times")):
         response = client.post(url, {**fields, "percent": percent}, headers=HTMX)
@@ -289,5 +290,5 @@ def test_the_preview_replays_a_used_percent_rule_once_per_cycle(client, owner):
 def test_the_rules_page_says_when_alerts_cannot_be_e_mailed(client, owner, line, confirmed, notice):
     User.objects.filter(pk=owner.pk).update(email_confirmed_at=timezone.now() if confirmed else None)
     client.force_login(owner)
-    page = client.get(reverse("usage:line_rules", args=[line.pk])).content.decode()
+    page = client.get(reverse("alerts:line_rules", args=[line.pk])).content.decode()
     assert ('data-testid="alerts-not-emailed"' in page) is notice

@@ -8,10 +8,11 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from alerts.evaluation import lines_status_and_rules_evaluate
+from alerts.models import AlertFiring, AlertRule, Delivery, Notification
 from plans.models import Line
 from tests.factories import GB, MB, grant, make_line, make_plan, use
-from usage.models import AlertFiring, AlertRule, Delivery, Device, Notification
-from usage.status import lines_status_and_rules_evaluate
+from usage.models import Device
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)
@@ -92,7 +93,7 @@ def test_a_new_cycle_is_a_new_period(line, frozen):
     watch = rule(line, AlertRule.Kind.USED_PERCENT, percent=50)
     use(line, 6 * GB, NOW - dt.timedelta(hours=3))
     frozen.move_to(dt.datetime(2026, 12, 1, 0, 5, tzinfo=TOKYO))
-    from plans.tasks import lines_roll_over
+    from usage.tasks import lines_roll_over
 
     lines_roll_over()
     evaluate(line)

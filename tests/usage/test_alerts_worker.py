@@ -16,16 +16,16 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from alerts.engine import rules_sweep, rules_sweep_batches
+from alerts.models import AlertRule, Delivery, DeliveryAttempt, Notification, WebhookEndpoint
+from alerts.outbox import deliveries_due_queue
+from alerts.tasks import alerts_sweep
+from alerts.webhooks import DELIVERY_HEADER
 from esimdash.celery import app as celery_app
 from tests.factories import GB, MB, make_line, make_plan, usage_record, use
 from tests.services import running_redis
-from usage.alerts import rules_sweep, rules_sweep_batches
-from usage.models import AlertRule, Delivery, DeliveryAttempt, Notification, WebhookEndpoint
-from usage.notify import deliveries_due_queue
 from usage.services import usage_ingest
-from usage.tasks import alerts_sweep
 from usage.tokens import integration_token_create
-from usage.webhooks import DELIVERY_HEADER
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

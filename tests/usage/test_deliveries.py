@@ -14,13 +14,15 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from alerts.models import AlertRule, Delivery, DeliveryAttempt, Notification, WebhookEndpoint
+from alerts.notify import user_notify
+from alerts.outbox import backoff_seconds, delivery_send
+from alerts.webhooks import SIGNATURE_HEADER, UnsafeURL, webhook_url_check
 from esimdash.accounts.models import User
 from plans.models import Line
 from tests import clock
 from tests.factories import GB, make_line, make_plan, use
-from usage.models import AlertRule, Delivery, DeliveryAttempt, Notification, WebhookEndpoint
-from usage.notify import backoff_seconds, delivery_send, line_resume, user_notify
-from usage.webhooks import SIGNATURE_HEADER, UnsafeURL, webhook_url_check
+from usage.status import line_rule_release as line_resume
 
 pytestmark = pytest.mark.django_db
 

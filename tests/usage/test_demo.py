@@ -3,9 +3,9 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
+from demo.personas import DEMO_PASSWORD
 from esimdash.accounts.models import User
 from plans.models import Gift, GiftRequest, Grant, Line, Pool
-from usage.demo import DEMO_PASSWORD
 from usage.models import Device, SimulatedLine, UsageRecord
 from usage.selectors import pool_balances
 

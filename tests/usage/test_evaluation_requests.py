@@ -7,10 +7,10 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from alerts.evaluation import lines_evaluate
 from plans.models import Line, Plan
 from tests.factories import GB, MB, make_line, make_plan, usage_record
-from usage.services import usage_ingest
-from usage.status import lines_claim, lines_evaluate
+from usage.services import lines_claim, usage_ingest
 
 pytestmark = pytest.mark.django_db
 

@@ -10,19 +10,19 @@ import pytest
 import time_machine
 from django.db import IntegrityError
 
-from plans.gifts import gift_codes_expire, gift_send
-from plans.models import Grant, Line, Plan, PoolMember
-from plans.pools import (
+from family.gifts import gift_codes_expire, gift_send
+from family.pools import (
     invite_for_token,
     pool_create,
     pool_invite_accept,
     pool_member_invite,
     pool_member_remove,
 )
-from plans.tasks import lines_roll_over
+from plans.models import Grant, Line, Plan, PoolMember
 from tests.factories import GB, grant, make_line, make_plan, make_user, use
 from usage.carry_over import carry_overs_settle
 from usage.selectors import line_balance, pool_balances
+from usage.tasks import lines_roll_over
 
 pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)]
 

@@ -25,21 +25,21 @@ from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from esimdash.accounts.models import User
-from plans.gifts import GiftError, gift_send
-from plans.models import Gift, GiftEntry, Grant, Line, Pool, PoolMember
-from plans.pools import (
+from family.gifts import GiftError, gift_send
+from family.pools import (
     invite_for_token,
     pool_create,
     pool_invite_accept,
     pool_member_invite,
     pool_member_remove,
 )
-from plans.tasks import lines_roll_over
+from plans.models import Gift, GiftEntry, Grant, Line, Pool, PoolMember
 from tests.factories import MB, make_line, make_plan, make_user, usage_record
 from usage.carry_over import carry_overs_settle
 from usage.models import UsageRecord
 from usage.selectors import LineBalance, Lot, PoolBalance, line_balance, pool_balances, relevant_lots
 from usage.services import usage_ingest
+from usage.tasks import lines_roll_over
 
 # The histories are written for Tokyo lines with cycles from the 1st, whatever the run's calendar.
 pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)]

@@ -5,9 +5,9 @@ import pytest
 import time_machine
 
 from plans.models import Grant, Line, Plan
-from plans.tasks import lines_roll_over
 from tests.factories import GB, MB, grant, make_line, make_plan, use
 from usage.selectors import line_balance
+from usage.tasks import lines_roll_over
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)

@@ -8,8 +8,8 @@ import pytest
 import urllib3
 from django.urls import reverse
 
-from usage.models import WebhookEndpoint
-from usage.webhooks import UnsafeURL, webhook_post, webhook_url_check
+from alerts.models import WebhookEndpoint
+from alerts.webhooks import UnsafeURL, webhook_post, webhook_url_check
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +113,7 @@ def test_a_saved_url_is_checked_again_when_sent(monkeypatch):
 )
 def test_the_form_refuses_them_and_says_why(client, owner, host, leads_to):
     client.force_login(owner)
-    refused = client.post(reverse("usage:webhooks"), {"url": f"https://[{host}]/hook"})
+    refused = client.post(reverse("alerts:webhooks"), {"url": f"https://[{host}]/hook"})
     assert refused.status_code == 400
     assert refused.context["form"].errors == {
         "url": [f"The host {host} is an internal address ({leads_to}, inside {ipaddress.ip_address(host)})."]
@@ -125,7 +125,7 @@ def test_the_refusal_is_in_the_users_language(client, owner):
     owner.language = "ja"
     owner.save()
     client.force_login(owner)
-    refused = client.post(reverse("usage:webhooks"), {"url": "https://[::127.0.0.1]/hook"})
+    refused = client.post(reverse("alerts:webhooks"), {"url": "https://[::127.0.0.1]/hook"})
     assert refused.context["form"].errors == {
         "url": ["ホスト ::127.0.0.1 は内部アドレスです（::7f00:1 に含まれる 127.0.0.1）。"]  # noqa: RUF001
     }

@@ -1,0 +1,228 @@
+"""What a firing rule does (a notification in the owner's centre, e-mail and webhooks, its action
+on the line), the notices that are not rules' (`user_notify`), and the provisioning policy: every
+move of a line's status reaches the operator's webhook. Sending is the outbox's."""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import pycountry
+from django.conf import settings
+from django.dispatch import receiver
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from alerts.models import AlertFiring, AlertRule, Delivery, Notification, WebhookEndpoint
+from alerts.outbox import queue
+from esimdash.accounts.models import User
+from esimdash.units import data_size
+from plans.models import Line
+from usage.models import AppCategory, Device, LineStatusChange
+from usage.status import line_rule_hold, line_status_changed
+
+logger = logging.getLogger(__name__)
+Kind = AlertRule.Kind
+
+
+@dataclass(frozen=True)
+class Fired:
+    firing: AlertFiring
+    rule: AlertRule
+    line: Line
+
+
+def _describe(rule: AlertRule, line: Line, value: int, detail: dict) -> str:
+    names = {"line": line.nickname}
+    if rule.kind == Kind.USED_PERCENT:
+        return _("%(percent)s%% of the data on %(line)s is used.") % {**names, "percent": value}
+    if rule.kind == Kind.REMAINING:
+        return _("Only %(remaining)s is left on %(line)s.") % {
+            **names,
+            "remaining": data_size(value) or "0 B",
+        }
+    if rule.kind == Kind.WINDOW:
+        window = AlertRule.Window(rule.window).label
+        return _("%(line)s used %(used)s in %(window)s.") % {
+            **names,
+            "used": data_size(value),
+            "window": window,
+        }
+    if rule.kind == Kind.TETHERED:
+        return _("Hotspot use on %(line)s reached %(used)s this cycle.") % {**names, "used": data_size(value)}
+    if rule.kind == Kind.NEW_COUNTRY:
+        country = pycountry.countries.get(alpha_2=detail["country"])
+        name = country.name if country else detail["country"]
+        return _("%(line)s was used in %(country)s for the first time.") % {**names, "country": name}
+    if rule.kind == Kind.DAYS_ABROAD:
+        return _("%(line)s has been used abroad %(days)s days in a row.") % {**names, "days": value}
+    if rule.kind == Kind.EXPIRY:
+        return _("Data on %(line)s expires within %(hours)s hours.") % {**names, "hours": value}
+    app = str(AppCategory(detail["app"]).label)
+    device = Device.objects.filter(pk=detail["device"]).values_list("name", flat=True).first() or _(
+        "Unknown device"
+    )
+    if rule.kind == Kind.BACKGROUND_LEAK:
+        return _(
+            "%(app)s on %(device)s used %(used)s in the background this hour; it usually uses %(usual)s."
+        ) % {
+            "app": app,
+            "device": device,
+            "used": data_size(value),
+            "usual": data_size(detail["usual_bytes"]) or "0 B",
+        }
+    return _("%(app)s on %(device)s used mobile data on %(line)s for the first time.") % {
+        **names,
+        "app": app,
+        "device": device,
+    }
+
+
+_ACTION_TEXT = {
+    AlertRule.Action.THROTTLE: gettext_noop("The line has been slowed down. Resume it from its rules page."),
+    AlertRule.Action.SUSPEND: gettext_noop(
+        "The line's data has been cut off. Resume it from its rules page."
+    ),
+}
+
+
+def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
+    """Within the firing's transaction: acts on the line, and writes the notification and the
+    deliveries; they are queued when the transaction commits."""
+    rule, line, firing = fired.rule, fired.line, fired.firing
+    owner: User = line.owner
+    acted = _act(rule, line, at)
+    # Quiet hours hold notifications back, but not news of a line just slowed or cut off.
+    visible_at = at if acted else owner.notifications_due_at(at)
+    rules_url = settings.SITE_URL + reverse("alerts:line_rules", args=[line.pk])
+    with translation.override(owner.language):
+        title = f"{rule.name} · {line.nickname}"
+        body = _describe(rule, line, firing.value, firing.detail)
+        if acted:
+            body += " " + _(_ACTION_TEXT[AlertRule.Action(rule.action)])
+        notification = Notification.objects.create(
+            user=owner, line=line, firing=firing, title=title, body=body, created_at=at, visible_at=visible_at
+        )
+        deliveries = []
+        if rule.notify_email and owner.confirmed_email:
+            deliveries.append(_email(owner, title, body, rules_url))
+    if rule.created_by_id != owner.pk:
+        # A pool manager's rule on a supervised member's line: the manager hears of it too.
+        manager: User = rule.created_by
+        with translation.override(manager.language):
+            Notification.objects.create(
+                user=manager,
+                line=line,
+                firing=firing,
+                title=f"{rule.name} · {line.nickname}",
+                body=_describe(rule, line, firing.value, firing.detail),
+                created_at=at,
+                visible_at=at if acted else manager.notifications_due_at(at),
+            )
+    event = {
+        "event": "alert.fired",
+        "rule": {"id": rule.pk, "name": rule.name, "kind": rule.kind},
+        "line": {"id": line.pk, "iccid": line.iccid},
+        "value": firing.value,
+        "detail": firing.detail,
+        "message": body,
+        "fired_at": at.isoformat(),
+    }
+    if rule.notify_webhook:
+        deliveries += [
+            Delivery(channel=Delivery.Channel.WEBHOOK, webhook=endpoint, payload=event)
+            for endpoint in WebhookEndpoint.objects.filter(user=owner)
+        ]
+    for delivery in deliveries:
+        delivery.notification, delivery.rule, delivery.due_at = notification, rule, visible_at
+    queue(Delivery.objects.bulk_create(deliveries))
+
+
+def _email(user: User, title: str, body: str, url: str) -> Delivery:
+    """An e-mail delivery in the active language (the caller sets the user's). Only to a confirmed
+    address: an unconfirmed one may be a stranger's (a typo at sign-up), and alerts tell of a
+    line's use."""
+    context = {"title": title, "body": body, "url": url, "user": user}
+    return Delivery(
+        channel=Delivery.Channel.EMAIL,
+        payload={
+            "to": user.confirmed_email,
+            "subject": title,
+            "text": render_to_string("alerts/email/alert.txt", context),
+            "html": render_to_string("alerts/email/alert.html", context),
+        },
+    )
+
+
+def user_notify(
+    user: User,
+    *,
+    title: str,
+    body: str,
+    path: str,
+    at: dt.datetime,
+    line: Line | None = None,
+    email: bool = True,
+) -> Notification:
+    """A notification outside the alert rules (pool invites, caps reached): in the user's centre
+    after their quiet hours, and by e-mail when they have a confirmed address. The caller writes `title`
+    and `body` in the user's language (`translation.override(user.language)`)."""
+    visible_at = user.notifications_due_at(at)
+    with translation.override(user.language):
+        notification = Notification.objects.create(
+            user=user, line=line, title=str(title), body=str(body), created_at=at, visible_at=visible_at
+        )
+        deliveries = (
+            [_email(user, str(title), str(body), settings.SITE_URL + path)]
+            if email and user.confirmed_email
+            else []
+        )
+    for delivery in deliveries:
+        delivery.notification, delivery.due_at = notification, visible_at
+    queue(Delivery.objects.bulk_create(deliveries))
+    return notification
+
+
+def _act(rule: AlertRule, line: Line, at: dt.datetime) -> bool:
+    """Slows or cuts off the line as the rule says, through the line-status machine. Returns
+    whether the line changed."""
+    if rule.action == AlertRule.Action.NOTIFY:
+        return False
+    status = Line.Status.THROTTLED if rule.action == AlertRule.Action.THROTTLE else Line.Status.SUSPENDED
+    return line_rule_hold(line, status=status, rule_id=rule.pk, at=at)
+
+
+_PROVISIONING_EVENTS = {
+    Line.Status.ACTIVE: "line.resume",
+    Line.Status.THROTTLED: "line.throttle",
+    Line.Status.SUSPENDED: "line.suspend",
+    Line.Status.EXPIRED: "line.expire",
+}
+
+
+@receiver(line_status_changed)
+def provisioning_notify(sender, *, change: LineStatusChange, **kwargs) -> None:
+    """The one policy: every move of a line's status tells the operator's provisioning system
+    (when one is configured), in the move's transaction, through the outbox."""
+    if not settings.PROVISIONING_WEBHOOK_URL:
+        return
+    payload = {
+        "event": _PROVISIONING_EVENTS[Line.Status(change.status)],
+        "line": {"id": change.line_id, "iccid": change.line.iccid},
+        "reason": change.reason,
+        "transition": change.transition,
+        "rule_id": change.rule_id,
+        "at": change.at.isoformat(),
+    }
+    queue(
+        [
+            Delivery.objects.create(
+                channel=Delivery.Channel.PROVISIONING,
+                rule_id=change.rule_id,
+                payload=payload,
+                due_at=change.at,
+            )
+        ]
+    )

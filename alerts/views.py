@@ -1,0 +1,253 @@
+"""Alert rules per line, the notification centre and user webhooks. Forms post with htmx and get
+back the region they change; without JavaScript they post normally and are redirected."""
+
+import datetime as dt
+import secrets
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Prefetch, Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from alerts.engine import rule_preview
+from alerts.forms import AlertRuleForm, SnoozeForm, WebhookForm
+from alerts.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
+from esimdash.accounts.requests import AuthenticatedHttpRequest
+from plans.models import Line
+from plans.selectors import line_get_for_rules, lines_with_rules_set_by
+from usage.status import line_rule_release
+
+HISTORY = 5
+PRESET_PERCENTS = (75, 90, 100)
+
+
+def _rule_for_user(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> AlertRule:
+    """A rule on a line whose rules the user sets (their own, or a supervised pool member's), or 404."""
+    return get_object_or_404(
+        AlertRule, pk=rule_id, line_id=line_id, line__in=lines_with_rules_set_by(request.user)
+    )
+
+
+def _rules(line: Line) -> list[AlertRule]:
+    return list(
+        AlertRule.objects.filter(line=line)
+        .annotate(open_firings=Count("firings", filter=Q(firings__resolved_at__isnull=True)))
+        .prefetch_related(
+            Prefetch(
+                "firings",
+                queryset=AlertFiring.objects.order_by("-fired_at", "-id")[:HISTORY],
+                to_attr="recent",
+            )
+        )
+    )
+
+
+def _page(
+    request: AuthenticatedHttpRequest, line: Line, form: AlertRuleForm | None = None, status: int = 200
+):
+    now = timezone.now()
+    context = {
+        "line": line,
+        "rules": _rules(line),
+        "form": form or AlertRuleForm(),
+        "snooze_form": SnoozeForm(),
+        "presets": PRESET_PERCENTS,
+        "now": now,
+    }
+    template = "alerts/rules.html#rules" if request.htmx and not request.htmx.boosted else "alerts/rules.html"
+    return render(request, template, context, status=status)
+
+
+def _done(request: AuthenticatedHttpRequest, line: Line) -> HttpResponse:
+    """After a change: the refreshed rules region for htmx, a redirect for a plain form post."""
+    if request.htmx:
+        line.refresh_from_db()
+        return _page(request, line)
+    return redirect("alerts:line_rules", line.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def line_rules(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
+    line = line_get_for_rules(request.user, line_id)
+    if request.method == "GET":
+        return _page(request, line)
+    form = AlertRuleForm(request.POST, instance=AlertRule(line=line, created_by=request.user))
+    if not form.is_valid():
+        # 200 for htmx, which swaps only successful responses; the errors sit beside their fields.
+        return _page(request, line, form, status=200 if request.htmx else 400)
+    form.save()
+    return _done(request, line)
+
+
+@login_required
+@require_POST
+def rule_preset(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
+    """One click: a used-% rule at 75, 90 or 100 %."""
+    line = line_get_for_rules(request.user, line_id)
+    percent = request.POST.get("percent", "")
+    if not percent.isdigit() or int(percent) not in PRESET_PERCENTS:
+        return HttpResponse(_("Choose 75, 90 or 100 %."), status=400)
+    AlertRule.objects.create(
+        line=line,
+        created_by=request.user,
+        kind=AlertRule.Kind.USED_PERCENT,
+        percent=int(percent),
+        name=_("%(percent)s %% used") % {"percent": percent},
+    )
+    return _done(request, line)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rule_edit(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> HttpResponse:
+    rule = _rule_for_user(request, line_id, rule_id)
+    form = AlertRuleForm(request.POST or None, instance=rule, prefix=f"rule{rule.pk}")
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        return _done(request, rule.line)
+    status = 400 if request.method == "POST" and not request.htmx else 200
+    return render(
+        request, "alerts/rules.html#rule_form", {"form": form, "rule": rule, "line": rule.line}, status=status
+    )
+
+
+@login_required
+@require_POST
+def rule_delete(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> HttpResponse:
+    rule = _rule_for_user(request, line_id, rule_id)
+    rule.delete()
+    return _done(request, rule.line)
+
+
+@login_required
+@require_POST
+def rule_snooze(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> HttpResponse:
+    rule = _rule_for_user(request, line_id, rule_id)
+    if "wake" in request.POST:
+        rule.snoozed_until = None
+    else:
+        form = SnoozeForm(request.POST)
+        if not form.is_valid():
+            return HttpResponse(_("Snooze for 1 to 168 hours."), status=400)
+        rule.snoozed_until = timezone.now() + dt.timedelta(hours=form.cleaned_data["hours"])
+    rule.save(update_fields=["snoozed_until"])
+    return _done(request, rule.line)
+
+
+@login_required
+@require_POST
+def firing_acknowledge(
+    request: AuthenticatedHttpRequest, line_id: int, rule_id: int, firing_id: int
+) -> HttpResponse:
+    rule = _rule_for_user(request, line_id, rule_id)
+    firing = get_object_or_404(AlertFiring, pk=firing_id, rule=rule)
+    AlertFiring.objects.filter(pk=firing.pk, acknowledged_at__isnull=True).update(
+        acknowledged_at=timezone.now()
+    )
+    return _done(request, rule.line)
+
+
+@login_required
+@require_POST
+def rule_preview_view(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
+    """The form's preview: how often the rule being written would have fired lately."""
+    line = line_get_for_rules(request.user, line_id)
+    form = AlertRuleForm(request.POST, instance=AlertRule(line=line, created_by=request.user))
+    count = rule_preview(form.save(commit=False), line, at=timezone.now()) if form.is_valid() else None
+    return render(request, "alerts/rules.html#preview", {"count": count, "valid": form.is_valid()})
+
+
+@login_required
+@require_POST
+def line_resume_view(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
+    line = line_get_for_rules(request.user, line_id)
+    if not line_rule_release(line, at=timezone.now(), by=request.user):
+        messages.info(request, _("The line was not held by a rule."))
+    return _done(request, line)
+
+
+def _visible(request: AuthenticatedHttpRequest):
+    return Notification.objects.filter(user=request.user, visible_at__lte=timezone.now())
+
+
+@login_required
+@require_GET
+def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
+    return _notifications_page(request)
+
+
+def _notifications_page(request: AuthenticatedHttpRequest) -> HttpResponse:
+    show = request.GET.get("show", "all")
+    entries = _visible(request).select_related("line")
+    if show == "unread":
+        entries = entries.filter(read_at__isnull=True)
+    context = {
+        "entries": entries[:100],
+        "show": show,
+        "unread": _visible(request).filter(read_at__isnull=True).count(),
+    }
+    template = (
+        "alerts/notifications.html#list"
+        if request.htmx and not request.htmx.boosted
+        else "alerts/notifications.html"
+    )
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def notifications_read(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Marks one notification (`id`) or all of them as read."""
+    entries = _visible(request).filter(read_at__isnull=True)
+    if "id" in request.POST:
+        entries = entries.filter(pk=request.POST["id"] if request.POST["id"].isdigit() else 0)
+    entries.update(read_at=timezone.now())
+    if request.htmx:
+        # The list again, rendered here: the GET-only page view would answer a POST with 405.
+        return _notifications_page(request)
+    return redirect("alerts:notifications")
+
+
+@login_required
+@require_GET
+def notification_badge(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The unread count in the header, polled so it follows new alerts without a reload."""
+    unread = _visible(request).filter(read_at__isnull=True).count()
+    return render(
+        request,
+        "alerts/notifications.html#badge",
+        {"unread": unread, "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def webhooks(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The user's webhooks. A new one's secret is shown on this response only."""
+    form = WebhookForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        created = form.save(commit=False)
+        created.user, created.secret = request.user, secrets.token_hex(32)
+        created.save()
+        form = WebhookForm()
+    status = 400 if request.method == "POST" and created is None else 200
+    context = {
+        "form": form,
+        "created": created,
+        "endpoints": WebhookEndpoint.objects.filter(user=request.user),
+    }
+    return render(request, "alerts/webhooks.html", context, status=status)
+
+
+@login_required
+@require_POST
+def webhook_delete(request: AuthenticatedHttpRequest, webhook_id: int) -> HttpResponse:
+    get_object_or_404(WebhookEndpoint, pk=webhook_id, user=request.user).delete()
+    return redirect("alerts:webhooks")

@@ -1,0 +1,352 @@
+"""Gift pages: give data to a friend's line or as a code, redeem a code, answer requests, and the
+history. A gift is seen and cancelled only by its sender (404 for everyone else); a request only
+by its requester and the managers of their pool. Every form carries an idempotency key, so a
+double click or a re-sent form makes one gift."""
+
+import logging
+import math
+import uuid
+from typing import cast
+
+import redis.exceptions
+import segno
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from esimdash.accounts.requests import AuthenticatedHttpRequest
+from esimdash.ratelimit import RateLimitHit, rate_limit_hit
+from esimdash.units import data_size
+from family.gifts import (
+    GiftError,
+    gift_cancel,
+    gift_code,
+    gift_limits,
+    gift_redeem,
+    gift_request_approve,
+    gift_request_create,
+    gift_request_decline,
+    gift_send,
+    gifts_this_month,
+    masked_line,
+    masked_name,
+    recipient_lines,
+)
+from plans.models import Gift, Line, PoolMember
+from plans.selectors import (
+    gift_get_for_sender,
+    gift_request_get_for_manager,
+    gift_requests_for_user,
+    gift_sources,
+    gifts_received,
+    gifts_sent,
+    lines_for_user,
+)
+
+logger = logging.getLogger(__name__)
+MB = 10**6
+
+
+class GiftForm(forms.Form):
+    source = forms.ChoiceField(label=gettext_lazy("Give from"))
+    amount_mb = forms.IntegerField(label=gettext_lazy("Amount (MB)"), min_value=1)
+    to = forms.CharField(
+        label=gettext_lazy("To (username or phone number)"),
+        required=False,
+        max_length=64,
+        help_text=gettext_lazy("Leave it empty to make a gift code instead."),
+    )
+    key = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        lines, pools = gift_sources(user)
+        self.lines, self.pools = {line.pk: line for line in lines}, {pool.pk: pool for pool in pools}
+        cast(forms.ChoiceField, self.fields["source"]).choices = [
+            (f"line:{line.pk}", line.nickname) for line in lines
+        ] + [(f"pool:{pool.pk}", _("Pool: %(name)s") % {"name": pool.name}) for pool in pools]
+        # Hints for the browser; gift_send checks the limits and says which one a gift breaks.
+        limits = gift_limits()
+        self.fields["amount_mb"].widget.attrs.update(
+            min=limits.min_bytes // MB, max=limits.max_bytes // MB, step=limits.unit_bytes // MB
+        )
+        self.initial.setdefault("key", uuid.uuid4())
+
+    def sender(self) -> dict:
+        """from_line or from_pool, for gift_send."""
+        kind, pk = self.cleaned_data["source"].split(":")
+        return {"from_line": self.lines[int(pk)]} if kind == "line" else {"from_pool": self.pools[int(pk)]}
+
+
+class RedeemForm(forms.Form):
+    code = forms.CharField(label=gettext_lazy("Gift code"), max_length=32)
+    line = forms.ModelChoiceField(
+        queryset=Line.objects.none(), label=gettext_lazy("Put the data on"), empty_label=None
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        cast(forms.ModelChoiceField, self.fields["line"]).queryset = lines_for_user(user).exclude(
+            status=Line.Status.EXPIRED
+        )
+
+
+class RequestForm(forms.Form):
+    line = forms.ModelChoiceField(
+        queryset=Line.objects.none(), label=gettext_lazy("For the line"), empty_label=None
+    )
+    amount_mb = forms.IntegerField(label=gettext_lazy("Amount (MB)"), min_value=1)
+    message = forms.CharField(label=gettext_lazy("Message"), required=False, max_length=200)
+    key = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        supervised = PoolMember.objects.filter(
+            line__owner=user, left_at__isnull=True, role=PoolMember.Role.SUPERVISED
+        ).values("line")
+        self.lines = lines_for_user(user).filter(pk__in=supervised)
+        cast(forms.ModelChoiceField, self.fields["line"]).queryset = self.lines
+        self.initial.setdefault("key", uuid.uuid4())
+
+
+def _page(request: AuthenticatedHttpRequest, *, form=None, redeem=None, ask=None, status=200):
+    user, now = request.user, timezone.now()
+    count, total = gifts_this_month(user, now)
+    ask = ask or RequestForm(user=user)
+    return render(
+        request,
+        "family/gifts.html",
+        {
+            "form": form or GiftForm(user=user),
+            "redeem": redeem or RedeemForm(user=user),
+            "ask": ask if ask.lines.exists() else None,
+            "limits": gift_limits(),
+            "month_count": count,
+            "month_bytes": total,
+            "code_valid_hours": int(gift_limits().code_valid_for.total_seconds() // 3600),
+            "sent": _labelled(gifts_sent(user)[:50]),
+            "received": _labelled(gifts_received(user)[:50]),
+            "requests": gift_requests_for_user(user)[:50],
+            "request_sources": gift_sources(user)[0],
+        },
+        status=status,
+    )
+
+
+def _labelled(gifts) -> list[Gift]:
+    """Gifts with the other side's masked name and line, as the history shows them."""
+    for gift in gifts:
+        gift.recipient_label = masked_line(gift.to_line) if gift.to_line else ""
+        gift.sender_label = masked_name(gift.sender)
+    return list(gifts)
+
+
+def _rate_limit_hit(request: AuthenticatedHttpRequest, scope: str, rate: str) -> RateLimitHit:
+    return rate_limit_hit(scope=scope, key=str(request.user.pk), rate=rate)
+
+
+def _minutes(hit: RateLimitHit) -> int:
+    return math.ceil(hit.retry_after_seconds / 60)
+
+
+def _too_many(response: HttpResponse, hit: RateLimitHit) -> HttpResponse:
+    response["Retry-After"] = str(hit.retry_after_seconds)
+    return response
+
+
+@require_GET
+@login_required
+def gifts(request: AuthenticatedHttpRequest):
+    return _page(request)
+
+
+@require_POST
+@login_required
+def gift_send_view(request: AuthenticatedHttpRequest):
+    """Sends a gift. To a person, the first post shows whom it would reach (masked) and asks to
+    confirm; the confirmation posts the chosen line with the same key."""
+    form = GiftForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _page(request, form=form, status=400)
+    now, to = timezone.now(), form.cleaned_data["to"].strip()
+    to_line = None
+    if to:
+        # Each search tells whether someone has a line: counted, so numbers cannot be tried at speed.
+        try:
+            hit = _rate_limit_hit(request, "gift-recipient-search", settings.GIFT_RECIPIENT_SEARCH_RATE)
+        except (redis.exceptions.RedisError, OSError):
+            # Closed, as for codes: without the count, phone numbers could be tried at any speed.
+            logger.warning("rate-limit cache unreachable; recipients cannot be searched meanwhile")
+            form.add_error(
+                "to",
+                _("People cannot be looked up at the moment. Try again in a few minutes, or make a code."),
+            )
+            return _page(request, form=form, status=503)
+        if not hit.allowed:
+            message = ngettext(
+                "Too many searches for a recipient. Try again in %(minutes)s minute.",
+                "Too many searches for a recipient. Try again in %(minutes)s minutes.",
+                _minutes(hit),
+            )
+            form.add_error("to", message % {"minutes": _minutes(hit)})
+            return _too_many(_page(request, form=form, status=429), hit)
+        candidates = recipient_lines(to, at=now)
+        if not candidates:
+            form.add_error(
+                "to", _("Nobody with that username or phone number has a line that can receive data.")
+            )
+            return _page(request, form=form, status=400)
+        to_line = next((line for line in candidates if str(line.pk) == request.POST.get("to_line")), None)
+        if to_line is None:
+            recipients = [(line, masked_name(line.owner), masked_line(line)) for line in candidates]
+            return render(request, "family/gift_confirm.html", {"form": form, "recipients": recipients})
+    try:
+        gift = gift_send(
+            sender=request.user,
+            amount_bytes=form.cleaned_data["amount_mb"] * MB,
+            idempotency_key=form.cleaned_data["key"],
+            to_line=to_line,
+            at=now,
+            **form.sender(),
+        )
+    except GiftError as error:
+        form.add_error(None, str(error))
+        return _page(request, form=form, status=400)
+    return redirect("family:gift", gift.pk)
+
+
+def _qr_svg(url: str) -> str:
+    """The redeem link as an inline SVG QR code (segno), for a phone's camera."""
+    svg = segno.make(url, error="m").svg_inline(scale=5, border=2, title=_("QR code for this gift"))
+    return mark_safe(svg)  # noqa: S308 -- segno's own markup around our URL, which it escapes
+
+
+@require_GET
+@login_required
+def gift_detail(request: AuthenticatedHttpRequest, gift_id: int):
+    gift = gift_get_for_sender(request.user, gift_id)
+    context: dict[str, object] = {"gift": gift, "now": timezone.now()}
+    if gift.kind == Gift.Kind.CODE and gift.state == Gift.State.SENT:
+        code = gift_code(gift)
+        url = settings.SITE_URL + reverse("family:gift_redeem") + "?code=" + code
+        context |= {"code": code, "redeem_url": url, "qr": _qr_svg(url)}
+    if gift.to_line:
+        context |= {
+            "recipient": format_html("{} · {}", masked_name(gift.to_line.owner), masked_line(gift.to_line))
+        }
+    return render(request, "family/gift.html", context)
+
+
+@require_POST
+@login_required
+def gift_cancel_view(request: AuthenticatedHttpRequest, gift_id: int):
+    gift = gift_get_for_sender(request.user, gift_id)
+    try:
+        gift_cancel(gift=gift, by=request.user, at=timezone.now())
+    except GiftError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("The gift is cancelled; the data is back on your line."))
+    return redirect("family:gift", gift.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def gift_redeem_view(request: AuthenticatedHttpRequest):
+    """Redeems a code (a QR code's link opens this page with the code filled in). Attempts are
+    limited per user, so codes cannot be guessed by trying many."""
+    if request.method == "GET":
+        redeem = RedeemForm(initial={"code": request.GET.get("code", "")}, user=request.user)
+        return render(request, "family/gift_redeem.html", {"redeem": redeem})
+    redeem = RedeemForm(request.POST, user=request.user)
+    try:
+        hit = _rate_limit_hit(request, "gift-redeem", settings.GIFT_REDEEM_RATE)
+    except (redis.exceptions.RedisError, OSError):
+        # The cache that counts attempts (Redis) is down. Closed, not open: without the count,
+        # codes could be guessed at any speed, and a code stays valid for days.
+        logger.warning("rate-limit cache unreachable; gift codes cannot be redeemed meanwhile")
+        redeem.add_error(None, _("Codes cannot be redeemed at the moment. Try again in a few minutes."))
+        return render(request, "family/gift_redeem.html", {"redeem": redeem}, status=503)
+    if not hit.allowed:
+        message = ngettext(
+            "Too many attempts to redeem a code. Try again in %(minutes)s minute.",
+            "Too many attempts to redeem a code. Try again in %(minutes)s minutes.",
+            _minutes(hit),
+        )
+        redeem.add_error(None, message % {"minutes": _minutes(hit)})
+        return _too_many(render(request, "family/gift_redeem.html", {"redeem": redeem}, status=429), hit)
+    if redeem.is_valid():
+        try:
+            gift = gift_redeem(
+                user=request.user,
+                code=redeem.cleaned_data["code"],
+                line=redeem.cleaned_data["line"],
+                at=timezone.now(),
+            )
+        except GiftError as error:
+            redeem.add_error("code", str(error))
+        else:
+            messages.success(
+                request,
+                _("%(amount)s is now on %(line)s.")
+                % {"amount": data_size(gift.amount_bytes), "line": gift.to_line.nickname},  # type: ignore[union-attr]
+            )
+            return redirect("family:gifts")
+    return render(request, "family/gift_redeem.html", {"redeem": redeem}, status=400)
+
+
+@require_POST
+@login_required
+def gift_request_view(request: AuthenticatedHttpRequest):
+    ask = RequestForm(request.POST, user=request.user)
+    if ask.is_valid():
+        try:
+            gift_request_create(
+                user=request.user,
+                line=ask.cleaned_data["line"],
+                amount_bytes=ask.cleaned_data["amount_mb"] * MB,
+                message=ask.cleaned_data["message"],
+                idempotency_key=ask.cleaned_data["key"],
+                at=timezone.now(),
+            )
+        except GiftError as error:
+            ask.add_error("amount_mb", str(error))
+        else:
+            messages.success(request, _("Your request was sent to the pool's managers."))
+            return redirect("family:gifts")
+    return _page(request, ask=ask, status=400)
+
+
+@require_POST
+@login_required
+def gift_request_answer(request: AuthenticatedHttpRequest, request_id: int, answer: str):
+    """A manager approves (from the pool, or from one of their lines) or declines."""
+    if answer not in ("approve", "decline"):
+        raise Http404
+    gift_request = gift_request_get_for_manager(request.user, request_id)
+    now = timezone.now()
+    try:
+        if answer == "decline":
+            gift_request_decline(request=gift_request, by=request.user, at=now)
+            messages.success(request, _("Request declined."))
+        else:
+            lines, _pools = gift_sources(request.user)
+            source = request.POST.get("from", "pool")
+            from_line = next((line for line in lines if f"line:{line.pk}" == source), None)
+            if source != "pool" and from_line is None:
+                raise GiftError(_("Choose the pool or one of your lines to give from."))
+            gift_request_approve(request=gift_request, by=request.user, from_line=from_line, at=now)
+            messages.success(request, _("Request approved."))
+    except GiftError as error:
+        messages.error(request, str(error))
+    return redirect(reverse("family:gifts") + "#requests")

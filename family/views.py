@@ -1,0 +1,431 @@
+"""Family pool pages. Everything under /pools/<id>/ answers 404 to anyone who is not a member of
+the pool; members who may not manage get the service's refusal as a message, and nothing changes.
+Forms post with htmx and get back the page region they change; without JavaScript they post
+normally and are redirected."""
+
+import decimal
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from esimdash.accounts.requests import AuthenticatedHttpRequest
+from family.models import PoolInvite
+from family.pools import (
+    CapChange,
+    PoolAction,
+    PoolError,
+    invite_email_confirm,
+    invite_for_token,
+    invite_is_for,
+    invites_addressed_to,
+    membership_of,
+    pool_caps_set,
+    pool_create,
+    pool_invite_accept,
+    pool_invite_decline,
+    pool_invite_revoke,
+    pool_may,
+    pool_member_invite,
+    pool_member_pause,
+    pool_member_remove,
+    pool_member_resume,
+    pool_member_role_set,
+    pool_ownership_hand_over,
+    pool_reserve_set,
+)
+from plans.models import Line, Plan, Pool, PoolMember
+from usage.history import usage_history
+from usage.selectors import MemberUsage, pool_summary
+
+GB = 10**9
+
+
+def _pool_for_user(request: AuthenticatedHttpRequest, pool_id: int) -> tuple[Pool, PoolMember]:
+    """The pool and the user's membership of it, or 404 for anyone who is not a member."""
+    pool = get_object_or_404(Pool.objects.select_related("plan"), pk=pool_id)
+    member = membership_of(pool, request.user)
+    if member is None:
+        raise Http404
+    return pool, member
+
+
+def _shareable_lines(user) -> list[Line]:
+    return list(
+        Line.objects.filter(owner=user, plan__shareable=True, plan__kind=Plan.Kind.MONTHLY)
+        .exclude(pk__in=PoolMember.objects.filter(left_at__isnull=True).values("line"))
+        .exclude(status=Line.Status.EXPIRED)
+        .select_related("plan")
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def pools(request: AuthenticatedHttpRequest):
+    """The user's pools, and a form to start one from a line on a shareable plan."""
+    lines = _shareable_lines(request.user)
+    if request.method == "POST":
+        line = next((line for line in lines if str(line.pk) == request.POST.get("line")), None)
+        name = request.POST.get("name", "").strip()[:64]
+        if line is None or not name:
+            messages.error(request, _("Choose one of your lines on a shareable plan, and name the pool."))
+        else:
+            try:
+                pool = pool_create(user=request.user, line=line, name=name, at=timezone.now())
+            except PoolError as error:
+                messages.error(request, str(error))
+            else:
+                return redirect("family:pool", pool.pk)
+    memberships = PoolMember.objects.filter(line__owner=request.user, left_at__isnull=True).select_related(
+        "pool", "line"
+    )
+    invites = PoolInvite.objects.filter(
+        invites_addressed_to(request.user), state=PoolInvite.State.PENDING, expires_at__gt=timezone.now()
+    ).select_related("pool", "invited_by")
+    return render(
+        request, "family/pools.html", {"memberships": memberships, "lines": lines, "invites": invites}
+    )
+
+
+def _context(pool: Pool, member: PoolMember, **extra) -> dict:
+    summary = pool_summary(pool)
+    invites = (
+        pool.invites.filter(state=PoolInvite.State.PENDING, expires_at__gt=summary.at)
+        if member.manages
+        else []
+    )
+    return {
+        "pool": pool,
+        "me": member,
+        "summary": summary,
+        "members": [_row(usage, member) for usage in summary.balance.members],
+        "invites": [(invite, pool_may(member, PoolAction.REVOKE_INVITE, invite.role)) for invite in invites],
+        "roles": [
+            (value, label) for value, label in PoolMember.Role.choices if value != PoolMember.Role.OWNER
+        ],
+        "invite_roles": [
+            (value, label)
+            for value, label in PoolMember.Role.choices
+            if pool_may(member, PoolAction.INVITE, value)
+        ],
+        "cap_actions": PoolMember.CapAction.choices,
+        **extra,
+    }
+
+
+def _row(usage: MemberUsage, me: PoolMember) -> dict:
+    """A member as the viewer may see them: managers see supervised members' lines in detail,
+    adults' totals only; everyone sees their own line."""
+    member = usage.member
+    is_me = member.line.owner_id == me.line.owner_id
+    return {
+        "usage": usage,
+        "member": member,
+        "is_me": is_me,
+        "detail": _row_detail(member, me),
+        "paused": member.line.status_reason == Line.StatusReason.MANAGER,
+        # What the viewer may do to this member: the service's permission table decides.
+        "may": {
+            action.value: pool_may(me, action, member.role)
+            for action in (
+                PoolAction.SET_CAP,
+                PoolAction.PAUSE,
+                PoolAction.RESUME,
+                PoolAction.REMOVE,
+                PoolAction.SET_ROLE,
+                PoolAction.HAND_OVER,
+            )
+        }
+        | {"leave": is_me and pool_may(me, PoolAction.LEAVE, member.role)},
+    }
+
+
+def _row_detail(member: PoolMember, me: PoolMember) -> bool:
+    return member.line.owner_id == me.line.owner_id or (
+        me.manages and member.role == PoolMember.Role.SUPERVISED
+    )
+
+
+def _render_pool(request: AuthenticatedHttpRequest, pool: Pool, member: PoolMember, **extra) -> HttpResponse:
+    template = "family/pool.html#pool" if request.htmx and not request.htmx.boosted else "family/pool.html"
+    return render(request, template, _context(pool, member, **extra))
+
+
+@require_GET
+@login_required
+def pool_detail(request: AuthenticatedHttpRequest, pool_id: int):
+    pool, member = _pool_for_user(request, pool_id)
+    return _render_pool(request, pool, member)
+
+
+def _after(request: AuthenticatedHttpRequest, pool: Pool, action, success: str) -> HttpResponse:
+    """Runs a pool service; its refusal becomes an error message, its success a confirmation.
+    htmx gets the page's pool region back, a plain form post a redirect to the page."""
+    try:
+        action()
+    except PoolError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, success)
+    if request.htmx:
+        member = membership_of(pool, request.user)
+        if member is None:  # the user has just left
+            return HttpResponse(headers={"HX-Redirect": reverse("family:pools")})
+        return _render_pool(request, pool, member)
+    return redirect("family:pool", pool.pk)
+
+
+@require_POST
+@login_required
+def pool_invite(request: AuthenticatedHttpRequest, pool_id: int):
+    pool, _member = _pool_for_user(request, pool_id)
+    to, role = request.POST.get("to", ""), request.POST.get("role", PoolMember.Role.MEMBER)
+    return _after(
+        request,
+        pool,
+        lambda: pool_member_invite(pool=pool, by=request.user, to=to, role=role, at=timezone.now()),
+        _("Invitation sent to %(who)s.") % {"who": to.strip()},
+    )
+
+
+@require_POST
+@login_required
+def pool_invite_revoke_view(request: AuthenticatedHttpRequest, pool_id: int, invite_id: int):
+    pool, _member = _pool_for_user(request, pool_id)
+    invite = get_object_or_404(PoolInvite, pk=invite_id, pool=pool)
+    return _after(
+        request,
+        pool,
+        lambda: pool_invite_revoke(invite=invite, by=request.user, at=timezone.now()),
+        _("Invitation revoked."),
+    )
+
+
+class CapFormError(PoolError):
+    pass
+
+
+@require_POST
+@login_required
+def pool_reserve(request: AuthenticatedHttpRequest, pool_id: int):
+    pool, _member = _pool_for_user(request, pool_id)
+
+    def save() -> None:
+        try:
+            reserve = int(decimal.Decimal(request.POST.get("reserve", "").strip() or "0") * GB)
+        except decimal.InvalidOperation:
+            raise PoolError(_("The reserve is not a number of GB.")) from None
+        pool_reserve_set(pool=pool, by=request.user, reserve_bytes=reserve, at=timezone.now())
+
+    return _after(request, pool, save, _("Reserve saved."))
+
+
+def _cap_changes(request: AuthenticatedHttpRequest, members: list[MemberUsage]) -> list[CapChange]:
+    """`cap-<member id>` in GB (empty: no cap) and `action-<member id>`, for the members whose
+    fields were sent: a member left out of the form keeps its cap."""
+    changes = []
+    for usage in members:
+        member = usage.member
+        if f"cap-{member.pk}" not in request.POST and f"action-{member.pk}" not in request.POST:
+            continue
+        raw = request.POST.get(f"cap-{member.pk}")
+        try:
+            if raw is None:  # only what happens at the cap was sent
+                cap = member.cap_bytes
+            else:
+                cap = None if raw.strip() == "" else int(decimal.Decimal(raw.strip()) * GB)
+        except decimal.InvalidOperation:
+            raise CapFormError(  # noqa: B904 (the message says all)
+                _("The cap for %(line)s is not a number of GB.") % {"line": member.line.nickname}
+            )
+        if cap is not None and cap <= 0:
+            raise CapFormError(
+                _("The cap for %(line)s must be more than 0 GB.") % {"line": member.line.nickname}
+            )
+        action = request.POST.get(f"action-{member.pk}", member.cap_action)
+        if (cap, action) != (member.cap_bytes, member.cap_action):
+            changes.append(CapChange(member.pk, cap, action))
+    return changes
+
+
+@require_POST
+@login_required
+def pool_caps(request: AuthenticatedHttpRequest, pool_id: int):
+    pool, _member = _pool_for_user(request, pool_id)
+    members = list(pool_summary(pool).balance.members)
+    return _after(
+        request,
+        pool,
+        lambda: pool_caps_set(
+            pool=pool, by=request.user, changes=_cap_changes(request, members), at=timezone.now()
+        ),
+        _("Caps saved."),
+    )
+
+
+@require_POST
+@login_required
+def pool_caps_preview(request: AuthenticatedHttpRequest, pool_id: int):
+    """What the caps in the form would do, before saving: each member's cap against what they used,
+    and whether the caps add up to more than the pool holds."""
+    pool, member = _pool_for_user(request, pool_id)
+    if not member.manages:
+        context = {"error": _("Only the pool's owner and managers can do this.")}
+        return render(request, "family/pool.html#preview", context, status=403)
+    summary = pool_summary(pool)
+    try:
+        changes = {
+            change.member_id: change for change in _cap_changes(request, list(summary.balance.members))
+        }
+    except CapFormError as error:
+        return render(request, "family/pool.html#preview", {"error": str(error)})
+    rows, capped_total = [], 0
+    for usage in summary.balance.members:
+        change = changes.get(usage.member.pk)
+        cap = change.cap_bytes if change else usage.member.cap_bytes
+        action = change.cap_action if change else usage.member.cap_action
+        capped_total += cap or 0
+        rows.append(
+            {
+                "line": usage.member.line.nickname,
+                "cap": cap,
+                "used": usage.used_bytes,
+                "left": None if cap is None else max(0, cap - usage.used_bytes),
+                "over_now": cap is not None and usage.used_bytes >= cap,
+                "action": PoolMember.CapAction(action).label,
+                "changed": change is not None,
+            }
+        )
+    available = max(0, summary.balance.total_bytes - pool.owner_reserve_bytes)
+    return render(
+        request,
+        "family/pool.html#preview",
+        {
+            "rows": rows,
+            "capped_total": capped_total,
+            "available": available,
+            "oversubscribed": capped_total > available,
+        },
+    )
+
+
+@require_GET
+@login_required
+def member_usage(request: AuthenticatedHttpRequest, pool_id: int, member_id: int):
+    """Where a member's data went this month: for the member themself, and for managers when the
+    member is supervised. Adults' details stay their own (404 to others)."""
+    pool, me = _pool_for_user(request, pool_id)
+    target = get_object_or_404(
+        PoolMember.objects.select_related("line"), pk=member_id, pool=pool, left_at__isnull=True
+    )
+    if not _row_detail(target, me):
+        raise Http404
+    history = usage_history(target.line, range_key="30d", at=timezone.now())
+    return render(request, "family/member_usage.html", {"pool": pool, "member": target, "history": history})
+
+
+MEMBER_ACTIONS = ("pause", "pause-cycle", "resume", "remove", "role", "hand-over")
+
+
+@require_POST
+@login_required
+def pool_member_action(request: AuthenticatedHttpRequest, pool_id: int, member_id: int, action: str):
+    pool, _me = _pool_for_user(request, pool_id)
+    target = get_object_or_404(PoolMember, pk=member_id, pool=pool, left_at__isnull=True)
+    if action not in MEMBER_ACTIONS:
+        raise Http404
+    user, now, name = request.user, timezone.now(), target.line.nickname
+    services = {
+        "pause": (
+            lambda: pool_member_pause(pool=pool, by=user, member_id=target.pk, until_cycle_end=False, at=now),
+            _("%(line)s is paused until you resume it.") % {"line": name},
+        ),
+        "pause-cycle": (
+            lambda: pool_member_pause(pool=pool, by=user, member_id=target.pk, until_cycle_end=True, at=now),
+            _("%(line)s is paused until the cycle ends.") % {"line": name},
+        ),
+        "resume": (
+            lambda: pool_member_resume(pool=pool, by=user, member_id=target.pk, at=now),
+            _("%(line)s is resumed.") % {"line": name},
+        ),
+        "remove": (
+            lambda: pool_member_remove(pool=pool, by=user, member_id=target.pk, at=now),
+            _("%(line)s has left the pool.") % {"line": name},
+        ),
+        "role": (
+            lambda: pool_member_role_set(
+                pool=pool, by=user, member_id=target.pk, role=request.POST.get("role", ""), at=now
+            ),
+            _("Role changed."),
+        ),
+        "hand-over": (
+            lambda: pool_ownership_hand_over(pool=pool, by=user, member_id=target.pk, at=now),
+            _("The pool now belongs to %(line)s's owner.") % {"line": name},
+        ),
+    }
+    service, success = services[action]
+    return _after(request, pool, service, success)
+
+
+@require_http_methods(["GET", "POST"])
+def invite(request, token: str):
+    """The link in an invitation e-mail. Someone signed out signs in (or up) first and comes back.
+    Like an invitation's id, its link answers 404 to anyone it is not for: a forwarded link tells
+    nobody else the pool's name or who invited whom."""
+    if not request.user.is_authenticated:
+        return redirect(f"{reverse('login')}?next={request.path}")
+    invitation = invite_for_token(token)
+    if invitation is None:
+        raise Http404
+    invite_email_confirm(invite=invitation, user=request.user, at=timezone.now())
+    if not invite_is_for(invitation, request.user):
+        raise Http404
+    return _answer(request, invitation)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def invitation(request: AuthenticatedHttpRequest, invite_id: int):
+    """An invitation answered from the pools page: only its invitee finds it (404 for others)."""
+    found = get_object_or_404(PoolInvite.objects.select_related("pool", "invited_by"), pk=invite_id)
+    if not invite_is_for(found, request.user):
+        raise Http404
+    return _answer(request, found)
+
+
+def _answer(request: AuthenticatedHttpRequest, invitation: PoolInvite) -> HttpResponse:
+    now = timezone.now()
+    lines = list(
+        Line.objects.filter(owner=request.user)
+        .exclude(status=Line.Status.EXPIRED)
+        .exclude(pk__in=PoolMember.objects.filter(left_at__isnull=True).values("line"))
+    )
+    if request.method == "POST":
+        try:
+            if request.POST.get("answer") == "decline":
+                pool_invite_decline(invite=invitation, user=request.user, at=now)
+                messages.success(request, _("Invitation declined."))
+                return redirect("family:pools")
+            line = next((line for line in lines if str(line.pk) == request.POST.get("line")), None)
+            if line is None:
+                raise PoolError(_("Choose which of your lines joins the pool."))
+            pool_invite_accept(invite=invitation, user=request.user, line=line, at=now)
+        except PoolError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request,
+                _("%(line)s joined %(pool)s.") % {"line": line.nickname, "pool": invitation.pool.name},
+            )
+            return redirect("family:pool", invitation.pool.pk)
+    context = {
+        "invite": invitation,
+        "lines": lines,
+        "open": invitation.is_open(now),
+    }
+    return render(request, "family/invite.html", context)

@@ -1,0 +1,128 @@
+"""The alert models moved from usage to alerts, and PoolInvite from plans to family, by state-only
+migrations: a database filled before the move comes through with every row as it was, the
+foreign keys between them (a line held by a rule included) still joined, and the models' content
+types (so permissions and admin history) moved with them."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from alerts.models import AlertFiring, AlertRule, Delivery, DeliveryAttempt, Notification, WebhookEndpoint
+from esimdash.accounts.models import User
+from family.models import PoolInvite
+from plans.models import Line
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BEFORE = [
+    ("plans", "0009_names_without_control_characters"),
+    ("usage", "0008_names_without_control_characters"),
+]
+MOVED = {
+    "usage": ["AlertRule", "AlertFiring", "Notification", "WebhookEndpoint", "Delivery", "DeliveryAttempt"],
+    "plans": ["PoolInvite"],
+}
+
+
+def _migrate_to(targets: list[tuple[str, str]]) -> MigrationExecutor:
+    executor = MigrationExecutor(connection)
+    executor.migrate(targets)
+    return executor
+
+
+def _rows(model) -> list[dict]:
+    return list(model.objects.order_by("pk").values())
+
+
+def _fill(apps, user: User, now: dt.datetime) -> None:
+    """One of every moved row, as the apps stood before the move."""
+    get = apps.get_model
+    carrier = get("plans", "Carrier").objects.create(name="IIJ", slug="iij")
+    plan = get("plans", "Plan").objects.create(
+        carrier=carrier,
+        name="IIJ 20",
+        slug="iij-20",
+        kind="monthly",
+        allowance_bytes=20 * 10**9,
+        price_jpy=2000,
+    )
+    line = get("plans", "Line").objects.create(
+        owner_id=user.pk, plan=plan, iccid="8981100000000000017", nickname="phone", activated_at=now
+    )
+    rule = get("usage", "AlertRule").objects.create(
+        line=line, created_by_id=user.pk, name="90 %", kind="used_percent", percent=90, action="throttle"
+    )
+    get("plans", "Line").objects.filter(pk=line.pk).update(
+        status="throttled", status_reason="rule", status_rule=rule
+    )
+    firing = get("usage", "AlertFiring").objects.create(
+        rule=rule, period_key="cycle:1", value=91, detail={"a": 1}
+    )
+    notification = get("usage", "Notification").objects.create(
+        user_id=user.pk, line=line, firing=firing, title="90 %", body="91% used"
+    )
+    webhook = get("usage", "WebhookEndpoint").objects.create(
+        user_id=user.pk, url="https://hooks.example/x", secret="s"
+    )
+    delivery = get("usage", "Delivery").objects.create(
+        channel="webhook",
+        notification=notification,
+        rule=rule,
+        webhook=webhook,
+        payload={"event": "alert.fired"},
+    )
+    get("usage", "DeliveryAttempt").objects.create(
+        delivery=delivery, at=now, succeeded=False, error="HTTP 500"
+    )
+    pool = get("plans", "Pool").objects.create(name="Family", plan=plan)
+    get("plans", "PoolInvite").objects.create(
+        pool=pool, invited_by_id=user.pk, email="friend@example.com", token_hash="0" * 64, expires_at=now
+    )
+
+
+def test_a_filled_database_moves_through_with_every_row_intact():
+    latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    _migrate_to([("alerts", None), ("family", None)])  # the apps the move made
+    executor = _migrate_to(BEFORE)
+    try:
+        apps = executor.loader.project_state(BEFORE).apps
+        assert "alerts" not in apps.app_configs
+        user = User.objects.create_user(username="early")  # accounts stays migrated: today's model
+        _fill(apps, user, timezone.now())
+        before = {name: _rows(apps.get_model(app, name)) for app, names in MOVED.items() for name in names}
+        # Content types as a database made before the move has them.
+        ContentType.objects.filter(model__in=["alertrule", "poolinvite"]).delete()
+        ContentType.objects.bulk_create(
+            [
+                ContentType(app_label="usage", model="alertrule"),
+                ContentType(app_label="plans", model="poolinvite"),
+            ]
+        )
+    finally:
+        _migrate_to(latest)
+
+    after = {
+        model.__name__: _rows(model)
+        for model in (
+            AlertRule,
+            AlertFiring,
+            Notification,
+            WebhookEndpoint,
+            Delivery,
+            DeliveryAttempt,
+            PoolInvite,
+        )
+    }
+    assert after == before
+    assert all(len(rows) == 1 for rows in after.values())
+    line = Line.objects.get()
+    assert (line.status, line.status_rule) == ("throttled", AlertRule.objects.get())
+    assert Delivery.objects.get().webhook == WebhookEndpoint.objects.get()
+    moved = set(
+        ContentType.objects.filter(model__in=["alertrule", "poolinvite"]).values_list("app_label", "model")
+    )
+    assert moved == {("alerts", "alertrule"), ("family", "poolinvite")}
