@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from esimdash.accounts.requests import AuthenticatedHttpRequest
 from esimdash.ratelimit import RateLimitHit, rate_limit_hit
-from esimdash.units import data_size
+from esimdash.units import MB, data_size
 from family.gifts import (
     GiftError,
     gift_cancel,
@@ -54,7 +54,6 @@ from plans.selectors import (
 )
 
 logger = logging.getLogger(__name__)
-MB = 10**6
 
 
 class GiftForm(forms.Form):

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from esimdash.accounts.requests import AuthenticatedHttpRequest
+from esimdash.units import GB
 from family.models import PoolInvite
 from family.pools import (
     CapChange,
@@ -42,8 +43,6 @@ from family.pools import (
 from plans.models import Line, Plan, Pool, PoolMember
 from usage.history import usage_history
 from usage.selectors import MemberUsage, pool_summary
-
-GB = 10**9
 
 
 def _pool_for_user(request: AuthenticatedHttpRequest, pool_id: int) -> tuple[Pool, PoolMember]:
