@@ -28,9 +28,11 @@ from django.db.models import Min, Q, Sum
 
 from alerts.models import AlertFiring, AlertRule
 from alerts.notify import Fired, firing_announce
+from esimdash.clock import hour_floor, local_midnight
 from plans.models import Line
+from usage.balances import LineBalance, line_balances
 from usage.models import DailyUsage, HourlyUsage
-from usage.selectors import LineBalance, line_balances, usage_in_windows
+from usage.totals import usage_in_windows
 
 Kind = AlertRule.Kind
 Breaches = dict[str, tuple[int, dict]]
@@ -56,8 +58,7 @@ class Figures:
 
 def _window_span(line: Line, window: str, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     if window == AlertRule.Window.TODAY:
-        local = at.astimezone(line.tz)
-        return dt.datetime.combine(local.date(), dt.time(), tzinfo=line.tz), at
+        return local_midnight(at, line.tz), at
     return at - (
         dt.timedelta(hours=24) if window == AlertRule.Window.ROLLING_24H else dt.timedelta(days=3)
     ), at
@@ -126,7 +127,7 @@ def figures_read(lines: Sequence[Line], rules: Sequence[AlertRule], balances, at
                 bucket_start.astimezone(by_id[line_id].tz).date()
             )
     if leaks := ids(Kind.BACKGROUND_LEAK):
-        hour = at.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        hour = hour_floor(at)
         # This hour and the same hour on each of the 14 days before: the baseline for the hour of day.
         hours = [hour - dt.timedelta(days=n) for n in range(15)]
         for line_id, app, device, bucket_start, total in (
@@ -199,7 +200,7 @@ def rule_breaches(rule: AlertRule, line: Line, figures: Figures) -> Breaches:
 
 def _day_start(moment: dt.datetime, line: Line) -> dt.datetime:
     """Daily rollups start at local midnight: usage first seen on the day a rule was made counts."""
-    return dt.datetime.combine(moment.astimezone(line.tz).date(), dt.time(), tzinfo=line.tz)
+    return local_midnight(moment, line.tz)
 
 
 def _expiry_breaches(rule: AlertRule, line: Line, balance: LineBalance, at: dt.datetime) -> Breaches:
@@ -230,7 +231,7 @@ def _abroad_streak(days: set[dt.date], today: dt.date) -> list[dt.date]:
 def _leak_breaches(
     rule: AlertRule, hours: dict[tuple[str, int], dict[dt.datetime, int]], at: dt.datetime
 ) -> Breaches:
-    this_hour = at.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    this_hour = hour_floor(at)
     breaches: Breaches = {}
     for (app, device), by_hour in hours.items():
         now_bytes = by_hour.get(this_hour, 0)
@@ -331,7 +332,7 @@ def rule_preview(rule: AlertRule, line: Line, *, at: dt.datetime) -> int | None:
         )
         return sum(1 for _, total in days if total >= rule.threshold_bytes)
     width = 24 if rule.window == AlertRule.Window.ROLLING_24H else 72
-    start = since.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=width)
+    start = hour_floor(since) - dt.timedelta(hours=width)
     hourly = dict(
         HourlyUsage.objects.filter(line=line, bucket_start__gte=start, bucket_start__lt=at)
         .values_list("bucket_start")

@@ -9,7 +9,7 @@ from django.db import transaction
 from alerts.engine import rules_evaluate
 from alerts.pool_notices import pool_managers_alert
 from plans.models import Line, Pool, PoolMember
-from usage.selectors import line_balances
+from usage.balances import line_balances
 from usage.services import lines_claim
 from usage.status import lines_status_sync
 

@@ -41,7 +41,7 @@ from esimdash.accounts.models import User
 from esimdash.units import data_size
 from family.pools import CapChange, PoolError, pool_caps_set, require_manager
 from plans.models import Gift, GiftEntry, GiftRequest, Grant, Line, Pool, PoolMember
-from usage.selectors import Lot, LotBalance, line_balance, pool_balances
+from usage.balances import Lot, LotBalance, line_balance, pool_balances
 from usage.services import lines_evaluation_request
 
 State = Gift.State
@@ -208,11 +208,8 @@ def _pool_source(sender: User, pool: Pool, at: dt.datetime) -> _Source:
     except PoolError as error:
         raise GiftError(str(error)) from error
     balance = pool_balances([pool], at=at)[pool.pk]
-    available = balance.remaining_bytes
-    if member.role != PoolMember.Role.OWNER:
-        available = max(0, available - balance.reserve_outstanding_bytes)
     lines = [usage.member.line_id for usage in balance.members]
-    return _Source(None, pool, balance.queue, available, lines)
+    return _Source(None, pool, balance.queue, balance.available_bytes_for(member.role), lines)
 
 
 def _take_from_lots(source: _Source, amount_bytes: int, limits: GiftLimits, at: dt.datetime):

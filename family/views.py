@@ -41,8 +41,9 @@ from family.pools import (
     pool_reserve_set,
 )
 from plans.models import Line, Plan, Pool, PoolMember
+from usage.balances import MemberUsage
 from usage.history import usage_history
-from usage.selectors import MemberUsage, pool_summary
+from usage.summaries import pool_summary
 
 
 def _pool_for_user(request: AuthenticatedHttpRequest, pool_id: int) -> tuple[Pool, PoolMember]:

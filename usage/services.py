@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from esimdash.celery import app as celery_app
+from esimdash.clock import hour_floor, local_midnight
 from esimdash.db import AnyOf, Column, rows_cte
 from plans.models import Line
 from usage.models import DailyUsage, HourlyUsage, UsageRecord, UsageRecordKey, UsageRollup
@@ -233,15 +234,6 @@ def lines_evaluation_request(line_ids: set[int]) -> None:
 RollupKey = tuple[int, int, str, str, bool, bool, dt.datetime]
 
 
-def hour_bucket(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def day_bucket(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
-    local = moment.astimezone(tz)
-    return dt.datetime.combine(local.date(), dt.time(), tzinfo=tz).astimezone(dt.UTC)
-
-
 def _rollup_keys(record: UsageRecordIn, zone: zoneinfo.ZoneInfo) -> tuple[RollupKey, RollupKey]:
     """The record's hourly and daily buckets."""
     dimensions = (
@@ -252,8 +244,8 @@ def _rollup_keys(record: UsageRecordIn, zone: zoneinfo.ZoneInfo) -> tuple[Rollup
         record.background,
         record.tethered,
     )
-    hourly = (*dimensions, hour_bucket(record.period_start))
-    return hourly, (*dimensions, day_bucket(record.period_start, zone))
+    hourly = (*dimensions, hour_floor(record.period_start))
+    return hourly, (*dimensions, local_midnight(record.period_start, zone).astimezone(dt.UTC))
 
 
 def _add_to_rollups(records: Sequence[UsageRecordIn], zones: dict[int, zoneinfo.ZoneInfo]) -> None:

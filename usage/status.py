@@ -17,8 +17,8 @@ from django.dispatch import Signal
 from esimdash.accounts.models import User
 from plans.models import Grant, Line, Plan, Pool, PoolMember
 from plans.services import line_pass_renew
+from usage.balances import LineBalance, MemberUsage, line_balances
 from usage.models import LineStatusChange
-from usage.selectors import LineBalance, MemberUsage, line_balances
 
 Status = Line.Status
 Reason = Line.StatusReason

@@ -22,7 +22,7 @@ from family.gifts import GiftError, gift_cancel, gift_code, gift_redeem, gift_se
 from family.pools import pool_create, pool_invite_accept, pool_member_invite
 from plans.models import Gift, GiftEntry, Grant, Line, PoolMember
 from tests.factories import GB, MB, grant, make_line, make_plan, make_user, usage_record
-from usage.selectors import line_balances, pool_balances
+from usage.balances import line_balances, pool_balances
 from usage.services import usage_ingest
 
 pytestmark = pytest.mark.django_db(transaction=True)

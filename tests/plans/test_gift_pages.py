@@ -13,7 +13,7 @@ from family.gifts import gift_code, gift_send
 from family.pools import pool_create, pool_invite_accept, pool_member_invite
 from plans.models import Gift, GiftRequest, Grant, PoolMember
 from tests.factories import GB, MB, make_line, make_plan, make_user
-from usage.selectors import line_balance
+from usage.balances import line_balance
 
 pytestmark = pytest.mark.django_db
 

@@ -30,7 +30,7 @@ from family.pools import CapChange, pool_caps_set, pool_create
 from plans.models import Gift, GiftEntry, GiftRequest, Grant, Line, Plan, Pool, PoolMember
 from tests.factories import GB, MB, grant, make_line, make_plan, make_user, use
 from tests.plans.test_pools import join
-from usage.selectors import line_balance, pool_balances
+from usage.balances import line_balance, pool_balances
 
 pytestmark = pytest.mark.django_db
 

@@ -19,8 +19,8 @@ from family.pools import CapChange, pool_caps_set, pool_create, pool_invite_acce
 from plans.models import Line, PoolMember
 from tests import clock
 from tests.factories import GB, MB, make_line, make_plan, make_user, usage_record
+from usage.balances import pool_balances
 from usage.models import HourlyUsage, UsageRecord
-from usage.selectors import pool_balances
 from usage.services import usage_ingest
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -30,7 +30,7 @@ from family.pools import (
 from plans.models import Grant, Line, PoolMember
 from tests import clock
 from tests.factories import GB, MB, make_line, make_plan, make_user, use
-from usage.selectors import line_balance, pool_balances
+from usage.balances import line_balance, pool_balances
 
 pytestmark = pytest.mark.django_db
 

@@ -29,7 +29,7 @@ from plans.models import Gift, GiftEntry, Line
 from tests.factories import GB, MB, make_line, make_plan, usage_record
 from tests.reliability.conftest import HeldTransaction, sessions_waiting_on_a_lock, wait_for
 from tests.usage.test_alerts_worker import SlowReceiver
-from usage.selectors import line_balance
+from usage.balances import line_balance
 from usage.services import usage_ingest
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -20,8 +20,8 @@ from family.pools import (
 )
 from plans.models import Grant, Line, Plan, PoolMember
 from tests.factories import GB, grant, make_line, make_plan, make_user, use
+from usage.balances import line_balance, pool_balances
 from usage.carry_over import carry_overs_settle
-from usage.selectors import line_balance, pool_balances
 from usage.tasks import lines_roll_over
 
 pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)]

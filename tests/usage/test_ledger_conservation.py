@@ -35,9 +35,9 @@ from family.pools import (
 )
 from plans.models import Gift, GiftEntry, Grant, Line, Pool, PoolMember
 from tests.factories import MB, make_line, make_plan, make_user, usage_record
+from usage.balances import LineBalance, Lot, PoolBalance, line_balance, pool_balances, relevant_lots
 from usage.carry_over import carry_overs_settle
 from usage.models import UsageRecord
-from usage.selectors import LineBalance, Lot, PoolBalance, line_balance, pool_balances, relevant_lots
 from usage.services import usage_ingest
 from usage.tasks import lines_roll_over
 

@@ -6,7 +6,7 @@ import time_machine
 
 from plans.models import Grant, Line, Plan
 from tests.factories import GB, MB, grant, make_line, make_plan, use
-from usage.selectors import line_balance
+from usage.balances import line_balance
 from usage.tasks import lines_roll_over
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")

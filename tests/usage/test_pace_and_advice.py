@@ -12,7 +12,7 @@ from django.urls import reverse
 from plans.models import Plan
 from tests.factories import GB, MB, make_line, make_plan, use
 from usage.advice import plan_advice
-from usage.selectors import line_summaries
+from usage.summaries import line_summaries
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)  # a Friday

@@ -5,7 +5,7 @@ import pytest
 
 from plans.models import Grant, Plan
 from tests.factories import GB, MB, grant, make_line, make_plan, use
-from usage.selectors import Lot, consume, line_balance, line_balances, relevant_lots
+from usage.balances import Lot, consume, line_balance, line_balances, relevant_lots
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 T0 = dt.datetime(2026, 11, 1, tzinfo=TOKYO)
