@@ -35,8 +35,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from alerts.notify import user_notify
-from alerts.pool_notices import tell_managers
+from alerts.notify import tell_managers, user_notify
 from esimdash.accounts.models import User
 from esimdash.units import data_size
 from family.pools import CapChange, PoolError, pool_caps_set, require_manager
