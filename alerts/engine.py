@@ -11,6 +11,7 @@ which its value is past the threshold, keyed so that a rule fires at most once p
 - days_abroad: per stay abroad (keyed by its first day)
 - background_leak: per app, device and hour
 - new_country, first_cellular: once per country, or per app and device, ever
+- pool_low: per pool cycle; member_cap: per member and pool cycle (the pool's managers are told)
 
 A breach with no open firing opens one (and notifies, and acts); an open firing whose breach is
 gone is resolved, which re-arms the rule. A partial unique index allows one open firing per rule
@@ -25,12 +26,15 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Min, Q, Sum
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from alerts.models import AlertFiring, AlertRule
 from alerts.notify import Fired, firing_announce
+from esimdash.accounts.models import User
 from esimdash.clock import hour_floor, local_midnight
-from plans.models import Line
-from usage.balances import LineBalance, line_balances
+from plans.models import Line, Pool
+from usage.balances import LineBalance, PoolBalance, line_balances
 from usage.models import DailyUsage, HourlyUsage
 from usage.totals import usage_in_windows
 
@@ -40,6 +44,8 @@ Breaches = dict[str, tuple[int, dict]]
 
 _STICKY = {Kind.NEW_COUNTRY, Kind.FIRST_CELLULAR}
 """Kinds whose firings stay open: each country or app fires once, ever."""
+_ONCE_A_CYCLE = {Kind.POOL_LOW, Kind.MEMBER_CAP}
+"""Kinds whose firings stay open to the end of their cycle: managers are told once a cycle."""
 
 
 @dataclass
@@ -73,20 +79,20 @@ def figures_read(lines: Sequence[Line], rules: Sequence[AlertRule], balances, at
     """The figures the rules need: only the queries their kinds call for."""
     figures = Figures(at=at, balances=balances)
     kinds = {rule.kind for rule in rules}
-    by_id = {line.pk: line for line in lines}
     if Kind.WINDOW in kinds:
         figures.windows = usage_in_windows(
             {
-                f"{rule.line_id}:{rule.window}": (
-                    rule.line_id,
-                    *_window_span(by_id[rule.line_id], rule.window, at),
-                    by_id[rule.line_id].tz,
+                f"{rule.watched_line.pk}:{rule.window}": (
+                    rule.watched_line.pk,
+                    *_window_span(rule.watched_line, rule.window, at),
+                    rule.watched_line.tz,
                 )
                 for rule in rules
                 if rule.kind == Kind.WINDOW
             }
         )
-    ids = lambda kind: {rule.line_id for rule in rules if rule.kind == kind}  # noqa: E731
+    by_id = {line.pk: line for line in lines}
+    ids = lambda kind: {rule.watched_line.pk for rule in rules if rule.kind == kind}  # noqa: E731
     if tethered := ids(Kind.TETHERED):
         starts = {
             line_id: _cycle_start(by_id[line_id], at) or by_id[line_id].created_at for line_id in tethered
@@ -242,27 +248,54 @@ def _leak_breaches(
     return breaches
 
 
+def pool_breaches(rule: AlertRule, pool: PoolBalance) -> Breaches:
+    """The pool kinds, per billing cycle: the pool's remaining data at or under `percent` of its
+    allowance; each current member at its cap."""
+    cycle_key = f"cycle:{pool.cycle.starts_at.isoformat()}"
+    if rule.kind == Kind.POOL_LOW:
+        low = pool.remaining_bytes * 100 <= pool.total_bytes * (rule.percent or 0)
+        return {cycle_key: (pool.remaining_bytes, {})} if low else {}
+    if rule.kind == Kind.MEMBER_CAP:
+        return {
+            f"{cycle_key}:member:{usage.member.pk}": (usage.used_bytes, {"member": usage.member.pk})
+            for usage in pool.members
+            if usage.cap_reached
+        }
+    raise ValueError(f"not a pool rule kind: {rule.kind}")
+
+
+def _over(rule: AlertRule, key: str, breaches: Breaches, pool: PoolBalance | None) -> bool:
+    """Whether an open firing's breach is over, which re-arms the rule."""
+    if rule.kind in _ONCE_A_CYCLE and pool is not None:
+        return not key.startswith(f"cycle:{pool.cycle.starts_at.isoformat()}")
+    return key not in breaches
+
+
 def rules_evaluate(
     lines: Sequence[Line], balances: dict[int, LineBalance], *, at: dt.datetime
 ) -> list[Fired]:
-    """Evaluates the lines' rules that are not snoozed: opens firings for new breaches (and
-    notifies, and acts) and resolves the ones whose breach is over. Returns what fired."""
+    """Evaluates the rules, not snoozed, of the lines and of the pools they draw on: opens firings
+    for new breaches (and notifies, and acts) and resolves the ones whose breach is over, which
+    re-arms the rule. Returns what fired."""
+    pools = {balance.pool.pool.pk: balance.pool for balance in balances.values() if balance.pool}
     rules = list(
-        AlertRule.objects.filter(line__in=lines)
+        AlertRule.objects.filter(Q(line__in=lines) | Q(pool__in=list(pools)))
         .filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=at))
-        .select_related("line__owner", "line__plan", "created_by")
+        .select_related("line__owner", "line__plan", "pool", "created_by")
     )
     if not rules:
         return []
-    figures = figures_read(lines, rules, balances, at)
+    line_rules = [rule for rule in rules if rule.line_id]
+    figures = figures_read(lines, line_rules, balances, at) if line_rules else Figures(at, balances)
     open_firings: dict[int, dict[str, AlertFiring]] = defaultdict(dict)
     for firing in AlertFiring.objects.filter(rule__in=rules, resolved_at__isnull=True):
         open_firings[firing.rule_id][firing.period_key] = firing
     fired = []
     for rule in rules:
-        breaches = rule_breaches(rule, rule.line, figures)
+        pool = pools.get(rule.pool_id) if rule.pool_id else None
+        breaches = pool_breaches(rule, pool) if pool else rule_breaches(rule, rule.watched_line, figures)
         if rule.kind not in _STICKY:
-            gone = [f.pk for key, f in open_firings[rule.pk].items() if key not in breaches]
+            gone = [f.pk for key, f in open_firings[rule.pk].items() if _over(rule, key, breaches, pool)]
             AlertFiring.objects.filter(pk__in=gone, resolved_at__isnull=True).update(resolved_at=at)
         for key, (value, detail) in breaches.items():
             if key in open_firings[rule.pk]:
@@ -272,17 +305,46 @@ def rules_evaluate(
                     firing = AlertFiring.objects.create(
                         rule=rule, period_key=key, value=value, detail=detail, fired_at=at
                     )
-                    firing_announce(Fired(firing=firing, rule=rule, line=rule.line), at=at)
+                    firing_announce(Fired(firing=firing, rule=rule, line=rule.line, pool=pool), at=at)
             except IntegrityError:
                 continue  # another evaluation opened it first
-            fired.append(Fired(firing=firing, rule=rule, line=rule.line))
+            fired.append(Fired(firing=firing, rule=rule, line=rule.line, pool=pool))
     return fired
+
+
+def pool_rules_evaluate(pool: Pool, *, at: dt.datetime) -> list[Fired]:
+    """The pool's rules alone, when a cap, the reserve or a membership changes rather than usage."""
+    members = Line.objects.filter(memberships__pool=pool, memberships__left_at__isnull=True)
+    return rules_evaluate([], line_balances(list(members.select_related("plan")), at=at), at=at)
+
+
+def pool_rules_create(pool: Pool, *, by: User) -> list[AlertRule]:
+    """A new pool's rules: its managers are told when it runs low and when a member reaches its
+    cap. The threshold is the rule's, changed like any rule's."""
+    with translation.override(by.language):
+        return AlertRule.objects.bulk_create(
+            [
+                AlertRule(
+                    pool=pool,
+                    created_by=by,
+                    name=_("Pool running low"),
+                    kind=Kind.POOL_LOW,
+                    percent=AlertRule.POOL_LOW_PERCENT,
+                ),
+                AlertRule(pool=pool, created_by=by, name=_("Member cap reached"), kind=Kind.MEMBER_CAP),
+            ]
+        )
 
 
 def rules_sweep_batches() -> list[list[int]]:
     """The ids of every line that has rules, in batches of ALERT_SWEEP_BATCH_LINES: the minute
     sweep queues one task per batch, so more workers sweep faster."""
-    line_ids = list(AlertRule.objects.order_by("line_id").values_list("line_id", flat=True).distinct())
+    line_ids = list(
+        AlertRule.objects.filter(line__isnull=False)
+        .order_by("line_id")
+        .values_list("line_id", flat=True)
+        .distinct()
+    )
     size = settings.ALERT_SWEEP_BATCH_LINES
     return [line_ids[offset : offset + size] for offset in range(0, len(line_ids), size)]
 

@@ -110,10 +110,13 @@ def rule_edit(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> 
     form = AlertRuleForm(request.POST or None, instance=rule, prefix=f"rule{rule.pk}")
     if request.method == "POST" and form.is_valid():
         form.save()
-        return _done(request, rule.line)
+        return _done(request, rule.watched_line)
     status = 400 if request.method == "POST" and not request.htmx else 200
     return render(
-        request, "alerts/rules.html#rule_form", {"form": form, "rule": rule, "line": rule.line}, status=status
+        request,
+        "alerts/rules.html#rule_form",
+        {"form": form, "rule": rule, "line": rule.watched_line},
+        status=status,
     )
 
 
@@ -122,7 +125,7 @@ def rule_edit(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> 
 def rule_delete(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> HttpResponse:
     rule = _rule_for_user(request, line_id, rule_id)
     rule.delete()
-    return _done(request, rule.line)
+    return _done(request, rule.watched_line)
 
 
 @login_required
@@ -137,7 +140,7 @@ def rule_snooze(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -
             return HttpResponse(_("Snooze for 1 to 168 hours."), status=400)
         rule.snoozed_until = timezone.now() + dt.timedelta(hours=form.cleaned_data["hours"])
     rule.save(update_fields=["snoozed_until"])
-    return _done(request, rule.line)
+    return _done(request, rule.watched_line)
 
 
 @login_required
@@ -150,7 +153,7 @@ def firing_acknowledge(
     AlertFiring.objects.filter(pk=firing.pk, acknowledged_at__isnull=True).update(
         acknowledged_at=timezone.now()
     )
-    return _done(request, rule.line)
+    return _done(request, rule.watched_line)
 
 
 @login_required

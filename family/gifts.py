@@ -4,7 +4,7 @@ The ledger: a gift takes its data out of the sender's lots in consumption order 
 rows, negative) and gives the recipient a new lot (a `Grant` with `gift` set), in one
 transaction. A code's data waits in the gift until it is redeemed, or goes back to the same lots
 (positive entries) when the code is cancelled or expires. Remaining data everywhere is read by
-`usage.selectors`, which counts a lot as its amount plus its entries.
+`usage.balances`, which counts a lot as its amount plus its entries.
 
 Concurrency: every gift locks its sender's user row first (the monthly limits are the user's),
 then the pools it gives from and into, then the lines it touches in id order (a pool's data is
@@ -35,8 +35,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from alerts.notify import user_notify
-from alerts.pool_notices import tell_managers
+from alerts.notify import tell_managers, user_notify
 from esimdash.accounts.models import User
 from esimdash.units import data_size
 from family.pools import CapChange, PoolError, pool_caps_set, require_manager

@@ -1,5 +1,5 @@
 """Family pools: write paths. A pool holds the grants; while a line is a member its usage draws
-on the pool (figures: `usage.selectors.pool_balances`, the one source for a pool's numbers).
+on the pool (figures: `usage.balances.pool_balances`, the one source for a pool's numbers).
 
 Every service takes the acting user and checks their role, raising `PoolError` with a message
 for people (translated) when the action is refused; nothing is changed then. Services that count
@@ -22,6 +22,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from alerts.engine import pool_rules_create, pool_rules_evaluate
 from alerts.notify import user_notify
 from esimdash.accounts.models import User, email_confirmed_by_another
 from family.models import PoolInvite
@@ -167,6 +168,7 @@ def pool_create(*, user: User, line: Line, name: str, at: dt.datetime) -> Pool:
     joined_at = max(cycle.starts_at, last_left) if last_left else cycle.starts_at
     PoolMember.objects.create(pool=pool, line=line, role=Role.OWNER, joined_at=joined_at)
     cycle_grants_ensure(pool, until=at)
+    pool_rules_create(pool, by=user)
     lines_status_sync([line], at=at)
     return pool
 
@@ -311,6 +313,7 @@ def pool_invite_accept(*, invite: PoolInvite, user: User, line: Line, at: dt.dat
     invite.state, invite.answered_at, invite.user = PoolInvite.State.ACCEPTED, at, user
     invite.save(update_fields=["state", "answered_at", "user"])
     lines_status_sync([line], at=at)
+    pool_rules_evaluate(pool, at=at)
     return member
 
 
@@ -374,6 +377,7 @@ def pool_caps_set(*, pool: Pool, by: User, changes: list[CapChange], at: dt.date
         member.cap_bytes, member.cap_action = change.cap_bytes, change.cap_action
         member.save(update_fields=["cap_bytes", "cap_action"])
     lines_status_sync([members[change.member_id].line for change in changes], at=at)
+    pool_rules_evaluate(pool, at=at)
 
 
 def _member_locked(pool: Pool, member_id: int) -> PoolMember:
@@ -419,6 +423,7 @@ def pool_member_remove(*, pool: Pool, by: User, member_id: int, at: dt.datetime)
     member.left_at, member.paused_until = at, None
     member.save(update_fields=["left_at", "paused_until"])
     line_manager_release(member.line, by=by, at=at)
+    pool_rules_evaluate(pool, at=at)
 
 
 @transaction.atomic

@@ -295,9 +295,6 @@ class Pool(models.Model):
         default=0,
         help_text=_("Member caps together cannot eat into this much of each cycle's allowance."),
     )
-    low_notified_at = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text="When managers were last told the pool runs low."
-    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -344,9 +341,6 @@ class PoolMember(models.Model):
     )
     paused_until = models.DateTimeField(
         null=True, blank=True, help_text="Paused by a manager until then (the cycle's end) or until resumed."
-    )
-    cap_notified_at = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text="When managers were last told the cap was reached."
     )
     joined_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)
