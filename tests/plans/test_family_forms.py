@@ -1,13 +1,24 @@
 """The family forms parse amounts of data typed in GB into whole bytes, and name the field that
-does not parse. No database: the forms only read what they are given."""
+does not parse; the lines they offer for a pool are the ones the services take."""
+
+import datetime as dt
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from esimdash.units import GB
-from family.forms import CapsForm, GigabytesField, ReserveForm
-from family.pools import CapChange
+from family.forms import CapsForm, GigabytesField, InviteAnswerForm, PoolStartForm, ReserveForm
+from family.pools import (
+    CapChange,
+    PoolError,
+    invite_for_token,
+    pool_create,
+    pool_invite_accept,
+    pool_member_invite,
+)
 from plans.models import Line, PoolMember
+from tests.factories import make_line, make_plan
 
 
 @pytest.mark.parametrize(
@@ -111,3 +122,26 @@ def test_the_caps_form_names_the_line_whose_cap_does_not_parse(data, message):
     form = CapsForm(data, members=members())
     assert not form.is_valid()
     assert form.first_error() == message
+
+
+@pytest.mark.django_db
+def test_the_lines_offered_for_a_pool_are_the_ones_the_services_take(owner, second_user):
+    """One definition (family.pools.lines_free_to_join): the forms offer these lines and the
+    services refuse any other, an expired line included."""
+    now = timezone.now()
+    shareable = make_plan(allowance_bytes=30 * GB, shareable=True)
+    starts = make_line(owner, plan=shareable, activated_at=now - dt.timedelta(days=1), nickname="Starts")
+    expired = make_line(owner, plan=shareable, activated_at=now - dt.timedelta(days=1), nickname="Old")
+    Line.objects.filter(pk=expired.pk).update(status=Line.Status.EXPIRED)
+    single = make_line(owner, activated_at=now - dt.timedelta(days=1), nickname="Single")
+    assert list(PoolStartForm(user=owner).lines) == [starts]
+    assert sorted(line.nickname for line in InviteAnswerForm(user=owner).lines) == ["Single", "Starts"]
+    with pytest.raises(PoolError) as refused:
+        pool_create(user=owner, line=Line.objects.get(pk=expired.pk), name="No", at=now)
+    assert str(refused.value) == "An expired line cannot join a pool."
+    pool = pool_create(user=owner, line=starts, name="Home", at=now)
+    assert sorted(line.nickname for line in InviteAnswerForm(user=owner).lines) == ["Single"]
+    _, token = pool_member_invite(pool=pool, by=owner, to=second_user.username, at=now)
+    with pytest.raises(PoolError) as refused:
+        pool_invite_accept(invite=invite_for_token(token), user=second_user, line=single, at=now)
+    assert str(refused.value) == "That line is not yours."
