@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -144,11 +144,14 @@ def pool_create(*, user: User, line: Line, name: str, at: dt.datetime) -> Pool:
     cycle and the ones after moves to the pool, and the line joins as its owner, counted from the
     start of the cycle (its usage so far this cycle drew on that same allowance)."""
     line = Line.objects.select_for_update().select_related("plan").get(pk=line.pk)
-    if line.owner_id != user.pk:
-        raise PoolError(_("That line is not yours."))
-    if not line.plan.shareable or line.plan.kind != Plan.Kind.MONTHLY:
-        raise PoolError(_("Only a line on a shareable monthly plan can start a pool."))
-    if line.memberships.filter(left_at__isnull=True).exists():
+    if not lines_to_start_a_pool(user).filter(pk=line.pk).exists():
+        # The queryset decides; these only say why, for the person.
+        if line.owner_id != user.pk:
+            raise PoolError(_("That line is not yours."))
+        if not line.plan.shareable or line.plan.kind != Plan.Kind.MONTHLY:
+            raise PoolError(_("Only a line on a shareable monthly plan can start a pool."))
+        if line.status == Line.Status.EXPIRED:
+            raise PoolError(_("An expired line cannot join a pool."))
         raise PoolError(_("This line is already in a pool."))
     cycle = line.billing_cycle(at)
     pool = Pool(
@@ -171,6 +174,19 @@ def pool_create(*, user: User, line: Line, name: str, at: dt.datetime) -> Pool:
     pool_rules_create(pool, by=user)
     lines_status_sync([line], at=at)
     return pool
+
+
+def lines_free_to_join(user: User) -> QuerySet[Line]:
+    """The user's lines that may join a pool: not expired and in no pool now. The pages offer these
+    and the services take no other (`pool_invite_accept`, and `pool_create` through
+    `lines_to_start_a_pool`)."""
+    in_pools = PoolMember.objects.filter(left_at__isnull=True).values("line")
+    return Line.objects.filter(owner=user).exclude(status=Line.Status.EXPIRED).exclude(pk__in=in_pools)
+
+
+def lines_to_start_a_pool(user: User) -> QuerySet[Line]:
+    """The user's lines that may start a pool: free to join one, on a shareable monthly plan."""
+    return lines_free_to_join(user).filter(plan__shareable=True, plan__kind=Plan.Kind.MONTHLY)
 
 
 def _token_hash(token: str) -> str:
@@ -301,11 +317,12 @@ def pool_invite_accept(*, invite: PoolInvite, user: User, line: Line, at: dt.dat
     invite = PoolInvite.objects.select_for_update().get(pk=invite.pk)
     _invite_open_for(invite, user, at)
     line = Line.objects.select_for_update().get(pk=line.pk)
-    if line.owner_id != user.pk:
-        raise PoolError(_("That line is not yours."))
-    if line.status == Line.Status.EXPIRED:
-        raise PoolError(_("An expired line cannot join a pool."))
-    if line.memberships.filter(left_at__isnull=True).exists():
+    if not lines_free_to_join(user).filter(pk=line.pk).exists():
+        # The queryset decides; these only say why, for the person.
+        if line.owner_id != user.pk:
+            raise PoolError(_("That line is not yours."))
+        if line.status == Line.Status.EXPIRED:
+            raise PoolError(_("An expired line cannot join a pool."))
         raise PoolError(_("This line is already in a pool; it must leave that one first."))
     if pool.members.filter(left_at__isnull=True).count() >= pool.member_limit:
         raise PoolError(_("The pool is full."))
