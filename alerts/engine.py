@@ -1,21 +1,8 @@
-"""Alert rules: what each kind measures, when it fires, and what firing does.
-
-Evaluation reads a batch of lines' figures in a fixed number of queries (balances from
-`line_balances`, windows from the rollups), then, per rule, lists its *breaches*: the periods in
-which its value is past the threshold, keyed so that a rule fires at most once per period:
-
-- used_percent, remaining, tethered: per billing cycle (or pass validity)
-- window: per local day for "today"; for a rolling window, per crossing (it re-arms when the
-  rolling figure falls back under the threshold)
-- expiry: per lot (or the line's own validity) and its expiry time
-- days_abroad: per stay abroad (keyed by its first day)
-- background_leak: per app, device and hour
-- new_country, first_cellular: once per country, or per app and device, ever
-- pool_low: per pool cycle; member_cap: per member and pool cycle (the pool's managers are told)
-
-A breach with no open firing opens one (and notifies, and acts); an open firing whose breach is
-gone is resolved, which re-arms the rule. A partial unique index allows one open firing per rule
-and period, so two evaluations racing cannot fire twice."""
+"""Alert rules: what each kind measures, and when it fires. A batch of lines is read in a fixed
+number of queries; each rule then lists its breaches, keyed by period (docs/alerts.md has each
+kind's), so it fires at most once per period. A breach with no open firing opens one; an open
+firing whose breach is over is resolved, which re-arms the rule. A partial unique index keeps one
+open firing per rule and period, so racing evaluations fire once."""
 
 import datetime as dt
 import math

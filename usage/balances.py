@@ -1,10 +1,6 @@
-"""Remaining data: the one computation every page, task and API uses.
-
-A line's remaining data is its grants less its usage. Usage consumes the lots that are valid when
-it happens, in the order priority (lower first), then earliest expiry, then oldest. Grant starts
-and expiries cut time into segments in which the set of valid lots does not change, so the usage
-needs summing only once per segment, mostly from the daily and hourly rollups: a fixed number of
-queries, however long the history."""
+"""Remaining data: the one computation every page, task and API uses. Usage consumes the lots valid
+when it happens (priority, then earliest expiry, then oldest); grant boundaries cut time into
+segments summed once each from the rollups, so a reading takes a fixed number of queries."""
 
 import datetime as dt
 import itertools

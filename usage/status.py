@@ -1,11 +1,7 @@
-"""The line-status machine: the one writer of `Line.status`. Each named transition is a
-conditional update, recorded as a `LineStatusChange` with its reason and who made it, and
-announced by `line_status_changed`, inside the caller's transaction; the alerts app turns that
-into the operator's provisioning webhook (one policy for every transition).
-
-The ledger decides while nothing else holds the line: throttled (or cut off, for plans that stop)
-when its data is used up, active when data comes back, expired when its validity ends. A rule's
-or a manager's hold stays until it is released."""
+"""The line-status machine, the one writer of `Line.status`: named transitions, each a conditional
+update recorded as a `LineStatusChange` (reason, who) and announced by `line_status_changed` in the
+caller's transaction (alerts turns it into the provisioning webhook). The ledger decides unless a
+rule or a manager holds the line."""
 
 import datetime as dt
 from collections.abc import Iterable
