@@ -1,18 +1,8 @@
-"""Gifts: data moved from a line (or by a manager, from a pool) to another line. Write paths.
-
-The ledger: a gift takes its data out of the sender's lots in consumption order (`GiftEntry`
-rows, negative) and gives the recipient a new lot (a `Grant` with `gift` set), in one
-transaction. A code's data waits in the gift until it is redeemed, or goes back to the same lots
-(positive entries) when the code is cancelled or expires. Remaining data everywhere is read by
-`usage.balances`, which counts a lot as its amount plus its entries.
-
-Concurrency: every gift locks its sender's user row first (the monthly limits are the user's),
-then the pools it gives from and into, then the lines it touches in id order (a pool's data is
-all its lines' figures): the order the evaluations use (pools, then lines), so gifts,
-evaluations and ingests cannot deadlock, and two gifts from one line run one after another, the
-second reading the balance the first left.
-
-Every refusal raises `GiftError` with a message for people, and changes nothing."""
+"""Gifts: data moved from a line (or by a manager, from a pool) to another line. In one transaction
+a gift takes its data out of the sender's lots (negative `GiftEntry` rows) and gives the recipient a
+lot (a `Grant` with `gift` set); a code's data waits in the gift, or comes back when it is cancelled
+or expires. Locks go user, pools, lines in id order, as evaluations take them (docs/gifts.md,
+"Concurrency"). Every refusal raises `GiftError` and changes nothing."""
 
 import base64
 import calendar

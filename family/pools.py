@@ -1,10 +1,6 @@
-"""Family pools: write paths. A pool holds the grants; while a line is a member its usage draws
-on the pool (figures: `usage.balances.pool_balances`, the one source for a pool's numbers).
-
-Every service takes the acting user and checks their role, raising `PoolError` with a message
-for people (translated) when the action is refused; nothing is changed then. Services that count
-members or move data lock the pool row first, so concurrent invites, joins and cap changes on one
-pool run one after another."""
+"""Family pools: write paths. Every service checks the acting user's role (`POOL_PERMISSIONS`) and
+refuses with `PoolError`, changing nothing; those that count members or move data lock the pool row
+first, so changes to one pool take turns. A pool's figures: `usage.balances.pool_balances`."""
 
 import datetime as dt
 import hashlib
