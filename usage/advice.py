@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.db.models import F, Sum
 
+from esimdash.clock import local_midnight
 from plans.models import Line, Plan
 from usage.models import DailyUsage
 
@@ -43,8 +44,8 @@ class PlanAdvice:
 
 def plan_advice(line: Line, *, at: dt.datetime) -> PlanAdvice:
     """Two queries: the last 30 local days' usage per day and country, and the catalog."""
-    first_day = at.astimezone(line.tz).date() - dt.timedelta(days=DAYS - 1)
-    start = dt.datetime.combine(first_day, dt.time(), tzinfo=line.tz)
+    start = local_midnight(at, line.tz, days=-(DAYS - 1))
+    first_day = start.date()
     days = [0] * DAYS
     countries = set()
     rows = (
