@@ -38,11 +38,9 @@ def _rows(model) -> list[dict]:
     return list(model.objects.order_by("pk").values())
 
 
-def _fill(apps, user: User, now: dt.datetime) -> None:
-    """One of every moved row, as the apps stood before the move."""
-    get = apps.get_model
-    carrier = get("plans", "Carrier").objects.create(name="IIJ", slug="iij")
-    plan = get("plans", "Plan").objects.create(
+def _plan(apps):
+    carrier = apps.get_model("plans", "Carrier").objects.create(name="IIJ", slug="iij")
+    return apps.get_model("plans", "Plan").objects.create(
         carrier=carrier,
         name="IIJ 20",
         slug="iij-20",
@@ -50,6 +48,12 @@ def _fill(apps, user: User, now: dt.datetime) -> None:
         allowance_bytes=20 * 10**9,
         price_jpy=2000,
     )
+
+
+def _fill(apps, user: User, now: dt.datetime) -> None:
+    """One of every moved row, as the apps stood before the move."""
+    get = apps.get_model
+    plan = _plan(apps)
     line = get("plans", "Line").objects.create(
         owner_id=user.pk, plan=plan, iccid="8981100000000000017", nickname="phone", activated_at=now
     )
@@ -142,15 +146,7 @@ def test_pools_made_before_get_their_rules_and_keep_this_cycles_notices():
         user = User.objects.create_user(username="early")
         now = timezone.now()
         get = apps.get_model
-        carrier = get("plans", "Carrier").objects.create(name="IIJ", slug="iij")
-        plan = get("plans", "Plan").objects.create(
-            carrier=carrier,
-            name="Family",
-            slug="family",
-            kind="monthly",
-            allowance_bytes=30 * 10**9,
-            price_jpy=1,
-        )
+        plan = _plan(apps)
         pools = []
         for days_ago, name in ((0, "told now"), (40, "told last cycle")):
             pool = get("plans", "Pool").objects.create(
