@@ -6,31 +6,17 @@ usage arrives."""
 import datetime as dt
 
 import pytest
-import time_machine
 from django.utils import timezone
 
 from alerts.models import AlertFiring, AlertRule, Notification
-from family.pools import (
-    CapChange,
-    invite_for_token,
-    pool_caps_set,
-    pool_create,
-    pool_invite_accept,
-    pool_member_invite,
-)
+from esimdash.units import GB, MB
+from family.pools import CapChange, pool_caps_set
 from plans.models import PoolMember
-from tests import clock
-from tests.factories import GB, MB, make_line, make_plan, use
+from tests.factories import make_line, make_pool, pool_join, use
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.frozen]
 
 Kind = AlertRule.Kind
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(clock.mid_cycle(), tick=False):
-        yield
 
 
 @pytest.fixture
@@ -40,16 +26,15 @@ def now():
 
 @pytest.fixture
 def pool(owner, now):
-    plan = make_plan(allowance_bytes=30 * GB, shareable=True, member_limit=4)
-    line = make_line(owner, plan=plan, activated_at=now - dt.timedelta(days=40), nickname="Dad")
-    return pool_create(user=owner, line=line, name="Zhang family", at=now)
+    return make_pool(
+        owner, founded_at=now, member_limit=4, activated_at=now - dt.timedelta(days=40), nickname="Dad"
+    )
 
 
 @pytest.fixture
 def member(pool, owner, second_user, now):
     line = make_line(second_user, activated_at=now - dt.timedelta(days=5), nickname="Xiaoming")
-    _, token = pool_member_invite(pool=pool, by=owner, to=second_user.username, role="member", at=now)
-    return pool_invite_accept(invite=invite_for_token(token), user=second_user, line=line, at=now)
+    return pool_join(pool, by=owner, line=line, at=now)
 
 
 def notices(text: str) -> list[tuple[str, str]]:

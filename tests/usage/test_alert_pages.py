@@ -10,12 +10,12 @@ from django.utils import timezone
 
 from alerts.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
 from esimdash.accounts.models import User
+from esimdash.units import GB, MB
 from plans.models import Line
 from plans.services import cycle_grants_ensure
-from tests.factories import GB, MB, make_line, make_plan, use
+from tests.factories import HTMX, make_line, make_plan, use
 
 pytestmark = pytest.mark.django_db
-HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture

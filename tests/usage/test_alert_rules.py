@@ -2,29 +2,25 @@
 re-arms; quiet hours hold notifications back; snoozed rules stay quiet; actions change the line."""
 
 import datetime as dt
-import zoneinfo
 
 import pytest
-import time_machine
 from django.utils import timezone
 
 from alerts.evaluation import lines_status_and_rules_evaluate
 from alerts.models import AlertFiring, AlertRule, Delivery, Notification
+from esimdash.units import GB, MB
 from plans.models import Line
-from tests.factories import GB, MB, grant, make_line, make_plan, use
+from tests.factories import TOKYO, grant, make_line, make_plan, use
 from usage.models import Device
 
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)
 
 # Periods (cycles, days), quiet hours and days abroad are Tokyo's, cycles from the 1st.
-pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)]
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1),
+    pytest.mark.frozen(NOW),
+]
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@ import datetime as dt
 import pytest
 import time_machine
 
-from tests.factories import MB, make_line, use
+from esimdash.units import MB
+from tests.factories import make_line, use
 from usage.models import DailyUsage, HourlyUsage, UsageRecord, UsageRecordKey
 from usage.services import usage_prune
 from usage.tasks import prune_raw_usage
