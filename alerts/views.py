@@ -20,7 +20,7 @@ from alerts.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
 from esimdash.accounts.requests import AuthenticatedHttpRequest
 from plans.models import Line
 from plans.selectors import line_get_for_rules, lines_with_rules_set_by
-from usage.status import line_rule_release
+from usage.status import holding_rule_id, line_rule_release
 
 HISTORY = 5
 PRESET_PERCENTS = (75, 90, 100)
@@ -51,9 +51,12 @@ def _page(
     request: AuthenticatedHttpRequest, line: Line, form: AlertRuleForm | None = None, status: int = 200
 ):
     now = timezone.now()
+    rules = _rules(line)
+    held_by = holding_rule_id(line)
     context = {
         "line": line,
-        "rules": _rules(line),
+        "rules": rules,
+        "holding_rule": next((rule for rule in rules if rule.pk == held_by), None),
         "form": form or AlertRuleForm(),
         "snooze_form": SnoozeForm(),
         "presets": PRESET_PERCENTS,

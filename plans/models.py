@@ -145,14 +145,6 @@ class Line(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     status_reason = models.CharField(max_length=16, choices=StatusReason.choices, default="", blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
-    status_rule = models.ForeignKey(
-        "alerts.AlertRule",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        help_text="The rule that slowed or cut off the line, while it does.",
-    )
     activated_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     cycle_start_day = models.PositiveSmallIntegerField(

@@ -15,6 +15,7 @@ from alerts.models import AlertFiring, AlertRule, Delivery, DeliveryAttempt, Not
 from esimdash.accounts.models import User
 from family.models import PoolInvite
 from plans.models import Line
+from usage.status import holding_rule_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,7 +129,7 @@ def test_a_filled_database_moves_through_with_every_row_intact():
     } == before
     assert all(len(rows) == 1 for rows in after.values())
     line = Line.objects.get()
-    assert (line.status, line.status_rule) == ("throttled", AlertRule.objects.get())
+    assert (line.status, holding_rule_id(line)) == ("throttled", AlertRule.objects.get().pk)
     assert Delivery.objects.get().webhook == WebhookEndpoint.objects.get()
     moved = set(
         ContentType.objects.filter(model__in=["alertrule", "poolinvite"]).values_list("app_label", "model")

@@ -68,7 +68,7 @@ def _move(
     acted meanwhile wins. Returns whether the line moved."""
     with transaction.atomic():
         moved = Line.objects.filter(only_if, pk=line.pk).update(
-            status=status, status_reason=reason, status_rule_id=rule_id, status_changed_at=at
+            status=status, status_reason=reason, status_changed_at=at
         )
         if moved:
             change = LineStatusChange.objects.create(
@@ -76,6 +76,15 @@ def _move(
             )
             line_status_changed.send(sender=LineStatusChange, change=change)
     return bool(moved)
+
+
+def holding_rule_id(line: Line) -> int | None:
+    """The alert rule that holds the line (slowed or cut off), from the machine's record; None when
+    no rule holds it."""
+    if line.status_reason != Reason.RULE:
+        return None
+    hold = line.status_changes.filter(transition=Transition.RULE_HOLD).order_by("-at", "-pk").first()
+    return hold.rule_id if hold else None
 
 
 def lines_status_sync(

@@ -38,6 +38,7 @@ from tests.factories import (
 from tests.reliability.conftest import HeldTransaction, sessions_waiting_on_a_lock
 from usage.balances import line_balance
 from usage.services import usage_ingest
+from usage.status import holding_rule_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,7 +100,7 @@ def test_an_enforcement_killed_mid_evaluation_and_mid_provisioning_happens_once(
     wait_for(lambda: Delivery.objects.get().state == Delivery.State.SENT, what="the delivery")
 
     line.refresh_from_db()
-    assert (line.status, line.status_reason, line.status_rule_id) == (
+    assert (line.status, line.status_reason, holding_rule_id(line)) == (
         Line.Status.THROTTLED,
         Line.StatusReason.RULE,
         rule.pk,

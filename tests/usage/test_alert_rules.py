@@ -12,6 +12,7 @@ from esimdash.units import GB, MB
 from plans.models import Line
 from tests.factories import TOKYO, grant, make_line, make_plan, use
 from usage.models import Device
+from usage.status import holding_rule_id
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)
 
@@ -232,10 +233,10 @@ def test_a_cut_off_in_quiet_hours_acts_and_notifies_at_once(owner, line, frozen)
     stop = rule(line, AlertRule.Kind.USED_PERCENT, percent=50, action=AlertRule.Action.SUSPEND)
     use(line, 6 * GB, night - dt.timedelta(hours=1))
     line.refresh_from_db()
-    assert (line.status, line.status_reason, line.status_rule) == (
+    assert (line.status, line.status_reason, holding_rule_id(line)) == (
         Line.Status.SUSPENDED,
         Line.StatusReason.RULE,
-        stop,
+        stop.pk,
     )
     assert Notification.objects.get().visible_at == night
 

@@ -19,6 +19,7 @@ from esimdash.accounts.models import User
 from esimdash.units import GB
 from plans.models import Line
 from tests.factories import WebhookReceiver, make_line, make_plan, use
+from usage.status import holding_rule_id
 from usage.status import line_rule_release as line_resume
 
 # A rule fires on usage an hour ago, which the middle of a cycle counts as this cycle's.
@@ -162,7 +163,7 @@ def test_throttle_and_cut_off_call_the_provisioning_webhook_until_acknowledged(
     settings.ALERT_DELIVERY_MAX_ATTEMPTS = 1
     rule = fire(line, notify_email=False, action=AlertRule.Action.SUSPEND)
     line.refresh_from_db()
-    assert (line.status, line.status_rule) == (Line.Status.SUSPENDED, rule)
+    assert (line.status, holding_rule_id(line)) == (Line.Status.SUSPENDED, rule.pk)
     provisioning = Delivery.objects.get(channel="provisioning")
     receiver.status = 500
     assert delivery_send(delivery_id=provisioning.pk, at=timezone.now()) == "retry"  # never given up
