@@ -138,7 +138,7 @@ def test_a_filled_database_moves_through_with_every_row_intact():
 
 
 def test_pools_made_before_get_their_rules_and_keep_this_cycles_notices():
-    """alerts 0002: a pool told it runs low this cycle is not told again; one told last cycle is."""
+    """alerts 0003: a pool told it runs low this cycle is not told again; one told last cycle is."""
     latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
     before = [("alerts", "0001_initial"), ("plans", "0010_poolinvite_moved_to_family")]
     executor = _migrate_to(before)
