@@ -1,20 +1,8 @@
-"""Alert rules: what each kind measures, when it fires, and what firing does.
-
-Evaluation reads a batch of lines' figures in a fixed number of queries (balances from
-`line_balances`, windows from the rollups), then, per rule, lists its *breaches*: the periods in
-which its value is past the threshold, keyed so that a rule fires at most once per period:
-
-- used_percent, remaining, tethered: per billing cycle (or pass validity)
-- window: per local day for "today"; for a rolling window, per crossing (it re-arms when the
-  rolling figure falls back under the threshold)
-- expiry: per lot (or the line's own validity) and its expiry time
-- days_abroad: per stay abroad (keyed by its first day)
-- background_leak: per app, device and hour
-- new_country, first_cellular: once per country, or per app and device, ever
-
-A breach with no open firing opens one (and notifies, and acts); an open firing whose breach is
-gone is resolved, which re-arms the rule. A partial unique index allows one open firing per rule
-and period, so two evaluations racing cannot fire twice."""
+"""Alert rules: what each kind measures, and when it fires. A batch of lines is read in a fixed
+number of queries; each rule then lists its breaches, keyed by period (docs/alerts.md has each
+kind's), so it fires at most once per period. A breach with no open firing opens one; an open
+firing whose breach is over is resolved, which re-arms the rule. A partial unique index keeps one
+open firing per rule and period, so racing evaluations fire once."""
 
 import datetime as dt
 import math
@@ -25,12 +13,17 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Min, Q, Sum
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from alerts.models import AlertFiring, AlertRule
 from alerts.notify import Fired, firing_announce
-from plans.models import Line
+from esimdash.accounts.models import User
+from esimdash.clock import hour_floor, local_midnight
+from plans.models import Line, Pool
+from usage.balances import LineBalance, PoolBalance, line_balances
 from usage.models import DailyUsage, HourlyUsage
-from usage.selectors import LineBalance, line_balances, usage_in_windows
+from usage.totals import usage_in_windows
 
 Kind = AlertRule.Kind
 Breaches = dict[str, tuple[int, dict]]
@@ -38,6 +31,8 @@ Breaches = dict[str, tuple[int, dict]]
 
 _STICKY = {Kind.NEW_COUNTRY, Kind.FIRST_CELLULAR}
 """Kinds whose firings stay open: each country or app fires once, ever."""
+_ONCE_A_CYCLE = {Kind.POOL_LOW, Kind.MEMBER_CAP}
+"""Kinds whose firings stay open to the end of their cycle: managers are told once a cycle."""
 
 
 @dataclass
@@ -56,8 +51,7 @@ class Figures:
 
 def _window_span(line: Line, window: str, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     if window == AlertRule.Window.TODAY:
-        local = at.astimezone(line.tz)
-        return dt.datetime.combine(local.date(), dt.time(), tzinfo=line.tz), at
+        return local_midnight(at, line.tz), at
     return at - (
         dt.timedelta(hours=24) if window == AlertRule.Window.ROLLING_24H else dt.timedelta(days=3)
     ), at
@@ -72,20 +66,20 @@ def figures_read(lines: Sequence[Line], rules: Sequence[AlertRule], balances, at
     """The figures the rules need: only the queries their kinds call for."""
     figures = Figures(at=at, balances=balances)
     kinds = {rule.kind for rule in rules}
-    by_id = {line.pk: line for line in lines}
     if Kind.WINDOW in kinds:
         figures.windows = usage_in_windows(
             {
-                f"{rule.line_id}:{rule.window}": (
-                    rule.line_id,
-                    *_window_span(by_id[rule.line_id], rule.window, at),
-                    by_id[rule.line_id].tz,
+                f"{rule.watched_line.pk}:{rule.window}": (
+                    rule.watched_line.pk,
+                    *_window_span(rule.watched_line, rule.window, at),
+                    rule.watched_line.tz,
                 )
                 for rule in rules
                 if rule.kind == Kind.WINDOW
             }
         )
-    ids = lambda kind: {rule.line_id for rule in rules if rule.kind == kind}  # noqa: E731
+    by_id = {line.pk: line for line in lines}
+    ids = lambda kind: {rule.watched_line.pk for rule in rules if rule.kind == kind}  # noqa: E731
     if tethered := ids(Kind.TETHERED):
         starts = {
             line_id: _cycle_start(by_id[line_id], at) or by_id[line_id].created_at for line_id in tethered
@@ -126,7 +120,7 @@ def figures_read(lines: Sequence[Line], rules: Sequence[AlertRule], balances, at
                 bucket_start.astimezone(by_id[line_id].tz).date()
             )
     if leaks := ids(Kind.BACKGROUND_LEAK):
-        hour = at.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        hour = hour_floor(at)
         # This hour and the same hour on each of the 14 days before: the baseline for the hour of day.
         hours = [hour - dt.timedelta(days=n) for n in range(15)]
         for line_id, app, device, bucket_start, total in (
@@ -199,7 +193,7 @@ def rule_breaches(rule: AlertRule, line: Line, figures: Figures) -> Breaches:
 
 def _day_start(moment: dt.datetime, line: Line) -> dt.datetime:
     """Daily rollups start at local midnight: usage first seen on the day a rule was made counts."""
-    return dt.datetime.combine(moment.astimezone(line.tz).date(), dt.time(), tzinfo=line.tz)
+    return local_midnight(moment, line.tz)
 
 
 def _expiry_breaches(rule: AlertRule, line: Line, balance: LineBalance, at: dt.datetime) -> Breaches:
@@ -230,7 +224,7 @@ def _abroad_streak(days: set[dt.date], today: dt.date) -> list[dt.date]:
 def _leak_breaches(
     rule: AlertRule, hours: dict[tuple[str, int], dict[dt.datetime, int]], at: dt.datetime
 ) -> Breaches:
-    this_hour = at.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    this_hour = hour_floor(at)
     breaches: Breaches = {}
     for (app, device), by_hour in hours.items():
         now_bytes = by_hour.get(this_hour, 0)
@@ -241,27 +235,54 @@ def _leak_breaches(
     return breaches
 
 
+def pool_breaches(rule: AlertRule, pool: PoolBalance) -> Breaches:
+    """The pool kinds, per billing cycle: the pool's remaining data at or under `percent` of its
+    allowance; each current member at its cap."""
+    cycle_key = f"cycle:{pool.cycle.starts_at.isoformat()}"
+    if rule.kind == Kind.POOL_LOW:
+        low = pool.remaining_bytes * 100 <= pool.total_bytes * (rule.percent or 0)
+        return {cycle_key: (pool.remaining_bytes, {})} if low else {}
+    if rule.kind == Kind.MEMBER_CAP:
+        return {
+            f"{cycle_key}:member:{usage.member.pk}": (usage.used_bytes, {"member": usage.member.pk})
+            for usage in pool.members
+            if usage.cap_reached
+        }
+    raise ValueError(f"not a pool rule kind: {rule.kind}")
+
+
+def _over(rule: AlertRule, key: str, breaches: Breaches, pool: PoolBalance | None) -> bool:
+    """Whether an open firing's breach is over, which re-arms the rule."""
+    if rule.kind in _ONCE_A_CYCLE and pool is not None:
+        return not key.startswith(f"cycle:{pool.cycle.starts_at.isoformat()}")
+    return key not in breaches
+
+
 def rules_evaluate(
     lines: Sequence[Line], balances: dict[int, LineBalance], *, at: dt.datetime
 ) -> list[Fired]:
-    """Evaluates the lines' rules that are not snoozed: opens firings for new breaches (and
-    notifies, and acts) and resolves the ones whose breach is over. Returns what fired."""
+    """Evaluates the rules, not snoozed, of the lines and of the pools they draw on: opens firings
+    for new breaches (and notifies, and acts) and resolves the ones whose breach is over, which
+    re-arms the rule. Returns what fired."""
+    pools = {balance.pool.pool.pk: balance.pool for balance in balances.values() if balance.pool}
     rules = list(
-        AlertRule.objects.filter(line__in=lines)
+        AlertRule.objects.filter(Q(line__in=lines) | Q(pool__in=list(pools)))
         .filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=at))
-        .select_related("line__owner", "line__plan", "created_by")
+        .select_related("line__owner", "line__plan", "pool", "created_by")
     )
     if not rules:
         return []
-    figures = figures_read(lines, rules, balances, at)
+    line_rules = [rule for rule in rules if rule.line_id]
+    figures = figures_read(lines, line_rules, balances, at) if line_rules else Figures(at, balances)
     open_firings: dict[int, dict[str, AlertFiring]] = defaultdict(dict)
     for firing in AlertFiring.objects.filter(rule__in=rules, resolved_at__isnull=True):
         open_firings[firing.rule_id][firing.period_key] = firing
     fired = []
     for rule in rules:
-        breaches = rule_breaches(rule, rule.line, figures)
+        pool = pools.get(rule.pool_id) if rule.pool_id else None
+        breaches = pool_breaches(rule, pool) if pool else rule_breaches(rule, rule.watched_line, figures)
         if rule.kind not in _STICKY:
-            gone = [f.pk for key, f in open_firings[rule.pk].items() if key not in breaches]
+            gone = [f.pk for key, f in open_firings[rule.pk].items() if _over(rule, key, breaches, pool)]
             AlertFiring.objects.filter(pk__in=gone, resolved_at__isnull=True).update(resolved_at=at)
         for key, (value, detail) in breaches.items():
             if key in open_firings[rule.pk]:
@@ -271,17 +292,46 @@ def rules_evaluate(
                     firing = AlertFiring.objects.create(
                         rule=rule, period_key=key, value=value, detail=detail, fired_at=at
                     )
-                    firing_announce(Fired(firing=firing, rule=rule, line=rule.line), at=at)
+                    firing_announce(Fired(firing=firing, rule=rule, line=rule.line, pool=pool), at=at)
             except IntegrityError:
                 continue  # another evaluation opened it first
-            fired.append(Fired(firing=firing, rule=rule, line=rule.line))
+            fired.append(Fired(firing=firing, rule=rule, line=rule.line, pool=pool))
     return fired
+
+
+def pool_rules_evaluate(pool: Pool, *, at: dt.datetime) -> list[Fired]:
+    """The pool's rules alone, when a cap, the reserve or a membership changes rather than usage."""
+    members = Line.objects.filter(memberships__pool=pool, memberships__left_at__isnull=True)
+    return rules_evaluate([], line_balances(list(members.select_related("plan")), at=at), at=at)
+
+
+def pool_rules_create(pool: Pool, *, by: User) -> list[AlertRule]:
+    """A new pool's rules: its managers are told when it runs low and when a member reaches its
+    cap. The threshold is the rule's, changed like any rule's."""
+    with translation.override(by.language):
+        return AlertRule.objects.bulk_create(
+            [
+                AlertRule(
+                    pool=pool,
+                    created_by=by,
+                    name=_("Pool running low"),
+                    kind=Kind.POOL_LOW,
+                    percent=AlertRule.POOL_LOW_PERCENT,
+                ),
+                AlertRule(pool=pool, created_by=by, name=_("Member cap reached"), kind=Kind.MEMBER_CAP),
+            ]
+        )
 
 
 def rules_sweep_batches() -> list[list[int]]:
     """The ids of every line that has rules, in batches of ALERT_SWEEP_BATCH_LINES: the minute
     sweep queues one task per batch, so more workers sweep faster."""
-    line_ids = list(AlertRule.objects.order_by("line_id").values_list("line_id", flat=True).distinct())
+    line_ids = list(
+        AlertRule.objects.filter(line__isnull=False)
+        .order_by("line_id")
+        .values_list("line_id", flat=True)
+        .distinct()
+    )
     size = settings.ALERT_SWEEP_BATCH_LINES
     return [line_ids[offset : offset + size] for offset in range(0, len(line_ids), size)]
 
@@ -331,7 +381,7 @@ def rule_preview(rule: AlertRule, line: Line, *, at: dt.datetime) -> int | None:
         )
         return sum(1 for _, total in days if total >= rule.threshold_bytes)
     width = 24 if rule.window == AlertRule.Window.ROLLING_24H else 72
-    start = since.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=width)
+    start = hour_floor(since) - dt.timedelta(hours=width)
     hourly = dict(
         HourlyUsage.objects.filter(line=line, bucket_start__gte=start, bucket_start__lt=at)
         .values_list("bucket_start")

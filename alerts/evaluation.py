@@ -1,5 +1,5 @@
 """One evaluation of lines after usage arrives or the clock moves: their status from the ledger,
-then their alert rules and the pools' notices, from one reading of their balances."""
+then the alert rules of the lines and of their pools, from one reading of their balances."""
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
@@ -7,9 +7,8 @@ from collections.abc import Iterable, Sequence
 from django.db import transaction
 
 from alerts.engine import rules_evaluate
-from alerts.pool_notices import pool_managers_alert
 from plans.models import Line, Pool, PoolMember
-from usage.selectors import line_balances
+from usage.balances import line_balances
 from usage.services import lines_claim
 from usage.status import lines_status_sync
 
@@ -46,5 +45,4 @@ def lines_status_and_rules_evaluate(lines: Sequence[Line], *, at: dt.datetime) -
         balances = line_balances(lines_and_pool_members, at=at)
         changed = lines_status_sync(lines_and_pool_members, at=at, balances=balances)
     rules_evaluate(lines, balances, at=at)
-    pool_managers_alert(balances=balances.values(), at=at)
     return changed

@@ -5,9 +5,9 @@ from django.utils.translation import gettext_lazy as _
 
 from alerts.models import AlertRule, WebhookEndpoint
 from alerts.webhooks import UnsafeURL, webhook_url_check
+from esimdash.units import MB
 
 Kind = AlertRule.Kind
-MB = 10**6
 
 # The fields each kind needs; the others are cleared so a rule never carries a stale threshold.
 NEEDS = {

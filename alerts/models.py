@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from esimdash.validators import validate_name
-from plans.models import Line
+from plans.models import Line, Pool
 
 
 class AlertRule(models.Model):
@@ -22,6 +22,8 @@ class AlertRule(models.Model):
         EXPIRY = "expiry", _("Plan or data expiring soon")
         BACKGROUND_LEAK = "background_leak", _("An app's background usage jumps")
         FIRST_CELLULAR = "first_cellular", _("An app uses mobile data for the first time")
+        POOL_LOW = "pool_low", _("The pool's data running low")
+        MEMBER_CAP = "member_cap", _("A pool member reaches its cap")
 
     class Window(models.TextChoices):
         ROLLING_24H = "24h", _("the last 24 hours")
@@ -33,7 +35,13 @@ class AlertRule(models.Model):
         THROTTLE = "throttle", _("Slow the line down")
         SUSPEND = "suspend", _("Cut off the line's data")
 
-    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="rules")
+    POOL_KINDS = frozenset({Kind.POOL_LOW, Kind.MEMBER_CAP})
+    POOL_LOW_PERCENT = 10
+    """A new pool's managers are told when its remaining data falls to this share."""
+
+    # A rule watches a line, or (the pool kinds) a family pool, telling its managers.
+    line = models.ForeignKey(Line, null=True, blank=True, on_delete=models.CASCADE, related_name="rules")
+    pool = models.ForeignKey(Pool, null=True, blank=True, on_delete=models.CASCADE, related_name="rules")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(_("name"), max_length=100, validators=[validate_name])
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
@@ -53,9 +61,22 @@ class AlertRule(models.Model):
     class Meta:
         db_table = "usage_alertrule"  # moved from usage, table kept
         ordering = ["line", "created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(line__isnull=False, pool__isnull=True) | Q(line__isnull=True, pool__isnull=False),
+                name="alert_rule_on_line_or_pool",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def watched_line(self) -> Line:
+        """The line a line rule watches (a rule of the pool kinds watches a pool instead)."""
+        if self.line is None:
+            raise ValueError(f"rule {self.pk} watches a pool, not a line")
+        return self.line
 
 
 class AlertFiring(models.Model):

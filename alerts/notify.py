@@ -19,7 +19,8 @@ from alerts.models import AlertFiring, AlertRule, Delivery, Notification, Webhoo
 from alerts.outbox import queue
 from esimdash.accounts.models import User
 from esimdash.units import data_size
-from plans.models import Line
+from plans.models import Line, Pool, PoolMember
+from usage.balances import PoolBalance
 from usage.models import AppCategory, Device, LineStatusChange
 from usage.status import line_rule_hold, line_status_changed
 
@@ -31,7 +32,9 @@ Kind = AlertRule.Kind
 class Fired:
     firing: AlertFiring
     rule: AlertRule
-    line: Line
+    line: Line | None
+    pool: PoolBalance | None = None
+    """For the pool kinds: the pool's balance the rule fired on."""
 
 
 def _describe(rule: AlertRule, line: Line, value: int, detail: dict) -> str:
@@ -91,7 +94,10 @@ _ACTION_TEXT = {
 def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
     """Within the firing's transaction: acts on the line, and writes the notification and the
     deliveries; they are queued when the transaction commits."""
-    rule, line, firing = fired.rule, fired.line, fired.firing
+    if fired.pool is not None:
+        _pool_firing_announce(fired.rule, fired.firing, fired.pool, at)
+        return
+    rule, line, firing = fired.rule, fired.rule.watched_line, fired.firing
     owner: User = line.owner
     acted = _act(rule, line, at)
     # Quiet hours hold notifications back, but not news of a line just slowed or cut off.
@@ -138,6 +144,17 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
     for delivery in deliveries:
         delivery.notification, delivery.rule, delivery.due_at = notification, rule, visible_at
     queue(Delivery.objects.bulk_create(deliveries))
+
+
+def _pool_firing_announce(rule: AlertRule, firing: AlertFiring, pool: PoolBalance, at: dt.datetime) -> None:
+    """A pool rule tells every manager, in their language."""
+    if rule.kind == Kind.POOL_LOW:
+        params = {"pool": pool.pool.name, "left": data_size(pool.remaining_bytes) or "0 B"}
+        tell_managers(pool.pool, at, gettext_noop("%(pool)s has %(left)s left this cycle."), params)
+        return
+    member = next(usage.member for usage in pool.members if usage.member.pk == firing.detail["member"])
+    params = {"line": member.line.nickname, "cap": data_size(member.cap_bytes), "pool": pool.pool.name}
+    tell_managers(pool.pool, at, gettext_noop("%(line)s reached its cap of %(cap)s in %(pool)s."), params)
 
 
 def _email(user: User, title: str, body: str, url: str) -> Delivery:
@@ -226,3 +243,24 @@ def provisioning_notify(sender, *, change: LineStatusChange, **kwargs) -> None:
             )
         ]
     )
+
+
+def tell_managers(
+    pool: Pool, at: dt.datetime, message: str, params: dict[str, str], *, path: str | None = None
+) -> int:
+    """Tells every current owner and manager; `message` is translated into each one's language."""
+    managers = User.objects.filter(
+        lines__memberships__pool=pool,
+        lines__memberships__left_at__isnull=True,
+        lines__memberships__role__in=PoolMember.MANAGING_ROLES,
+    ).distinct()
+    for manager in managers:
+        with translation.override(manager.language):
+            user_notify(
+                manager,
+                title=pool.name,
+                body=_(message) % params,
+                path=path or reverse("family:pool", args=[pool.pk]),
+                at=at,
+            )
+    return len(managers)

@@ -72,7 +72,7 @@ def delivery_send(*, delivery_id: int, at: dt.datetime) -> str:
         return "skipped"
     delivery = Delivery.objects.select_related("webhook", "rule").get(pk=delivery_id)
     try:
-        _TRANSPORTS[Delivery.Channel(delivery.channel)](delivery)
+        TRANSPORTS[delivery.channel].send(delivery)
     except TransportError as error:
         return _failed(delivery, error, at)
     DeliveryAttempt.objects.create(delivery=delivery, at=at, succeeded=True)
@@ -82,7 +82,7 @@ def delivery_send(*, delivery_id: int, at: dt.datetime) -> str:
 
 def _failed(delivery: Delivery, error: TransportError, at: dt.datetime) -> str:
     DeliveryAttempt.objects.create(delivery=delivery, at=at, succeeded=False, error=str(error))
-    final = delivery.channel != Delivery.Channel.PROVISIONING and (
+    final = TRANSPORTS[delivery.channel].gives_up and (
         error.permanent or delivery.attempts >= settings.ALERT_DELIVERY_MAX_ATTEMPTS
     )
     if final:
@@ -103,14 +103,25 @@ def _failed(delivery: Delivery, error: TransportError, at: dt.datetime) -> str:
     return "retry"
 
 
-def _send_email(delivery: Delivery) -> None:
-    payload = delivery.payload
-    message = EmailMultiAlternatives(payload["subject"], payload["text"], to=[payload["to"]])
-    message.attach_alternative(payload["html"], "text/html")
-    try:
-        message.send()
-    except OSError as error:  # smtplib's errors are OSErrors
-        raise TransportError(str(error)) from error
+class Transport:
+    """Sends one channel's deliveries, raising TransportError when a send fails."""
+
+    gives_up = True
+    """Whether a delivery fails for good after a permanent error or ALERT_DELIVERY_MAX_ATTEMPTS."""
+
+    def send(self, delivery: Delivery) -> None:
+        raise NotImplementedError
+
+
+class EmailTransport(Transport):
+    def send(self, delivery: Delivery) -> None:
+        payload = delivery.payload
+        message = EmailMultiAlternatives(payload["subject"], payload["text"], to=[payload["to"]])
+        message.attach_alternative(payload["html"], "text/html")
+        try:
+            message.send()
+        except OSError as error:  # smtplib's errors are OSErrors
+            raise TransportError(str(error)) from error
 
 
 def _post(url: str, delivery: Delivery, secret: str) -> None:
@@ -125,20 +136,29 @@ def _post(url: str, delivery: Delivery, secret: str) -> None:
     raise TransportError(f"HTTP {status}", permanent=400 <= status < 500 and status not in (408, 429))
 
 
-def _send_webhook(delivery: Delivery) -> None:
-    if delivery.webhook is None:
-        raise TransportError("the webhook was deleted", permanent=True)
-    _post(delivery.webhook.url, delivery, delivery.webhook.secret)
+class WebhookTransport(Transport):
+    """A user's webhook endpoint."""
+
+    def send(self, delivery: Delivery) -> None:
+        if delivery.webhook is None:
+            raise TransportError("the webhook was deleted", permanent=True)
+        _post(delivery.webhook.url, delivery, delivery.webhook.secret)
 
 
-def _send_provisioning(delivery: Delivery) -> None:
-    _post(settings.PROVISIONING_WEBHOOK_URL, delivery, settings.PROVISIONING_WEBHOOK_SECRET)
+class ProvisioningTransport(Transport):
+    """The operator's provisioning system: retried until it acknowledges, as the line's state
+    depends on it."""
+
+    gives_up = False
+
+    def send(self, delivery: Delivery) -> None:
+        _post(settings.PROVISIONING_WEBHOOK_URL, delivery, settings.PROVISIONING_WEBHOOK_SECRET)
 
 
-_TRANSPORTS = {
-    Delivery.Channel.EMAIL: _send_email,
-    Delivery.Channel.WEBHOOK: _send_webhook,
-    Delivery.Channel.PROVISIONING: _send_provisioning,
+TRANSPORTS: dict[str, Transport] = {
+    Delivery.Channel.EMAIL: EmailTransport(),
+    Delivery.Channel.WEBHOOK: WebhookTransport(),
+    Delivery.Channel.PROVISIONING: ProvisioningTransport(),
 }
 
 

@@ -20,7 +20,7 @@ from alerts.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
 from esimdash.accounts.requests import AuthenticatedHttpRequest
 from plans.models import Line
 from plans.selectors import line_get_for_rules, lines_with_rules_set_by
-from usage.status import line_rule_release
+from usage.status import holding_rule_id, line_rule_release
 
 HISTORY = 5
 PRESET_PERCENTS = (75, 90, 100)
@@ -51,9 +51,12 @@ def _page(
     request: AuthenticatedHttpRequest, line: Line, form: AlertRuleForm | None = None, status: int = 200
 ):
     now = timezone.now()
+    rules = _rules(line)
+    held_by = holding_rule_id(line)
     context = {
         "line": line,
-        "rules": _rules(line),
+        "rules": rules,
+        "holding_rule": next((rule for rule in rules if rule.pk == held_by), None),
         "form": form or AlertRuleForm(),
         "snooze_form": SnoozeForm(),
         "presets": PRESET_PERCENTS,
@@ -110,10 +113,13 @@ def rule_edit(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> 
     form = AlertRuleForm(request.POST or None, instance=rule, prefix=f"rule{rule.pk}")
     if request.method == "POST" and form.is_valid():
         form.save()
-        return _done(request, rule.line)
+        return _done(request, rule.watched_line)
     status = 400 if request.method == "POST" and not request.htmx else 200
     return render(
-        request, "alerts/rules.html#rule_form", {"form": form, "rule": rule, "line": rule.line}, status=status
+        request,
+        "alerts/rules.html#rule_form",
+        {"form": form, "rule": rule, "line": rule.watched_line},
+        status=status,
     )
 
 
@@ -122,7 +128,7 @@ def rule_edit(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> 
 def rule_delete(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> HttpResponse:
     rule = _rule_for_user(request, line_id, rule_id)
     rule.delete()
-    return _done(request, rule.line)
+    return _done(request, rule.watched_line)
 
 
 @login_required
@@ -137,7 +143,7 @@ def rule_snooze(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -
             return HttpResponse(_("Snooze for 1 to 168 hours."), status=400)
         rule.snoozed_until = timezone.now() + dt.timedelta(hours=form.cleaned_data["hours"])
     rule.save(update_fields=["snoozed_until"])
-    return _done(request, rule.line)
+    return _done(request, rule.watched_line)
 
 
 @login_required
@@ -150,7 +156,7 @@ def firing_acknowledge(
     AlertFiring.objects.filter(pk=firing.pk, acknowledged_at__isnull=True).update(
         acknowledged_at=timezone.now()
     )
-    return _done(request, rule.line)
+    return _done(request, rule.watched_line)
 
 
 @login_required

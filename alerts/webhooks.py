@@ -1,11 +1,7 @@
-"""Outgoing webhooks that cannot be turned against the operator's own network (SSRF).
-
-A URL must be https (http too when DEBUG or WEBHOOK_ALLOW_LOCAL is on). Its host is resolved and
-refused when any address is loopback, private, link-local, multicast, reserved or otherwise not
-global, an IPv6 address that carries an IPv4 address being judged by the IPv4 address: when the
-URL is saved, and again when each request is sent, and the request then connects to the address
-that was checked (so a DNS answer that changes in between cannot move it to an internal host).
-No redirects are followed; every request times out after 5 seconds."""
+"""Outgoing webhooks that cannot be turned against the operator's own network (SSRF): https only, and
+every address the host resolves to must be global (an IPv6 form carrying an IPv4 address is judged
+by that address), checked at save and again at send, when the request connects to the address that
+was checked. No redirects; a 5 s timeout."""
 
 import hashlib
 import hmac

@@ -1,16 +1,7 @@
-"""`make loadtest`: mixed ingestion and dashboard traffic against esimdash as deployed (gunicorn with
-deploy/gunicorn.conf.py, a Celery worker and beat, PostgreSQL and Redis), all started here on free
-loopback ports, for 5 minutes (`--seconds`, or LOADTEST_SECONDS, to shorten it). Locust drives the
-users (bench/locustfile.py). Afterwards it checks, and exits non-zero unless all hold:
-
-- no response was a 5xx, none failed to connect, none was otherwise unexpected (locust's count and
-  gunicorn's access log);
-- every accepted record is counted exactly once: the API's `new` counts, the new raw rows and the
-  records (and bytes) in the hourly and in the daily rollups of the load test's lines all agree;
-- the Celery queue drains within 60 s of the end: nothing queued or in flight in Redis, and no line
-  still marked for evaluation.
-
-The figures go to var/bench/loadtest.json, next to the benchmark's latest.json."""
+"""`make loadtest`: mixed ingestion and dashboard traffic (bench/locustfile.py) against esimdash as
+deployed, started here on loopback, for 5 minutes (`--seconds`). It exits non-zero on any 5xx or
+failed request, any record not counted exactly once in the raw table and both rollups, or a Celery
+queue that has not drained 60 s after the end. Figures go to var/bench/loadtest.json."""
 
 import argparse
 import datetime as dt

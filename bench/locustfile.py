@@ -1,13 +1,6 @@
-"""The users of `make loadtest` (bench/loadtest.py starts locust on this file; it is not run alone).
-
-Ingestion users are operators' systems POSTing batches of usage to /api/v1/usage with a Bearer token,
-now and then sending an earlier batch again (which must change nothing). Dashboard users are signed
-in and do what an open dashboard does: fetch the home page and a line page, and poll the fragments
-those pages poll (a line's card, its chart, the notification badge).
-
-bench/loadtest.py writes the plan (token, lines, session cookies, user counts) to the JSON file named
-by LOADTEST_PLAN; this file writes what the API answered and every response's status to the plan's
-`result_path` when locust quits, for loadtest.py to check against the database."""
+"""The users of `make loadtest` (started by bench/loadtest.py, not alone): operators' systems POSTing
+usage batches (now and then one again, which must change nothing) and signed-in people polling their
+dashboards. The plan comes from LOADTEST_PLAN; what the API answered goes to its `result_path`."""
 
 import datetime as dt
 import itertools

@@ -1,15 +1,7 @@
-"""`make bench`: esimdash's speed and memory, each figure a ratio against a baseline measured in
-the same run on the same machine (absolute numbers vary from machine to machine; ratios much less).
-
-It starts a throwaway PostgreSQL, Redis, gunicorn (3 workers) and a Celery worker on loopback, as
-in production, loads data with COPY, and writes the table to stdout and the figures to
-var/bench/latest.json.
-
-The dashboard figures use the full 10 million records (loaded with COPY, which is fast). The
-ingestion volumes (100,000 API records, 200,000 CSV rows) shrink with `--scale` for a quick look.
-Peak memory is measured importing a CSV of `--big-csv-mb` (default 30 MB; the target speaks of
-1 GB, which the importer, at its present speed, cannot read within the benchmark's 15 minutes) and
-of a fifth of that: the two peaks should match, since the import streams in fixed-size chunks."""
+"""`make bench`: speed and memory, each figure a ratio against a baseline measured in the same run
+(ratios travel between machines; absolute numbers do not). Starts PostgreSQL, Redis, gunicorn and a
+Celery worker on loopback, loads data with COPY, prints the table and writes var/bench/latest.json.
+`--scale` shrinks the ingestion volumes; the README's Benchmark section explains each figure."""
 
 import argparse
 import concurrent.futures

@@ -13,6 +13,7 @@ from stdnum.iso7064 import mod_97_10
 
 from alerts.models import AlertRule
 from esimdash.accounts.models import User
+from esimdash.units import GB, MB
 from family.gifts import GiftError, gift_request_create, gift_send
 from family.pools import (
     CapChange,
@@ -29,8 +30,6 @@ from usage.status import line_renew
 
 DEMO_PASSWORD = "esimdash-demo-2026"  # noqa: S105 - printed in the README for the demo sign-ins
 HISTORY = dt.timedelta(days=60)
-GB = 1_000_000_000
-MB = 1_000_000
 
 
 def demo_iccid(serial: int) -> str:
@@ -216,7 +215,7 @@ def _demo_rules(line: Line, profile: str) -> None:
     common = {"line": line, "created_by": line.owner, "notify_email": False}
     AlertRule.objects.create(**common, name="90 %", kind=AlertRule.Kind.USED_PERCENT, percent=90)
     story = {
-        "student": {"name": "Hotspot 3 GB", "kind": AlertRule.Kind.TETHERED, "threshold_bytes": 3 * 10**9},
+        "student": {"name": "Hotspot 3 GB", "kind": AlertRule.Kind.TETHERED, "threshold_bytes": 3 * GB},
         "consultant": {"name": "Backup leak", "kind": AlertRule.Kind.BACKGROUND_LEAK, "leak_factor": 5},
         "family_trip": {"name": "Pack expiring", "kind": AlertRule.Kind.EXPIRY, "hours": 72},
     }

@@ -1,17 +1,7 @@
-"""GET /healthz: is this web node fit to serve, and are the parts behind it alive?
-
-Three checks, each cheap and bounded in time: the database (`SELECT 1` on this process's
-connection), the Celery broker (a connection with a 2 s timeout) and the workers (the age of the
-heartbeat a worker writes to the cache each time beat sends it `esimdash.health.heartbeat`). A
-worker is not pinged from here: a ping waits for a reply, and a load balancer polling every node
-every few seconds would queue pings behind real work. The heartbeat also shows that beat runs.
-
-The body names each check; the status is 200 when every check asked for passed, else 503.
-`?checks=database` asks for the database alone: what a load balancer should poll, because a web
-node keeps serving pages and ingestion while the broker or the workers are away (see
-docs/operations.md), and taking every node out at once for it would turn a degraded site into
-a down one. Reasons name the error's class only: the endpoint needs no sign-in, and an error's
-text can carry internal addresses; the full error is logged."""
+"""GET /healthz: is this web node fit to serve, and are the parts behind it alive? Checks the
+database, the broker and the workers (the age of the heartbeat beat has a worker write); 200 when
+every check asked for passes, else 503. A load balancer polls `?checks=database`: a node serves
+pages without the broker or workers (docs/operations.md). Reasons name the error's class only."""
 
 import logging
 import time

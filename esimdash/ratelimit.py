@@ -1,11 +1,5 @@
-"""Rate limits: at most N attempts per key in each window of time (a minute, an hour), counted in
-the cache (docs/security.md, "Rate limits").
-
-Each window has its own counter, created at 0 by add() and counted by incr(). Both are atomic in
-the caches we configure, Redis (SET NX, INCRBY) and esimdash.cache.FileBasedCache (a lock file),
-so attempts that arrive at once are each counted and exactly N get through. Windows are fixed,
-not sliding: they start on the minute or the hour, and a burst across the turn of one can pass
-twice the limit in a short time; within one window, never more than the limit."""
+"""Rate limits: at most N attempts per key in each fixed window (a minute, an hour), counted
+atomically in the cache, so attempts that arrive at once are each counted (docs/security.md)."""
 
 import math
 import re

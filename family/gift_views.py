@@ -5,12 +5,9 @@ double click or a re-sent form makes one gift."""
 
 import logging
 import math
-import uuid
-from typing import cast
 
 import redis.exceptions
 import segno
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,12 +18,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from esimdash.accounts.requests import AuthenticatedHttpRequest
 from esimdash.ratelimit import RateLimitHit, rate_limit_hit
-from esimdash.units import data_size
+from esimdash.units import MB, data_size
+from family.forms import GiftForm, RedeemForm, RequestForm
 from family.gifts import (
     GiftError,
     gift_cancel,
@@ -42,7 +40,7 @@ from family.gifts import (
     masked_name,
     recipient_lines,
 )
-from plans.models import Gift, Line, PoolMember
+from plans.models import Gift
 from plans.selectors import (
     gift_get_for_sender,
     gift_request_get_for_manager,
@@ -50,73 +48,9 @@ from plans.selectors import (
     gift_sources,
     gifts_received,
     gifts_sent,
-    lines_for_user,
 )
 
 logger = logging.getLogger(__name__)
-MB = 10**6
-
-
-class GiftForm(forms.Form):
-    source = forms.ChoiceField(label=gettext_lazy("Give from"))
-    amount_mb = forms.IntegerField(label=gettext_lazy("Amount (MB)"), min_value=1)
-    to = forms.CharField(
-        label=gettext_lazy("To (username or phone number)"),
-        required=False,
-        max_length=64,
-        help_text=gettext_lazy("Leave it empty to make a gift code instead."),
-    )
-    key = forms.UUIDField(widget=forms.HiddenInput)
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        lines, pools = gift_sources(user)
-        self.lines, self.pools = {line.pk: line for line in lines}, {pool.pk: pool for pool in pools}
-        cast(forms.ChoiceField, self.fields["source"]).choices = [
-            (f"line:{line.pk}", line.nickname) for line in lines
-        ] + [(f"pool:{pool.pk}", _("Pool: %(name)s") % {"name": pool.name}) for pool in pools]
-        # Hints for the browser; gift_send checks the limits and says which one a gift breaks.
-        limits = gift_limits()
-        self.fields["amount_mb"].widget.attrs.update(
-            min=limits.min_bytes // MB, max=limits.max_bytes // MB, step=limits.unit_bytes // MB
-        )
-        self.initial.setdefault("key", uuid.uuid4())
-
-    def sender(self) -> dict:
-        """from_line or from_pool, for gift_send."""
-        kind, pk = self.cleaned_data["source"].split(":")
-        return {"from_line": self.lines[int(pk)]} if kind == "line" else {"from_pool": self.pools[int(pk)]}
-
-
-class RedeemForm(forms.Form):
-    code = forms.CharField(label=gettext_lazy("Gift code"), max_length=32)
-    line = forms.ModelChoiceField(
-        queryset=Line.objects.none(), label=gettext_lazy("Put the data on"), empty_label=None
-    )
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        cast(forms.ModelChoiceField, self.fields["line"]).queryset = lines_for_user(user).exclude(
-            status=Line.Status.EXPIRED
-        )
-
-
-class RequestForm(forms.Form):
-    line = forms.ModelChoiceField(
-        queryset=Line.objects.none(), label=gettext_lazy("For the line"), empty_label=None
-    )
-    amount_mb = forms.IntegerField(label=gettext_lazy("Amount (MB)"), min_value=1)
-    message = forms.CharField(label=gettext_lazy("Message"), required=False, max_length=200)
-    key = forms.UUIDField(widget=forms.HiddenInput)
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        supervised = PoolMember.objects.filter(
-            line__owner=user, left_at__isnull=True, role=PoolMember.Role.SUPERVISED
-        ).values("line")
-        self.lines = lines_for_user(user).filter(pk__in=supervised)
-        cast(forms.ModelChoiceField, self.fields["line"]).queryset = self.lines
-        self.initial.setdefault("key", uuid.uuid4())
 
 
 def _page(request: AuthenticatedHttpRequest, *, form=None, redeem=None, ask=None, status=200):

@@ -1,18 +1,8 @@
-"""Gifts: data moved from a line (or by a manager, from a pool) to another line. Write paths.
-
-The ledger: a gift takes its data out of the sender's lots in consumption order (`GiftEntry`
-rows, negative) and gives the recipient a new lot (a `Grant` with `gift` set), in one
-transaction. A code's data waits in the gift until it is redeemed, or goes back to the same lots
-(positive entries) when the code is cancelled or expires. Remaining data everywhere is read by
-`usage.selectors`, which counts a lot as its amount plus its entries.
-
-Concurrency: every gift locks its sender's user row first (the monthly limits are the user's),
-then the pools it gives from and into, then the lines it touches in id order (a pool's data is
-all its lines' figures): the order the evaluations use (pools, then lines), so gifts,
-evaluations and ingests cannot deadlock, and two gifts from one line run one after another, the
-second reading the balance the first left.
-
-Every refusal raises `GiftError` with a message for people, and changes nothing."""
+"""Gifts: data moved from a line (or by a manager, from a pool) to another line. In one transaction
+a gift takes its data out of the sender's lots (negative `GiftEntry` rows) and gives the recipient a
+lot (a `Grant` with `gift` set); a code's data waits in the gift, or comes back when it is cancelled
+or expires. Locks go user, pools, lines in id order, as evaluations take them (docs/gifts.md,
+"Concurrency"). Every refusal raises `GiftError` and changes nothing."""
 
 import base64
 import calendar
@@ -35,13 +25,12 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from alerts.notify import user_notify
-from alerts.pool_notices import tell_managers
+from alerts.notify import tell_managers, user_notify
 from esimdash.accounts.models import User
 from esimdash.units import data_size
 from family.pools import CapChange, PoolError, pool_caps_set, require_manager
 from plans.models import Gift, GiftEntry, GiftRequest, Grant, Line, Pool, PoolMember
-from usage.selectors import Lot, LotBalance, line_balance, pool_balances
+from usage.balances import Lot, LotBalance, line_balance, pool_balances
 from usage.services import lines_evaluation_request
 
 State = Gift.State
@@ -208,11 +197,8 @@ def _pool_source(sender: User, pool: Pool, at: dt.datetime) -> _Source:
     except PoolError as error:
         raise GiftError(str(error)) from error
     balance = pool_balances([pool], at=at)[pool.pk]
-    available = balance.remaining_bytes
-    if member.role != PoolMember.Role.OWNER:
-        available = max(0, available - balance.reserve_outstanding_bytes)
     lines = [usage.member.line_id for usage in balance.members]
-    return _Source(None, pool, balance.queue, available, lines)
+    return _Source(None, pool, balance.queue, balance.available_bytes_for(member.role), lines)
 
 
 def _take_from_lots(source: _Source, amount_bytes: int, limits: GiftLimits, at: dt.datetime):

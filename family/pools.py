@@ -1,10 +1,6 @@
-"""Family pools: write paths. A pool holds the grants; while a line is a member its usage draws
-on the pool (figures: `usage.selectors.pool_balances`, the one source for a pool's numbers).
-
-Every service takes the acting user and checks their role, raising `PoolError` with a message
-for people (translated) when the action is refused; nothing is changed then. Services that count
-members or move data lock the pool row first, so concurrent invites, joins and cap changes on one
-pool run one after another."""
+"""Family pools: write paths. Every service checks the acting user's role (`POOL_PERMISSIONS`) and
+refuses with `PoolError`, changing nothing; those that count members or move data lock the pool row
+first, so changes to one pool take turns. A pool's figures: `usage.balances.pool_balances`."""
 
 import datetime as dt
 import hashlib
@@ -16,12 +12,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from alerts.engine import pool_rules_create, pool_rules_evaluate
 from alerts.notify import user_notify
 from esimdash.accounts.models import User, email_confirmed_by_another
 from family.models import PoolInvite
@@ -143,11 +140,14 @@ def pool_create(*, user: User, line: Line, name: str, at: dt.datetime) -> Pool:
     cycle and the ones after moves to the pool, and the line joins as its owner, counted from the
     start of the cycle (its usage so far this cycle drew on that same allowance)."""
     line = Line.objects.select_for_update().select_related("plan").get(pk=line.pk)
-    if line.owner_id != user.pk:
-        raise PoolError(_("That line is not yours."))
-    if not line.plan.shareable or line.plan.kind != Plan.Kind.MONTHLY:
-        raise PoolError(_("Only a line on a shareable monthly plan can start a pool."))
-    if line.memberships.filter(left_at__isnull=True).exists():
+    if not lines_to_start_a_pool(user).filter(pk=line.pk).exists():
+        # The queryset decides; these only say why, for the person.
+        if line.owner_id != user.pk:
+            raise PoolError(_("That line is not yours."))
+        if not line.plan.shareable or line.plan.kind != Plan.Kind.MONTHLY:
+            raise PoolError(_("Only a line on a shareable monthly plan can start a pool."))
+        if line.status == Line.Status.EXPIRED:
+            raise PoolError(_("An expired line cannot join a pool."))
         raise PoolError(_("This line is already in a pool."))
     cycle = line.billing_cycle(at)
     pool = Pool(
@@ -167,8 +167,22 @@ def pool_create(*, user: User, line: Line, name: str, at: dt.datetime) -> Pool:
     joined_at = max(cycle.starts_at, last_left) if last_left else cycle.starts_at
     PoolMember.objects.create(pool=pool, line=line, role=Role.OWNER, joined_at=joined_at)
     cycle_grants_ensure(pool, until=at)
+    pool_rules_create(pool, by=user)
     lines_status_sync([line], at=at)
     return pool
+
+
+def lines_free_to_join(user: User) -> QuerySet[Line]:
+    """The user's lines that may join a pool: not expired and in no pool now. The pages offer these
+    and the services take no other (`pool_invite_accept`, and `pool_create` through
+    `lines_to_start_a_pool`)."""
+    in_pools = PoolMember.objects.filter(left_at__isnull=True).values("line")
+    return Line.objects.filter(owner=user).exclude(status=Line.Status.EXPIRED).exclude(pk__in=in_pools)
+
+
+def lines_to_start_a_pool(user: User) -> QuerySet[Line]:
+    """The user's lines that may start a pool: free to join one, on a shareable monthly plan."""
+    return lines_free_to_join(user).filter(plan__shareable=True, plan__kind=Plan.Kind.MONTHLY)
 
 
 def _token_hash(token: str) -> str:
@@ -299,11 +313,12 @@ def pool_invite_accept(*, invite: PoolInvite, user: User, line: Line, at: dt.dat
     invite = PoolInvite.objects.select_for_update().get(pk=invite.pk)
     _invite_open_for(invite, user, at)
     line = Line.objects.select_for_update().get(pk=line.pk)
-    if line.owner_id != user.pk:
-        raise PoolError(_("That line is not yours."))
-    if line.status == Line.Status.EXPIRED:
-        raise PoolError(_("An expired line cannot join a pool."))
-    if line.memberships.filter(left_at__isnull=True).exists():
+    if not lines_free_to_join(user).filter(pk=line.pk).exists():
+        # The queryset decides; these only say why, for the person.
+        if line.owner_id != user.pk:
+            raise PoolError(_("That line is not yours."))
+        if line.status == Line.Status.EXPIRED:
+            raise PoolError(_("An expired line cannot join a pool."))
         raise PoolError(_("This line is already in a pool; it must leave that one first."))
     if pool.members.filter(left_at__isnull=True).count() >= pool.member_limit:
         raise PoolError(_("The pool is full."))
@@ -311,6 +326,7 @@ def pool_invite_accept(*, invite: PoolInvite, user: User, line: Line, at: dt.dat
     invite.state, invite.answered_at, invite.user = PoolInvite.State.ACCEPTED, at, user
     invite.save(update_fields=["state", "answered_at", "user"])
     lines_status_sync([line], at=at)
+    pool_rules_evaluate(pool, at=at)
     return member
 
 
@@ -374,6 +390,7 @@ def pool_caps_set(*, pool: Pool, by: User, changes: list[CapChange], at: dt.date
         member.cap_bytes, member.cap_action = change.cap_bytes, change.cap_action
         member.save(update_fields=["cap_bytes", "cap_action"])
     lines_status_sync([members[change.member_id].line for change in changes], at=at)
+    pool_rules_evaluate(pool, at=at)
 
 
 def _member_locked(pool: Pool, member_id: int) -> PoolMember:
@@ -419,6 +436,7 @@ def pool_member_remove(*, pool: Pool, by: User, member_id: int, at: dt.datetime)
     member.left_at, member.paused_until = at, None
     member.save(update_fields=["left_at", "paused_until"])
     line_manager_release(member.line, by=by, at=at)
+    pool_rules_evaluate(pool, at=at)
 
 
 @transaction.atomic

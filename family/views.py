@@ -3,8 +3,6 @@ the pool; members who may not manage get the service's refusal as a message, and
 Forms post with htmx and get back the page region they change; without JavaScript they post
 normally and are redirected."""
 
-import decimal
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -13,11 +11,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from esimdash.accounts.requests import AuthenticatedHttpRequest
+from family.forms import CapsForm, InviteAnswerForm, InviteForm, PoolStartForm, ReserveForm
 from family.models import PoolInvite
 from family.pools import (
-    CapChange,
     PoolAction,
     PoolError,
     invite_email_confirm,
@@ -39,11 +38,11 @@ from family.pools import (
     pool_ownership_hand_over,
     pool_reserve_set,
 )
-from plans.models import Line, Plan, Pool, PoolMember
+from family.selectors import pool_caps_outcome
+from plans.models import Line, Pool, PoolMember
+from usage.balances import MemberUsage
 from usage.history import usage_history
-from usage.selectors import MemberUsage, pool_summary
-
-GB = 10**9
+from usage.summaries import pool_summary
 
 
 def _pool_for_user(request: AuthenticatedHttpRequest, pool_id: int) -> tuple[Pool, PoolMember]:
@@ -55,28 +54,22 @@ def _pool_for_user(request: AuthenticatedHttpRequest, pool_id: int) -> tuple[Poo
     return pool, member
 
 
-def _shareable_lines(user) -> list[Line]:
-    return list(
-        Line.objects.filter(owner=user, plan__shareable=True, plan__kind=Plan.Kind.MONTHLY)
-        .exclude(pk__in=PoolMember.objects.filter(left_at__isnull=True).values("line"))
-        .exclude(status=Line.Status.EXPIRED)
-        .select_related("plan")
-    )
-
-
 @require_http_methods(["GET", "POST"])
 @login_required
 def pools(request: AuthenticatedHttpRequest):
     """The user's pools, and a form to start one from a line on a shareable plan."""
-    lines = _shareable_lines(request.user)
+    form = PoolStartForm(request.POST or None, user=request.user)
     if request.method == "POST":
-        line = next((line for line in lines if str(line.pk) == request.POST.get("line")), None)
-        name = request.POST.get("name", "").strip()[:64]
-        if line is None or not name:
+        if not form.is_valid():
             messages.error(request, _("Choose one of your lines on a shareable plan, and name the pool."))
         else:
             try:
-                pool = pool_create(user=request.user, line=line, name=name, at=timezone.now())
+                pool = pool_create(
+                    user=request.user,
+                    line=form.cleaned_data["line"],
+                    name=form.cleaned_data["name"],
+                    at=timezone.now(),
+                )
             except PoolError as error:
                 messages.error(request, str(error))
             else:
@@ -88,7 +81,9 @@ def pools(request: AuthenticatedHttpRequest):
         invites_addressed_to(request.user), state=PoolInvite.State.PENDING, expires_at__gt=timezone.now()
     ).select_related("pool", "invited_by")
     return render(
-        request, "family/pools.html", {"memberships": memberships, "lines": lines, "invites": invites}
+        request,
+        "family/pools.html",
+        {"memberships": memberships, "lines": list(form.lines), "invites": invites},
     )
 
 
@@ -164,18 +159,28 @@ def pool_detail(request: AuthenticatedHttpRequest, pool_id: int):
 
 
 def _after(request: AuthenticatedHttpRequest, pool: Pool, action, success: str) -> HttpResponse:
-    """Runs a pool service; its refusal becomes an error message, its success a confirmation.
-    htmx gets the page's pool region back, a plain form post a redirect to the page."""
+    """Runs a pool service; its refusal becomes an error message, its success a confirmation."""
     try:
         action()
     except PoolError as error:
         messages.error(request, str(error))
     else:
         messages.success(request, success)
+    return _back_to_pool(request, pool)
+
+
+def _refused(request: AuthenticatedHttpRequest, pool: Pool, message: str) -> HttpResponse:
+    """A form that does not parse: its message, and nothing run."""
+    messages.error(request, message)
+    return _back_to_pool(request, pool)
+
+
+def _back_to_pool(request: AuthenticatedHttpRequest, pool: Pool) -> HttpResponse:
+    """htmx gets the page's pool region back, a plain form post a redirect to the page."""
     if request.htmx:
         member = membership_of(pool, request.user)
         if member is None:  # the user has just left
-            return HttpResponse(headers={"HX-Redirect": reverse("family:pools")})
+            return HttpResponseClientRedirect(reverse("family:pools"))
         return _render_pool(request, pool, member)
     return redirect("family:pool", pool.pk)
 
@@ -184,12 +189,15 @@ def _after(request: AuthenticatedHttpRequest, pool: Pool, action, success: str) 
 @login_required
 def pool_invite(request: AuthenticatedHttpRequest, pool_id: int):
     pool, _member = _pool_for_user(request, pool_id)
-    to, role = request.POST.get("to", ""), request.POST.get("role", PoolMember.Role.MEMBER)
+    form = InviteForm(request.POST)
+    if not form.is_valid():  # only a NUL character fails here: the service judges the rest
+        return _refused(request, pool, str(next(iter(form.errors.values()))[0]))
+    to, role = form.cleaned_data["to"], form.cleaned_data["role"]
     return _after(
         request,
         pool,
         lambda: pool_member_invite(pool=pool, by=request.user, to=to, role=role, at=timezone.now()),
-        _("Invitation sent to %(who)s.") % {"who": to.strip()},
+        _("Invitation sent to %(who)s.") % {"who": to},
     )
 
 
@@ -206,64 +214,34 @@ def pool_invite_revoke_view(request: AuthenticatedHttpRequest, pool_id: int, inv
     )
 
 
-class CapFormError(PoolError):
-    pass
-
-
 @require_POST
 @login_required
 def pool_reserve(request: AuthenticatedHttpRequest, pool_id: int):
     pool, _member = _pool_for_user(request, pool_id)
-
-    def save() -> None:
-        try:
-            reserve = int(decimal.Decimal(request.POST.get("reserve", "").strip() or "0") * GB)
-        except decimal.InvalidOperation:
-            raise PoolError(_("The reserve is not a number of GB.")) from None
-        pool_reserve_set(pool=pool, by=request.user, reserve_bytes=reserve, at=timezone.now())
-
-    return _after(request, pool, save, _("Reserve saved."))
-
-
-def _cap_changes(request: AuthenticatedHttpRequest, members: list[MemberUsage]) -> list[CapChange]:
-    """`cap-<member id>` in GB (empty: no cap) and `action-<member id>`, for the members whose
-    fields were sent: a member left out of the form keeps its cap."""
-    changes = []
-    for usage in members:
-        member = usage.member
-        if f"cap-{member.pk}" not in request.POST and f"action-{member.pk}" not in request.POST:
-            continue
-        raw = request.POST.get(f"cap-{member.pk}")
-        try:
-            if raw is None:  # only what happens at the cap was sent
-                cap = member.cap_bytes
-            else:
-                cap = None if raw.strip() == "" else int(decimal.Decimal(raw.strip()) * GB)
-        except decimal.InvalidOperation:
-            raise CapFormError(  # noqa: B904 (the message says all)
-                _("The cap for %(line)s is not a number of GB.") % {"line": member.line.nickname}
-            )
-        if cap is not None and cap <= 0:
-            raise CapFormError(
-                _("The cap for %(line)s must be more than 0 GB.") % {"line": member.line.nickname}
-            )
-        action = request.POST.get(f"action-{member.pk}", member.cap_action)
-        if (cap, action) != (member.cap_bytes, member.cap_action):
-            changes.append(CapChange(member.pk, cap, action))
-    return changes
+    form = ReserveForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, pool, str(form.errors["reserve"][0]))
+    reserve = form.cleaned_data["reserve"]
+    return _after(
+        request,
+        pool,
+        lambda: pool_reserve_set(pool=pool, by=request.user, reserve_bytes=reserve, at=timezone.now()),
+        _("Reserve saved."),
+    )
 
 
 @require_POST
 @login_required
 def pool_caps(request: AuthenticatedHttpRequest, pool_id: int):
     pool, _member = _pool_for_user(request, pool_id)
-    members = list(pool_summary(pool).balance.members)
+    form = CapsForm(request.POST, members=[usage.member for usage in pool_summary(pool).balance.members])
+    if not form.is_valid():
+        return _refused(request, pool, form.first_error())
+    changes = form.changes()
     return _after(
         request,
         pool,
-        lambda: pool_caps_set(
-            pool=pool, by=request.user, changes=_cap_changes(request, members), at=timezone.now()
-        ),
+        lambda: pool_caps_set(pool=pool, by=request.user, changes=changes, at=timezone.now()),
         _("Caps saved."),
     )
 
@@ -278,40 +256,11 @@ def pool_caps_preview(request: AuthenticatedHttpRequest, pool_id: int):
         context = {"error": _("Only the pool's owner and managers can do this.")}
         return render(request, "family/pool.html#preview", context, status=403)
     summary = pool_summary(pool)
-    try:
-        changes = {
-            change.member_id: change for change in _cap_changes(request, list(summary.balance.members))
-        }
-    except CapFormError as error:
-        return render(request, "family/pool.html#preview", {"error": str(error)})
-    rows, capped_total = [], 0
-    for usage in summary.balance.members:
-        change = changes.get(usage.member.pk)
-        cap = change.cap_bytes if change else usage.member.cap_bytes
-        action = change.cap_action if change else usage.member.cap_action
-        capped_total += cap or 0
-        rows.append(
-            {
-                "line": usage.member.line.nickname,
-                "cap": cap,
-                "used": usage.used_bytes,
-                "left": None if cap is None else max(0, cap - usage.used_bytes),
-                "over_now": cap is not None and usage.used_bytes >= cap,
-                "action": PoolMember.CapAction(action).label,
-                "changed": change is not None,
-            }
-        )
-    available = max(0, summary.balance.total_bytes - pool.owner_reserve_bytes)
-    return render(
-        request,
-        "family/pool.html#preview",
-        {
-            "rows": rows,
-            "capped_total": capped_total,
-            "available": available,
-            "oversubscribed": capped_total > available,
-        },
-    )
+    form = CapsForm(request.POST, members=[usage.member for usage in summary.balance.members])
+    if not form.is_valid():
+        return render(request, "family/pool.html#preview", {"error": form.first_error()})
+    outcome = pool_caps_outcome(summary, form.changes())
+    return render(request, "family/pool.html#preview", {"outcome": outcome})
 
 
 @require_GET
@@ -400,20 +349,16 @@ def invitation(request: AuthenticatedHttpRequest, invite_id: int):
 
 def _answer(request: AuthenticatedHttpRequest, invitation: PoolInvite) -> HttpResponse:
     now = timezone.now()
-    lines = list(
-        Line.objects.filter(owner=request.user)
-        .exclude(status=Line.Status.EXPIRED)
-        .exclude(pk__in=PoolMember.objects.filter(left_at__isnull=True).values("line"))
-    )
+    form = InviteAnswerForm(request.POST or None, user=request.user)
     if request.method == "POST":
         try:
-            if request.POST.get("answer") == "decline":
+            if form.declines():
                 pool_invite_decline(invite=invitation, user=request.user, at=now)
                 messages.success(request, _("Invitation declined."))
                 return redirect("family:pools")
-            line = next((line for line in lines if str(line.pk) == request.POST.get("line")), None)
-            if line is None:
+            if not form.is_valid():
                 raise PoolError(_("Choose which of your lines joins the pool."))
+            line = form.cleaned_data["line"]
             pool_invite_accept(invite=invitation, user=request.user, line=line, at=now)
         except PoolError as error:
             messages.error(request, str(error))
@@ -425,7 +370,7 @@ def _answer(request: AuthenticatedHttpRequest, invitation: PoolInvite) -> HttpRe
             return redirect("family:pool", invitation.pool.pk)
     context = {
         "invite": invitation,
-        "lines": lines,
+        "lines": list(form.lines),
         "open": invitation.is_open(now),
     }
     return render(request, "family/invite.html", context)

@@ -145,14 +145,6 @@ class Line(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     status_reason = models.CharField(max_length=16, choices=StatusReason.choices, default="", blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
-    status_rule = models.ForeignKey(
-        "alerts.AlertRule",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        help_text="The rule that slowed or cut off the line, while it does.",
-    )
     activated_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     cycle_start_day = models.PositiveSmallIntegerField(
@@ -295,9 +287,6 @@ class Pool(models.Model):
         default=0,
         help_text=_("Member caps together cannot eat into this much of each cycle's allowance."),
     )
-    low_notified_at = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text="When managers were last told the pool runs low."
-    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -344,9 +333,6 @@ class PoolMember(models.Model):
     )
     paused_until = models.DateTimeField(
         null=True, blank=True, help_text="Paused by a manager until then (the cycle's end) or until resumed."
-    )
-    cap_notified_at = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text="When managers were last told the cap was reached."
     )
     joined_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from esimdash.accounts.models import User
+from esimdash.clock import local_midnight
 from plans.models import Grant, Line, Period, Plan, Pool
 
 
@@ -13,9 +14,7 @@ def _pass_expiry(plan: Plan, activated_at: dt.datetime, line: Line) -> dt.dateti
     if plan.validity_days is None:
         raise ValueError(f"Plan {plan.slug} is a pass without validity days.")
     if plan.until_local_midnight:
-        local = activated_at.astimezone(line.tz)
-        last_day = local.date() + dt.timedelta(days=plan.validity_days - 1)
-        return dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(), tzinfo=line.tz)
+        return local_midnight(activated_at, line.tz, days=plan.validity_days)
     return activated_at + dt.timedelta(days=plan.validity_days)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.cache import cache
@@ -22,6 +23,14 @@ from tests.services import CHROMIUM, CHROMIUM_FLAGS, REDIS_SERVER, running_postg
 
 # pytest-redis's Redis for the PostgreSQL run, started as tests/services.py starts its own.
 redis_proc = redis_factories.redis_proc(executable=REDIS_SERVER)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "frozen(at): the clock stands still at `at` for the test; with no `at`, in the middle of a "
+        "billing cycle of the run's calendar (tests/clock.py)",
+    )
 
 
 def pytest_addoption(parser):
@@ -61,6 +70,20 @@ def calendar(request, monkeypatch):
         monkeypatch.setattr(
             clock, "CYCLE_START_DAY", marker.kwargs.get("cycle_start_day", clock.CYCLE_START_DAY)
         )
+
+
+@pytest.fixture(autouse=True)
+def frozen(request, calendar):
+    """`@pytest.mark.frozen(at)` stops the clock at `at` for the test (it does not tick); a bare
+    `@pytest.mark.frozen` stops it at `clock.mid_cycle()`, worked out after `calendar` has set the
+    test's calendar. Yields the traveller, for tests that move the clock on (None when unmarked)."""
+    marker = request.node.get_closest_marker("frozen")
+    if marker is None:
+        yield None
+        return
+    at = marker.args[0] if marker.args else clock.mid_cycle()
+    with time_machine.travel(at, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture(scope="session", autouse=True)

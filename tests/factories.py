@@ -1,22 +1,38 @@
-"""Small builders for test data. They go through the same services the product uses."""
+"""Small builders for test data, which go through the same services the product uses, and the other
+helpers that more than one test module needs."""
 
 import datetime as dt
+import http.server
 import itertools
+import threading
+import time
+import zoneinfo
+from collections.abc import Callable
 
+from django.db import connection
 from django.utils import timezone
 from stdnum import luhn
 
 from alerts.evaluation import lines_evaluate
 from esimdash.accounts.models import User
-from plans.models import Carrier, Grant, Line, Plan
+from esimdash.celery import app as celery_app
+from esimdash.units import GB
+from family.pools import invite_for_token, pool_create, pool_invite_accept, pool_member_invite
+from plans.models import Carrier, Grant, Line, Plan, Pool, PoolMember
 from plans.services import line_create
 from tests import clock
 from usage.services import UsageRecordIn, usage_ingest
 
 PASSWORD = "correct-horse-battery-staple"
-GB = 1_000_000_000
-MB = 1_000_000
+TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
+HTMX = {"HX-Request": "true"}
+"""The header htmx sends with each request it makes: the view answers with a fragment."""
 _serials = itertools.count(1)
+
+
+def tokyo(*args: int) -> dt.datetime:
+    """An instant on Tokyo's wall clock: tokyo(2026, 11, 1, 0, 30)."""
+    return dt.datetime(*args, tzinfo=TOKYO)
 
 
 def make_user(username: str, **fields) -> User:
@@ -117,3 +133,108 @@ def use(line: Line, total_bytes: int, at: dt.datetime, **fields) -> None:
     does once the ingest commits (tests/usage/test_celery_worker.py runs that path for real)."""
     usage_ingest(records=[usage_record(line, start=at, bytes_down=total_bytes, **fields)])
     lines_evaluate(line_ids=[line.pk], at=timezone.now())
+
+
+def make_pool(
+    owner: User, *, founded_at: dt.datetime, member_limit: int, name: str = "Zhang family", **line_fields
+) -> Pool:
+    """A family pool founded at `founded_at` with a new line of the owner's on a shareable 30 GB
+    plan; `line_fields` (activated_at at least) go to make_line."""
+    plan = make_plan(allowance_bytes=30 * GB, shareable=True, member_limit=member_limit)
+    line = make_line(owner, plan=plan, **line_fields)
+    return pool_create(user=owner, line=line, name=name, at=founded_at)
+
+
+def pool_join(
+    pool: Pool, *, by: User, line: Line, role: str = PoolMember.Role.MEMBER, at: dt.datetime
+) -> PoolMember:
+    """The line's owner joins the pool with it: `by` invites them by username, they accept."""
+    _, token = pool_member_invite(pool=pool, by=by, to=line.owner.username, role=role, at=at)
+    invite = invite_for_token(token)
+    assert invite is not None
+    return pool_invite_accept(invite=invite, user=line.owner, line=line, at=at)
+
+
+class WebhookReceiver:
+    """A webhook receiver on loopback that records each POST as (headers, body) and answers with
+    `status`. With `hold_first_seconds`, it answers the first request only after that long (time to
+    kill the sender); `first_arrived` is set when that request comes in. Stop it with
+    `server.shutdown()`."""
+
+    def __init__(self, hold_first_seconds: float = 0) -> None:
+        self.requests: list[tuple[dict, bytes]] = []
+        self.status = 200
+        self.first_arrived = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                if len(receiver.requests) == 1:
+                    receiver.first_arrived.set()
+                    if hold_first_seconds:
+                        time.sleep(hold_first_seconds)
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def headers(self) -> list[dict]:
+        return [headers for headers, _body in self.requests]
+
+    @property
+    def bodies(self) -> list[bytes]:
+        return [body for _headers, body in self.requests]
+
+
+def make_line_for_workers(owner: User) -> Line:
+    """A line whose alerts a worker process delivers at once: its owner keeps no quiet hours."""
+    owner.quiet_hours_start = owner.quiet_hours_end = dt.time(0)
+    owner.save()
+    # A pack, not a monthly plan: the workers evaluate at their own clock, and usage of the last hour
+    # is the pack's at any time (in a cycle's first hour, some would be the last cycle's).
+    pack = make_plan("travel_pack", allowance_bytes=1 * GB, validity_days=30)
+    return make_line(owner, plan=pack, activated_at=timezone.now() - dt.timedelta(days=2))
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 60, what: str = "the condition") -> None:
+    """Polls `condition` (what another process is doing) until it holds; fails after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def use_broker(url: str) -> None:
+    """Sends this process's tasks to the broker at `url` from now on."""
+    celery_app.conf.broker_url = url
+    # Celery caches its producer pool on first use; kombu keeps one pool per broker URL, so
+    # dropping the cache makes the next task use the pool of the URL set here.
+    celery_app.amqp._producer_pool = None
+
+
+def in_threads(work: Callable[[int], None], workers: int) -> list[BaseException]:
+    """Runs `work(worker)` in `workers` threads at once; returns what they raised unexpectedly."""
+    errors: list[BaseException] = []
+
+    def run(worker: int) -> None:
+        try:
+            work(worker)
+        except BaseException as error:  # reported by the caller: a thread cannot fail the test itself
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(worker,)) for worker in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

@@ -26,11 +26,12 @@ from django.utils import timezone
 from alerts.models import AlertFiring, AlertRule, WebhookEndpoint
 from esimdash.accounts.models import User
 from esimdash.accounts.views import email_change_token
+from esimdash.units import GB, MB
 from family.gifts import gift_request_create, gift_send
 from family.models import PoolInvite
-from family.pools import pool_create, pool_invite_accept, pool_member_invite
+from family.pools import pool_member_invite
 from plans.models import Gift, GiftRequest, Line, Pool, PoolMember
-from tests.factories import GB, MB, make_line, make_plan, make_user
+from tests.factories import HTMX, make_line, make_pool, make_user, pool_join
 from usage.models import IntegrationToken, UsageRecord
 from usage.tokens import integration_token_create
 
@@ -70,16 +71,15 @@ def _objects_of(user: User, now: dt.datetime, nickname: str) -> tuple[Line, Aler
     return line, rule, firing
 
 
-def _join(pool: Pool, by: User, user: User, role: str, now: dt.datetime) -> PoolMember:
-    invite, _token = pool_member_invite(pool=pool, by=by, to=user.username, role=role, at=now)
-    line = make_line(user, activated_at=now - dt.timedelta(days=2), nickname=f"{user.username} phone")
-    return pool_invite_accept(invite=invite, user=user, line=line, at=now)
-
-
 def _pool_of(user: User, now: dt.datetime, name: str) -> Pool:
-    plan = make_plan(allowance_bytes=30 * GB, shareable=True, member_limit=6)
-    line = make_line(user, plan=plan, activated_at=now - dt.timedelta(days=3), nickname=f"{name} line")
-    return pool_create(user=user, line=line, name=name, at=now)
+    return make_pool(
+        user,
+        founded_at=now,
+        member_limit=6,
+        name=name,
+        activated_at=now - dt.timedelta(days=3),
+        nickname=f"{name} line",
+    )
 
 
 def build_world() -> World:
@@ -106,7 +106,9 @@ def build_world() -> World:
     pool = _pool_of(owner, now, "Owner family")
     members = {"owner": pool.members.get(role=Role.OWNER)}
     for role in (Role.MANAGER, Role.MEMBER, Role.SUPERVISED):
-        members[role] = _join(pool, owner, users[role], role, now)
+        user = users[role]
+        joining = make_line(user, activated_at=now - dt.timedelta(days=2), nickname=f"{user.username} phone")
+        members[role] = pool_join(pool, by=owner, line=joining, role=role, at=now)
     invite, invite_token = pool_member_invite(pool=pool, by=owner, to="invitee", at=now)
     invitee_line = make_line(users["invitee"], activated_at=now - dt.timedelta(days=2), nickname="Invitee")
     gift_request = gift_request_create(
@@ -594,7 +596,7 @@ def test_everyone_else_gets_404_or_a_refusal_or_the_login_page_and_changes_nothi
     world = build_world()
     url = reverse(name, kwargs=case.kwargs(world))
     before = snapshot()
-    for htmx in ({}, {"HX-Request": "true"}):
+    for htmx in ({}, HTMX):
         for role in case.not_found:
             response = send(signed_in(world.users[role]), call, url, world, **htmx)
             assert response.status_code == NOT_FOUND, (role, htmx)

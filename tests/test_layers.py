@@ -95,7 +95,7 @@ def test_the_layer_rule_catches_an_upward_import(tmp_path, monkeypatch):
     """The check above can fail: a plans module importing usage is reported."""
     upward = tmp_path / "plans" / "upward.py"
     upward.parent.mkdir()
-    upward.write_text("from usage.selectors import line_balance\n")
+    upward.write_text("from usage.balances import line_balance\n")
     monkeypatch.setitem(MODULES, "plans.upward", upward)
-    assert [target for target, _ in imports("plans.upward")] == ["usage.selectors"]
-    assert _layer("usage.selectors") > _layer("plans.upward")
+    assert [target for target, _ in imports("plans.upward")] == ["usage.balances"]
+    assert _layer("usage.balances") > _layer("plans.upward")

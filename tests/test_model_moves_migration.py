@@ -15,6 +15,7 @@ from alerts.models import AlertFiring, AlertRule, Delivery, DeliveryAttempt, Not
 from esimdash.accounts.models import User
 from family.models import PoolInvite
 from plans.models import Line
+from usage.status import holding_rule_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,11 +39,9 @@ def _rows(model) -> list[dict]:
     return list(model.objects.order_by("pk").values())
 
 
-def _fill(apps, user: User, now: dt.datetime) -> None:
-    """One of every moved row, as the apps stood before the move."""
-    get = apps.get_model
-    carrier = get("plans", "Carrier").objects.create(name="IIJ", slug="iij")
-    plan = get("plans", "Plan").objects.create(
+def _plan(apps):
+    carrier = apps.get_model("plans", "Carrier").objects.create(name="IIJ", slug="iij")
+    return apps.get_model("plans", "Plan").objects.create(
         carrier=carrier,
         name="IIJ 20",
         slug="iij-20",
@@ -50,6 +49,12 @@ def _fill(apps, user: User, now: dt.datetime) -> None:
         allowance_bytes=20 * 10**9,
         price_jpy=2000,
     )
+
+
+def _fill(apps, user: User, now: dt.datetime) -> None:
+    """One of every moved row, as the apps stood before the move."""
+    get = apps.get_model
+    plan = _plan(apps)
     line = get("plans", "Line").objects.create(
         owner_id=user.pk, plan=plan, iccid="8981100000000000017", nickname="phone", activated_at=now
     )
@@ -117,12 +122,60 @@ def test_a_filled_database_moves_through_with_every_row_intact():
             PoolInvite,
         )
     }
-    assert after == before
+    # Columns added since (AlertRule.pool) aside, every row as it was.
+    assert {
+        name: [{k: row[k] for k in old} for row, old in zip(rows, before[name], strict=True)]
+        for name, rows in after.items()
+    } == before
     assert all(len(rows) == 1 for rows in after.values())
     line = Line.objects.get()
-    assert (line.status, line.status_rule) == ("throttled", AlertRule.objects.get())
+    assert (line.status, holding_rule_id(line)) == ("throttled", AlertRule.objects.get().pk)
     assert Delivery.objects.get().webhook == WebhookEndpoint.objects.get()
     moved = set(
         ContentType.objects.filter(model__in=["alertrule", "poolinvite"]).values_list("app_label", "model")
     )
     assert moved == {("alerts", "alertrule"), ("family", "poolinvite")}
+
+
+def test_pools_made_before_get_their_rules_and_keep_this_cycles_notices():
+    """alerts 0003: a pool told it runs low this cycle is not told again; one told last cycle is."""
+    latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    before = [("alerts", "0001_initial"), ("plans", "0010_poolinvite_moved_to_family")]
+    executor = _migrate_to(before)
+    try:
+        apps = executor.loader.project_state(before).apps
+        user = User.objects.create_user(username="early")
+        now = timezone.now()
+        get = apps.get_model
+        plan = _plan(apps)
+        pools = []
+        for days_ago, name in ((0, "told now"), (40, "told last cycle")):
+            pool = get("plans", "Pool").objects.create(
+                name=name, plan=plan, time_zone="UTC", low_notified_at=now - dt.timedelta(days=days_ago)
+            )
+            line = get("plans", "Line").objects.create(
+                owner_id=user.pk,
+                plan=plan,
+                iccid=f"89811000000000000{len(pools)}7",
+                nickname="p",
+                activated_at=now,
+            )
+            get("plans", "PoolMember").objects.create(
+                pool=pool, line=line, role="owner", cap_notified_at=now - dt.timedelta(days=days_ago)
+            )
+            pools.append(pool.pk)
+    finally:
+        _migrate_to(latest)
+
+    rules = AlertRule.objects.filter(pool__in=pools).order_by("pool_id", "pk")
+    assert [(r.pool_id, r.kind, r.percent, r.created_by_id) for r in rules] == [
+        (pools[0], "pool_low", 10, user.pk),
+        (pools[0], "member_cap", None, user.pk),
+        (pools[1], "pool_low", 10, user.pk),
+        (pools[1], "member_cap", None, user.pk),
+    ]
+    firings = AlertFiring.objects.filter(rule__pool__in=pools).order_by("pk")
+    assert [(f.rule.pool_id, f.rule.kind, f.resolved_at) for f in firings] == [
+        (pools[0], "pool_low", None),
+        (pools[0], "member_cap", None),
+    ]

@@ -11,13 +11,12 @@ from types import SimpleNamespace
 
 import pytest
 import time_machine
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from esimdash.cache import FileBasedCache
 from esimdash.ratelimit import Rate, rate_parse
-from tests.factories import make_line, make_user
+from tests.factories import in_threads, make_line, make_user
 from usage.api import api
 from usage.tokens import integration_token_create
 
@@ -27,33 +26,20 @@ ATTEMPTS = 5  # by each worker
 AT = dt.datetime(2026, 3, 2, 10, 30, 30, tzinfo=dt.UTC)
 
 
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(AT, tick=False):
-        yield
+pytestmark = pytest.mark.frozen(AT)
 
 
 def hammer(attempt: Callable[[], object]) -> list:
     """Runs `attempt` ATTEMPTS times in each of WORKERS threads, started together; returns what
     every call returned."""
     results: list = []
-    errors: list[BaseException] = []
     start = threading.Barrier(WORKERS)
 
-    def run() -> None:
-        try:
-            start.wait()
-            results.extend(attempt() for _ in range(ATTEMPTS))
-        except BaseException as error:  # reported below: a thread cannot fail the test itself
-            errors.append(error)
-        finally:
-            connection.close()
+    def run(_worker: int) -> None:
+        start.wait()
+        results.extend(attempt() for _ in range(ATTEMPTS))
 
-    threads = [threading.Thread(target=run) for _ in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = in_threads(run, WORKERS)
     assert errors == []
     return results
 

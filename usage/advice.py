@@ -1,14 +1,6 @@
-"""Plan advice: from a line's last 30 days of usage, the cheapest catalog plan, or mix of packs
-or day passes, that would have covered it, against what the line's own plan costs.
-
-Costing, per kind, over the 30 days:
-- monthly: its price, if its allowance holds the whole usage;
-- unlimited: its price, if no day went past its daily fair use;
-- travel pack of N GB for D days: consecutive D-day windows; a window with usage needs enough
-  packs for it, a window without none;
-- day passes: each day with usage takes the cheapest number of one kind of pass that holds it.
-A plan is a candidate only where it covers every country the line was used in (a plan that lists
-no countries covers Japan only)."""
+"""Plan advice: the cheapest catalog plan, or mix of packs or day passes, that would have covered
+the line's last 30 days, against what its own plan costs. Only plans that cover every country the
+line was used in (none listed: Japan only) are candidates."""
 
 import datetime as dt
 import math
@@ -18,6 +10,7 @@ from dataclasses import dataclass
 
 from django.db.models import F, Sum
 
+from esimdash.clock import local_midnight
 from plans.models import Line, Plan
 from usage.models import DailyUsage
 
@@ -51,8 +44,8 @@ class PlanAdvice:
 
 def plan_advice(line: Line, *, at: dt.datetime) -> PlanAdvice:
     """Two queries: the last 30 local days' usage per day and country, and the catalog."""
-    first_day = at.astimezone(line.tz).date() - dt.timedelta(days=DAYS - 1)
-    start = dt.datetime.combine(first_day, dt.time(), tzinfo=line.tz)
+    start = local_midnight(at, line.tz, days=-(DAYS - 1))
+    first_day = start.date()
     days = [0] * DAYS
     countries = set()
     rows = (
@@ -82,7 +75,9 @@ def _covers_countries(plan: Plan, countries: set[str]) -> bool:
 
 
 def _cost(plan: Plan, days: Sequence[int]) -> Option | None:
-    """What the plan costs to cover `days`, or None if it cannot."""
+    """What the plan costs to cover `days`, or None if it cannot: a monthly plan if its allowance
+    holds it all, an unlimited one if no day passes its fair use, travel packs per consecutive
+    validity window with usage, day passes per day."""
     if plan.kind == Plan.Kind.MONTHLY:
         return (
             Option((Purchase(plan, 1),), plan.price_jpy) if sum(days) <= (plan.allowance_bytes or 0) else None

@@ -7,7 +7,7 @@ import itertools
 from django.conf import settings
 
 from plans.models import Grant, Line
-from usage.selectors import line_balance
+from usage.balances import line_balance
 
 # A batch checked against the late window just before it closed may still be committing.
 SETTLE_MARGIN = dt.timedelta(hours=1)

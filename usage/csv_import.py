@@ -1,12 +1,7 @@
-"""Import of carrier CSV exports, plain or gzip, streamed in chunks so memory stays flat whatever
-the file size. Rows pass the same checks as the API (`usage.validation`) and enter through
-`usage_ingest`. By default the whole file is one transaction: one bad row and nothing is written.
-With `skip_invalid`, the good rows are imported and the bad ones written to a reject file. With
-`check_only`, every row is checked as an import would check it and nothing is written.
-
-Columns (a header row names them; order is free): iccid, device_id (may be empty), period_start,
-period_end (ISO 8601 with offset), bytes_up, bytes_down, country, network, app_category,
-background, tethered (true/false), source, external_id."""
+"""Import of carrier CSV exports, plain or gzip, streamed in chunks so memory stays flat. Rows pass
+the API's checks (`usage.validation`) and enter through `usage_ingest`; by default the file is one
+transaction, `skip_invalid` writes bad rows to a reject file, `check_only` writes nothing. The
+columns are listed in docs/csv-import.md."""
 
 import contextlib
 import csv

@@ -13,9 +13,10 @@ from django.db.models import Count, F, Sum
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from esimdash.clock import hour_floor, midnight
 from plans.models import Line
 from usage.models import AppCategory, DailyUsage, Device, HourlyUsage, UsageRecord
-from usage.selectors import usage_in_windows
+from usage.totals import usage_in_windows
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class History:
 def range_start(line: Line, chosen: Range, at: dt.datetime) -> dt.datetime:
     """Where the range's first bar starts: a whole hour, or a local midnight, week or month."""
     if chosen.step == "hour":
-        return at.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=47)
+        return hour_floor(at) - dt.timedelta(hours=47)
     today = at.astimezone(line.tz).date()
     if chosen.step == "day":
         first = today - dt.timedelta(days=chosen.buckets - 1)
@@ -92,7 +93,7 @@ def range_start(line: Line, chosen: Range, at: dt.datetime) -> dt.datetime:
     else:
         index = today.year * 12 + today.month - 1 - (chosen.buckets - 1)
         first = dt.date(index // 12, index % 12 + 1, 1)
-    return dt.datetime.combine(first, dt.time(), tzinfo=line.tz)
+    return midnight(first, line.tz)
 
 
 def _bar_starts(line: Line, chosen: Range, start: dt.datetime) -> list[dt.datetime]:
@@ -113,7 +114,7 @@ def _next_bucket(line: Line, chosen: Range, start: dt.datetime) -> dt.datetime:
         following = local + dt.timedelta(weeks=1)
     else:
         following = dt.date(local.year + local.month // 12, local.month % 12 + 1, 1)
-    return dt.datetime.combine(following, dt.time(), tzinfo=line.tz)
+    return midnight(following, line.tz)
 
 
 def _rollup(chosen: Range) -> type[HourlyUsage] | type[DailyUsage]:

@@ -79,13 +79,9 @@ class UsageRecord(models.Model):
 
 
 class UsageRecordKey(models.Model):
-    """The idempotency key of a stored record: its (source, external id), once, whatever its period.
-
-    A record re-sent by its source is recognised by this key and changes nothing. The key cannot be
-    a unique constraint of UsageRecord: on PostgreSQL that table is partitioned by month, a unique
-    key there must hold period_start, and finding a record re-sent with another period would mean
-    a lookup in every month's partition (13 index probes a record with a year of history). Here it
-    is one. Written in the same transaction as its record; retention deletes both by period_start."""
+    """The idempotency key of a stored record: (source, external id), once, whatever its period. Not
+    a unique constraint of UsageRecord: that table is partitioned by month on PostgreSQL, so such a
+    key would have to hold period_start, and a re-sent record with another period would go unseen."""
 
     pk = models.CompositePrimaryKey("source", "external_id")
     source = models.CharField(max_length=32)

@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from esimdash.celery import app as celery_app
+from esimdash.clock import hour_floor, local_midnight
 from esimdash.db import AnyOf, Column, rows_cte
 from plans.models import Line
 from usage.models import DailyUsage, HourlyUsage, UsageRecord, UsageRecordKey, UsageRollup
@@ -77,16 +78,9 @@ _INGEST_ATTEMPTS = 3
 
 
 def usage_ingest(*, records: Sequence[UsageRecordIn]) -> IngestResult:
-    """Stores the records not seen before (by source and external id), adds them to the hourly and
-    daily rollups and moves each line's last-updated time forward, all in one transaction. Sending
-    the same records again changes nothing.
-
-    Once the transaction commits, the lines are evaluated by a Celery task (status now; alert rules
-    later): each line is marked in the same transaction, so a task lost with the broker is made up
-    by the minute sweep, and a burst of batches is evaluated once per line however many tasks run.
-
-    Two concurrent ingests of the same new record: the second one's insert waits for the first to
-    commit, then skips the record and counts it as a duplicate."""
+    """Stores the records not seen before (by source and external id), adds them to the rollups and
+    marks each line for evaluation, in one transaction; the same records again change nothing. On
+    commit a task evaluates the lines; the mark lets the minute sweep make up a lost task."""
     # Before any row is locked: creating a partition locks the whole table for a moment, and
     # doing it while holding row locks could deadlock with another ingest.
     partitions_ensure({month_start(record.period_start) for record in records})
@@ -192,14 +186,9 @@ def _insert_unseen(records: Sequence[UsageRecordIn]) -> set[tuple[str, str]]:
 
 
 def _mark_lines(records: Iterable[UsageRecordIn]) -> None:
-    """Moves each line's last-updated time forward (never back: a late record is older) and marks
-    the line for evaluation, in one UPDATE for all the batch's lines.
-
-    A line still marked keeps its mark, and a line with nothing to change is not written: its
-    evaluation is still to come, and it claims the mark only after this transaction commits (the
-    claim skips lines an ingest holds locked). Rewriting 1,000 unchanged lines was a quarter of a
-    batch's database time. The mark stays the time of the oldest usage not yet evaluated, which
-    is what the sweep for lost evaluations asks about."""
+    """Moves each line's last-updated time forward (never back) and marks it for evaluation, in one
+    UPDATE; a line already marked, with nothing to change, is not written (rewriting unchanged lines
+    cost a quarter of a batch's database time)."""
     newest: dict[int, dt.datetime] = {}
     for record in records:
         newest[record.line_id] = max(record.period_end, newest.get(record.line_id, record.period_end))
@@ -233,15 +222,6 @@ def lines_evaluation_request(line_ids: set[int]) -> None:
 RollupKey = tuple[int, int, str, str, bool, bool, dt.datetime]
 
 
-def hour_bucket(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def day_bucket(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
-    local = moment.astimezone(tz)
-    return dt.datetime.combine(local.date(), dt.time(), tzinfo=tz).astimezone(dt.UTC)
-
-
 def _rollup_keys(record: UsageRecordIn, zone: zoneinfo.ZoneInfo) -> tuple[RollupKey, RollupKey]:
     """The record's hourly and daily buckets."""
     dimensions = (
@@ -252,8 +232,8 @@ def _rollup_keys(record: UsageRecordIn, zone: zoneinfo.ZoneInfo) -> tuple[Rollup
         record.background,
         record.tethered,
     )
-    hourly = (*dimensions, hour_bucket(record.period_start))
-    return hourly, (*dimensions, day_bucket(record.period_start, zone))
+    hourly = (*dimensions, hour_floor(record.period_start))
+    return hourly, (*dimensions, local_midnight(record.period_start, zone).astimezone(dt.UTC))
 
 
 def _add_to_rollups(records: Sequence[UsageRecordIn], zones: dict[int, zoneinfo.ZoneInfo]) -> None:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from esimdash.units import MB
 from plans.models import Line
 from usage.models import AppCategory, Device, SimulatedLine
 from usage.services import IngestResult, UsageRecordIn, usage_ingest
 
 SOURCE = "simulator"
-MB = 1_000_000
 HOUR = dt.timedelta(hours=1)
 MINUTE = dt.timedelta(minutes=1)
 # Roaming partners' networks, by country (SK Telecom, Chunghwa Telecom).

@@ -1,11 +1,7 @@
-"""The line-status machine: the one writer of `Line.status`. Each named transition is a
-conditional update, recorded as a `LineStatusChange` with its reason and who made it, and
-announced by `line_status_changed`, inside the caller's transaction; the alerts app turns that
-into the operator's provisioning webhook (one policy for every transition).
-
-The ledger decides while nothing else holds the line: throttled (or cut off, for plans that stop)
-when its data is used up, active when data comes back, expired when its validity ends. A rule's
-or a manager's hold stays until it is released."""
+"""The line-status machine, the one writer of `Line.status`: named transitions, each a conditional
+update recorded as a `LineStatusChange` (reason, who) and announced by `line_status_changed` in the
+caller's transaction (alerts turns it into the provisioning webhook). The ledger decides unless a
+rule or a manager holds the line."""
 
 import datetime as dt
 from collections.abc import Iterable
@@ -17,8 +13,8 @@ from django.dispatch import Signal
 from esimdash.accounts.models import User
 from plans.models import Grant, Line, Plan, Pool, PoolMember
 from plans.services import line_pass_renew
+from usage.balances import LineBalance, MemberUsage, line_balances
 from usage.models import LineStatusChange
-from usage.selectors import LineBalance, MemberUsage, line_balances
 
 Status = Line.Status
 Reason = Line.StatusReason
@@ -72,7 +68,7 @@ def _move(
     acted meanwhile wins. Returns whether the line moved."""
     with transaction.atomic():
         moved = Line.objects.filter(only_if, pk=line.pk).update(
-            status=status, status_reason=reason, status_rule_id=rule_id, status_changed_at=at
+            status=status, status_reason=reason, status_changed_at=at
         )
         if moved:
             change = LineStatusChange.objects.create(
@@ -80,6 +76,15 @@ def _move(
             )
             line_status_changed.send(sender=LineStatusChange, change=change)
     return bool(moved)
+
+
+def holding_rule_id(line: Line) -> int | None:
+    """The alert rule that holds the line (slowed or cut off), from the machine's record; None when
+    no rule holds it."""
+    if line.status_reason != Reason.RULE:
+        return None
+    hold = line.status_changes.filter(transition=Transition.RULE_HOLD).order_by("-at", "-pk").first()
+    return hold.rule_id if hold else None
 
 
 def lines_status_sync(

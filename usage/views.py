@@ -13,7 +13,7 @@ from plans.models import Line
 from plans.selectors import line_get_for_user, lines_for_user
 from usage.advice import plan_advice
 from usage.history import DEFAULT_RANGE, RANGES, export_rows, usage_history
-from usage.selectors import line_summaries
+from usage.summaries import line_summaries
 
 
 def _refresh() -> dict[str, int]:

@@ -4,7 +4,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.factories import MB, make_line, make_user, use
+from esimdash.units import MB
+from tests.factories import make_line, make_user, use
 from usage.models import UsageRecord
 
 ADMIN_PAGES = [

@@ -5,7 +5,8 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from tests.factories import MB, make_line
+from esimdash.units import MB
+from tests.factories import make_line
 from usage.models import Device, HourlyUsage, UsageRecord
 from usage.tokens import integration_token_create, integration_token_revoke
 

@@ -10,7 +10,8 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from tests.factories import GB, MB, PASSWORD, make_line, make_plan, make_user, use
+from esimdash.units import GB, MB
+from tests.factories import PASSWORD, make_line, make_plan, make_user, use
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"

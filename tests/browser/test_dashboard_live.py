@@ -8,9 +8,9 @@ from django.utils import timezone, translation
 from playwright.sync_api import Page, expect
 
 from demo.personas import DEMO_PASSWORD, PERSONAS, demo_history_fill, demo_persona_create
-from esimdash.units import data_size
-from tests.factories import MB, use
-from usage.selectors import line_balance
+from esimdash.units import MB, data_size
+from tests.factories import use
+from usage.balances import line_balance
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -10,8 +10,9 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
+from esimdash.units import GB
 from plans.models import Gift
-from tests.factories import GB, PASSWORD, make_line, make_plan, make_user
+from tests.factories import PASSWORD, make_line, make_plan, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"

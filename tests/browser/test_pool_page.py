@@ -11,9 +11,10 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
+from esimdash.units import GB, MB
 from family.pools import pool_create
 from plans.models import PoolMember
-from tests.factories import GB, MB, PASSWORD, make_line, make_plan, make_user, use
+from tests.factories import PASSWORD, make_line, make_plan, make_user, use
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"

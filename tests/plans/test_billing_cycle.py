@@ -1,22 +1,16 @@
 import datetime as dt
-import zoneinfo
 
 import pytest
 import time_machine
 
+from esimdash.units import GB
 from plans.models import Grant, Line, Plan
 from plans.services import cycle_grants_ensure, line_pass_renew
-from tests.factories import GB, make_line, make_plan
+from tests.factories import make_line, make_plan, tokyo
 from usage.tasks import lines_roll_over
-
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 
 # Lines in Tokyo whose cycles start on the 1st, unless a test says otherwise.
 pytestmark = pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)
-
-
-def tokyo(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=TOKYO)
 
 
 @pytest.mark.parametrize(

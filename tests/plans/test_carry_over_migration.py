@@ -10,12 +10,12 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from esimdash.accounts.models import User
+from esimdash.units import GB
 from plans.models import Grant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = ("plans", "0007_gifts")
-GB = 10**9
 
 
 def _migrate_to(targets: list[tuple[str, str]]) -> MigrationExecutor:

@@ -10,19 +10,17 @@ import random
 import re
 import threading
 import uuid
-import zoneinfo
-from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from django.db.models import Count, Q, Sum
 
 from esimdash.celery import app as celery_app
+from esimdash.units import GB, MB
 from family.gifts import GiftError, gift_cancel, gift_code, gift_redeem, gift_send
 from family.pools import pool_create, pool_invite_accept, pool_member_invite
 from plans.models import Gift, GiftEntry, Grant, Line, PoolMember
-from tests.factories import GB, MB, grant, make_line, make_plan, make_user, usage_record
-from usage.selectors import line_balances, pool_balances
+from tests.factories import TOKYO, grant, in_threads, make_line, make_plan, make_user, usage_record
+from usage.balances import line_balances, pool_balances
 from usage.services import usage_ingest
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,7 +29,7 @@ GIFTS = 1_000  # gift_send calls, direct and codes; redemptions, cancellations a
 LINES = 50
 WORKERS = 16
 MONTHLY_COUNT = 25  # the monthly limits bind near the end of the run, so they are tested too
-AT = dt.datetime(2026, 11, 18, 12, 0, tzinfo=zoneinfo.ZoneInfo("Asia/Tokyo"))
+AT = dt.datetime(2026, 11, 18, 12, 0, tzinfo=TOKYO)
 Role = PoolMember.Role
 # Why a gift, a redemption or a cancellation in the run may be refused; anything else is a bug.
 EXPECTED_REFUSALS = [
@@ -53,26 +51,6 @@ def broker_purged():
     are removed so a later test's worker does not start with thousands of them."""
     yield
     celery_app.control.purge()
-
-
-def in_threads(work: Callable[[int], None], workers: int) -> list[BaseException]:
-    """Runs `work(worker)` in `workers` threads at once; returns what they raised unexpectedly."""
-    errors: list[BaseException] = []
-
-    def run(worker: int) -> None:
-        try:
-            work(worker)
-        except BaseException as error:  # reported by the caller: a thread cannot fail the test itself
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(worker,)) for worker in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 class World:

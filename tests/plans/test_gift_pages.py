@@ -9,11 +9,11 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
+from esimdash.units import GB, MB
 from family.gifts import gift_code, gift_send
-from family.pools import pool_create, pool_invite_accept, pool_member_invite
 from plans.models import Gift, GiftRequest, Grant, PoolMember
-from tests.factories import GB, MB, make_line, make_plan, make_user
-from usage.selectors import line_balance
+from tests.factories import make_line, make_pool, make_user, pool_join
+from usage.balances import line_balance
 
 pytestmark = pytest.mark.django_db
 
@@ -46,11 +46,6 @@ def friend(now):
         nickname="Li phone",
         phone_number="+818098765432",
     )
-
-
-@pytest.fixture
-def outsider():
-    return make_user("outsider")
 
 
 def remaining(line) -> int:
@@ -169,17 +164,18 @@ def test_nobody_gives_from_someone_elses_line(client, wang, friend, outsider, no
 @pytest.fixture
 def family(now):
     """A pool with a manager (the owner) and a supervised child with a 2 GB cap."""
-    plan = make_plan(allowance_bytes=30 * GB, shareable=True, member_limit=4)
-    parent = make_line(
-        make_user("parent"), plan=plan, activated_at=now - dt.timedelta(days=40), nickname="Dad"
+    pool = make_pool(
+        make_user("parent"),
+        founded_at=now,
+        member_limit=4,
+        activated_at=now - dt.timedelta(days=40),
+        nickname="Dad",
     )
-    pool = pool_create(user=parent.owner, line=parent, name="Zhang family", at=now)
-    child_user = make_user("child")
-    child = make_line(child_user, plan=plan, activated_at=now - dt.timedelta(days=40), nickname="Hao")
-    invite, _token = pool_member_invite(
-        pool=pool, by=parent.owner, to="child", role=PoolMember.Role.SUPERVISED, at=now
+    parent = pool.members.get().line
+    child = make_line(
+        make_user("child"), plan=parent.plan, activated_at=now - dt.timedelta(days=40), nickname="Hao"
     )
-    member = pool_invite_accept(invite=invite, user=child_user, line=child, at=now)
+    member = pool_join(pool, by=parent.owner, line=child, role=PoolMember.Role.SUPERVISED, at=now)
     PoolMember.objects.filter(pk=member.pk).update(cap_bytes=2 * GB)
     return pool, parent, child
 

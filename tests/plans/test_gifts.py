@@ -9,10 +9,10 @@ import uuid
 import zoneinfo
 
 import pytest
-import time_machine
 from django.utils import timezone
 
 from alerts.models import Notification
+from esimdash.units import GB, MB
 from family.gifts import (
     GiftError,
     code_hash,
@@ -26,24 +26,15 @@ from family.gifts import (
     gift_send,
     gifts_this_month,
 )
-from family.pools import CapChange, pool_caps_set, pool_create
+from family.pools import CapChange, pool_caps_set
 from plans.models import Gift, GiftEntry, GiftRequest, Grant, Line, Plan, Pool, PoolMember
-from tests.factories import GB, MB, grant, make_line, make_plan, make_user, use
-from tests.plans.test_pools import join
-from usage.selectors import line_balance, pool_balances
+from tests.factories import TOKYO, grant, make_line, make_plan, make_pool, make_user, pool_join, use
+from usage.balances import line_balance, pool_balances
 
-pytestmark = pytest.mark.django_db
-
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 18, 12, 0, tzinfo=TOKYO)  # mid-month: the monthly limits count from Nov 1
+pytestmark = [pytest.mark.django_db, pytest.mark.frozen(NOW)]
 Role = PoolMember.Role
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 def refused(message: str):
@@ -578,10 +569,13 @@ def test_a_direct_gift_cannot_be_cancelled(wang, friend, now):
 # --- Family pools -------------------------------------------------------------------------------------
 @pytest.fixture
 def pool(now):
-    zhang = make_user("zhang")
-    plan = make_plan(allowance_bytes=30 * GB, shareable=True, member_limit=4)
-    line = make_line(zhang, plan=plan, activated_at=now - dt.timedelta(days=40), nickname="Dad")
-    return pool_create(user=zhang, line=line, name="Zhang family", at=now - dt.timedelta(hours=1))
+    return make_pool(
+        make_user("zhang"),
+        founded_at=now - dt.timedelta(hours=1),
+        member_limit=4,
+        activated_at=now - dt.timedelta(days=40),
+        nickname="Dad",
+    )
 
 
 def pool_owner(pool: Pool):
@@ -590,7 +584,8 @@ def pool_owner(pool: Pool):
 
 def member(pool: Pool, username: str, role: str, nickname: str, now: dt.datetime) -> PoolMember:
     """Joins through an invite from the owner; the invite's notice is not what these tests look at."""
-    joined = join(pool, pool_owner(pool), make_user(username), now, role=role, nickname=nickname)
+    line = make_line(make_user(username), activated_at=now - dt.timedelta(days=5), nickname=nickname)
+    joined = pool_join(pool, by=pool_owner(pool), line=line, role=role, at=now)
     Notification.objects.filter(user=joined.line.owner).delete()
     return joined
 

@@ -6,7 +6,8 @@ import pytest
 from django.forms import MultiWidget
 from django.urls import reverse
 
-from tests.factories import MB, make_line, make_user, use
+from esimdash.units import MB
+from tests.factories import make_line, make_user, use
 
 NOW = dt.datetime(2026, 11, 20, 3, 0, tzinfo=dt.UTC)
 

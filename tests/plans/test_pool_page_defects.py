@@ -3,56 +3,44 @@ pages, a caps form that read a field left out as "no cap", a page that crashed w
 to an address without an account was pending, and names holding control characters."""
 
 import datetime as dt
-import zoneinfo
 
 import pytest
-import time_machine
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from alerts.models import AlertRule
+from esimdash.units import GB
 from family.models import PoolInvite
 from family.pools import (
     CapChange,
     PoolError,
-    invite_for_token,
     pool_caps_set,
     pool_create,
-    pool_invite_accept,
     pool_member_invite,
 )
 from plans.models import Line, Pool, PoolMember
-from tests.factories import GB, make_line, make_plan, make_user
+from tests.factories import HTMX, TOKYO, make_line, make_plan, make_pool, make_user, pool_join
 from usage.models import Device
 
+AT = dt.datetime(2026, 11, 10, 12, tzinfo=TOKYO)
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.usefixtures("frozen"),
+    pytest.mark.frozen(AT),
     pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1),
 ]
-
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
-AT = dt.datetime(2026, 11, 10, 12, tzinfo=TOKYO)
 Role = PoolMember.Role
 
 
 @pytest.fixture
-def frozen():
-    with time_machine.travel(AT, tick=False):
-        yield
-
-
-@pytest.fixture
 def family(owner):
-    plan = make_plan(allowance_bytes=30 * GB, shareable=True, member_limit=6)
-    line = make_line(owner, plan=plan, activated_at=AT - dt.timedelta(days=3), nickname="Dad")
-    pool = pool_create(user=owner, line=line, name="Zhang family", at=AT)
+    pool = make_pool(
+        owner, founded_at=AT, member_limit=6, activated_at=AT - dt.timedelta(days=3), nickname="Dad"
+    )
     members = {"owner": pool.members.get()}
     for username, role in (("mum", Role.MANAGER), ("hao", Role.SUPERVISED), ("xin", Role.SUPERVISED)):
         user = make_user(username)
-        _, token = pool_member_invite(pool=pool, by=owner, to=username, role=role, at=AT)
         own = make_line(user, activated_at=AT - dt.timedelta(days=3), nickname=username.title())
-        members[username] = pool_invite_accept(invite=invite_for_token(token), user=user, line=own, at=AT)
+        members[username] = pool_join(pool, by=owner, line=own, role=role, at=AT)
     pool_caps_set(
         pool=pool,
         by=owner,
@@ -75,7 +63,7 @@ def test_a_manager_cannot_pause_the_owner_through_the_page(client, family):
     for action in ("pause", "pause-cycle"):
         response = client.post(
             reverse("family:member_action", args=[pool.pk, members["owner"].pk, action]),
-            headers={"HX-Request": "true"},
+            headers=HTMX,
         )
         assert response.status_code == 200
         assert "Nobody can do this to the pool&#x27;s owner." in response.text
@@ -89,7 +77,7 @@ def test_a_manager_cannot_cap_the_owner_and_the_children_keep_their_caps(client,
     response = client.post(
         reverse("family:pool_caps", args=[pool.pk]),
         {f"cap-{members['owner'].pk}": "1", f"action-{members['owner'].pk}": "pause"},
-        headers={"HX-Request": "true"},
+        headers=HTMX,
     )
     assert "Nobody can do this to the pool&#x27;s owner." in response.text
     assert caps(pool) == {"Dad": None, "Mum": None, "Hao": 3 * GB, "Xin": 1 * GB}
@@ -101,7 +89,7 @@ def test_a_manager_cannot_invite_a_manager(client, family):
     response = client.post(
         reverse("family:pool_invite", args=[pool.pk]),
         {"to": "aunt@example.com", "role": "manager"},
-        headers={"HX-Request": "true"},
+        headers=HTMX,
     )
     assert "Only the owner can invite a manager." in response.text
     assert not PoolInvite.objects.filter(email="aunt@example.com").exists()

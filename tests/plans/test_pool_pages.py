@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from alerts.models import AlertRule, Notification
 from esimdash.accounts.models import User
+from esimdash.units import GB, MB
 from family.models import PoolInvite
 from family.pools import pool_create, pool_member_invite
 from plans.models import Line, Pool, PoolMember
-from tests.factories import GB, MB, make_line, make_plan, make_user, use
+from tests.factories import HTMX, make_line, make_plan, make_pool, make_user, use
 
 pytestmark = pytest.mark.django_db
 
@@ -23,9 +24,9 @@ Role = PoolMember.Role
 @pytest.fixture
 def pool(owner):
     now = timezone.now()
-    plan = make_plan(allowance_bytes=30 * GB, shareable=True, member_limit=5)
-    line = make_line(owner, plan=plan, activated_at=now - dt.timedelta(days=3), nickname="Dad")
-    return pool_create(user=owner, line=line, name="Zhang family", at=now)
+    return make_pool(
+        owner, founded_at=now, member_limit=5, activated_at=now - dt.timedelta(days=3), nickname="Dad"
+    )
 
 
 def add(pool, owner, user, role=Role.MEMBER, nickname="Kid"):
@@ -137,7 +138,7 @@ def test_a_manager_sets_a_cap_below_usage_and_the_member_is_slowed(client, pool,
     response = client.post(
         reverse("family:pool_caps", args=[pool.pk]),
         {f"cap-{member.pk}": "1", f"action-{member.pk}": "throttle"},
-        headers={"HX-Request": "true"},
+        headers=HTMX,
     )
     assert response.status_code == 200
     assert "Caps saved." in response.content.decode()
@@ -153,7 +154,7 @@ def test_the_caps_preview_shows_the_effect_before_saving(client, pool, owner, me
     response = client.post(
         reverse("family:pool_caps_preview", args=[pool.pk]),
         {f"cap-{member.pk}": "1", f"action-{member.pk}": "pause", f"cap-{founder.pk}": "40"},
-        headers={"HX-Request": "true"},
+        headers=HTMX,
     )
     html = response.content.decode()
     assert "over the cap at once: Pause data" in html
@@ -170,7 +171,7 @@ def test_a_bad_cap_is_named_and_changes_nothing(client, pool, owner, member, val
     response = client.post(
         reverse("family:pool_caps", args=[pool.pk]),
         {f"cap-{member.pk}": value},
-        headers={"HX-Request": "true"},
+        headers=HTMX,
     )
     assert f"The cap for Wife {message}" in response.content.decode()
     member.refresh_from_db()
@@ -220,9 +221,7 @@ def test_starting_a_pool_from_the_page(client, owner):
 def test_a_member_leaves_from_the_page(client, pool, member):
     use(member.line, 5 * MB, timezone.now() - dt.timedelta(minutes=20))
     client.force_login(member.line.owner)
-    response = client.post(
-        reverse("family:member_action", args=[pool.pk, member.pk, "remove"]), headers={"HX-Request": "true"}
-    )
+    response = client.post(reverse("family:member_action", args=[pool.pk, member.pk, "remove"]), headers=HTMX)
     assert response["HX-Redirect"] == reverse("family:pools")
     member.refresh_from_db()
     assert member.left_at is not None
@@ -389,9 +388,9 @@ def test_the_owner_keeps_a_reserve_from_the_page_and_only_the_owner(client, pool
         ("lots", "The reserve is not a number of GB."),
         ("31", "The reserve must be between"),
     ):
-        page = client.post(url, {"reserve": bad}, headers={"HX-Request": "true"}).content.decode()
+        page = client.post(url, {"reserve": bad}, headers=HTMX).content.decode()
         assert message in page
-    response = client.post(url, {"reserve": "5"}, headers={"HX-Request": "true"})
+    response = client.post(url, {"reserve": "5"}, headers=HTMX)
     assert "Reserve saved." in response.content.decode()
     pool.refresh_from_db()
     assert pool.owner_reserve_bytes == 5 * GB

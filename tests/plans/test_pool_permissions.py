@@ -3,20 +3,17 @@ target role, through the services. The expected table is written out here from d
 from the code's own table. A refusal raises PoolError and changes nothing."""
 
 import datetime as dt
-import zoneinfo
 
 import pytest
 from django.db import transaction
 
+from esimdash.units import GB
 from family.models import PoolInvite
 from family.pools import (
     CapChange,
     PoolAction,
     PoolError,
-    invite_for_token,
     pool_caps_set,
-    pool_create,
-    pool_invite_accept,
     pool_invite_revoke,
     pool_member_invite,
     pool_member_pause,
@@ -27,11 +24,10 @@ from family.pools import (
     pool_reserve_set,
 )
 from plans.models import Line, Pool, PoolMember
-from tests.factories import GB, make_line, make_plan, make_user
+from tests.factories import TOKYO, make_line, make_pool, make_user, pool_join
 
 pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)]
 
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 AT = dt.datetime(2026, 11, 10, 12, tzinfo=TOKYO)
 Role = PoolMember.Role
 OWNER, MANAGER, MEMBER, SUPERVISED = Role.OWNER, Role.MANAGER, Role.MEMBER, Role.SUPERVISED
@@ -76,19 +72,20 @@ def family(django_db_setup, django_db_blocker):
     """A pool with its owner and two of every other role (so a manager can act on another manager),
     built once: each test runs in a savepoint inside this transaction, rolled back after it."""
     with django_db_blocker.unblock(), transaction.atomic():
-        plan = make_plan(allowance_bytes=30 * GB, shareable=True, member_limit=10)
         founder = make_user("founder")
-        line = make_line(founder, plan=plan, activated_at=AT - dt.timedelta(days=3), at=AT)
-        pool = pool_create(user=founder, line=line, name="Family", at=AT)
+        pool = make_pool(
+            founder,
+            founded_at=AT,
+            member_limit=10,
+            name="Family",
+            activated_at=AT - dt.timedelta(days=3),
+            at=AT,
+        )
         members = {(OWNER, 0): pool.members.get()}
         for role in (MANAGER, MEMBER, SUPERVISED):
             for n in (0, 1):
-                user = make_user(f"{role}{n}")
-                _, token = pool_member_invite(pool=pool, by=founder, to=user.username, role=role, at=AT)
-                own = make_line(user, activated_at=AT - dt.timedelta(days=3), at=AT)
-                members[(role, n)] = pool_invite_accept(
-                    invite=invite_for_token(token), user=user, line=own, at=AT
-                )
+                own = make_line(make_user(f"{role}{n}"), activated_at=AT - dt.timedelta(days=3), at=AT)
+                members[(role, n)] = pool_join(pool, by=founder, line=own, role=role, at=AT)
         yield pool, members
         transaction.set_rollback(True)
 

@@ -5,11 +5,11 @@ import datetime as dt
 import re
 
 import pytest
-import time_machine
 from django.core import mail
 from django.utils import timezone
 
 from alerts.models import Notification
+from esimdash.units import GB, MB
 from family.models import PoolInvite
 from family.pools import (
     CapChange,
@@ -28,11 +28,11 @@ from family.pools import (
     pool_ownership_hand_over,
 )
 from plans.models import Grant, Line, PoolMember
-from tests import clock
-from tests.factories import GB, MB, make_line, make_plan, make_user, use
-from usage.selectors import line_balance, pool_balances
+from tests.factories import make_line, make_plan, make_pool, make_user, pool_join, use
+from usage.balances import line_balance, pool_balances
 
-pytestmark = pytest.mark.django_db
+# A pool's figures are a cycle's: the tests run in the middle of one, whatever the day.
+pytestmark = [pytest.mark.django_db, pytest.mark.frozen]
 
 Role = PoolMember.Role
 
@@ -42,13 +42,6 @@ def refused(message: str):
     return pytest.raises(PoolError, match=f"^{re.escape(message)}")
 
 
-@pytest.fixture(autouse=True)
-def frozen():
-    """A pool's figures are a cycle's: the tests run in the middle of one, whatever the day."""
-    with time_machine.travel(clock.mid_cycle(), tick=False):
-        yield
-
-
 @pytest.fixture
 def now():
     """An hour ago: the pool starts then, and usage "after now" is in the past when read."""
@@ -56,23 +49,18 @@ def now():
 
 
 @pytest.fixture
-def family_plan():
-    return make_plan(allowance_bytes=30 * GB, shareable=True, member_limit=4)
-
-
-@pytest.fixture
-def pool(owner, family_plan, now):
-    line = make_line(owner, plan=family_plan, activated_at=now - dt.timedelta(days=40), nickname="Dad")
-    return pool_create(user=owner, line=line, name="Zhang family", at=now)
+def pool(owner, now):
+    return make_pool(
+        owner, founded_at=now, member_limit=4, activated_at=now - dt.timedelta(days=40), nickname="Dad"
+    )
 
 
 def join(pool, inviter, user, now, *, role=Role.MEMBER, nickname=None):
-    """Invites the user by username and accepts with a new line of theirs; returns the member."""
+    """The user joins with a new line of theirs; returns the member."""
     line = make_line(
         user, activated_at=now - dt.timedelta(days=5), nickname=nickname or f"{user.username} phone"
     )
-    _, token = pool_member_invite(pool=pool, by=inviter, to=user.username, role=role, at=now)
-    return pool_invite_accept(invite=invite_for_token(token), user=user, line=line, at=now)
+    return pool_join(pool, by=inviter, line=line, role=role, at=now)
 
 
 def owner_member(pool):

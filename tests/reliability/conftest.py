@@ -3,7 +3,6 @@ make a worker wait at a known point, a server to restart) and take minutes, so t
 PostgreSQL run of `make test` and are deselected, visibly ("N deselected"), from the SQLite run."""
 
 import threading
-import time
 from collections.abc import Callable
 
 from django.db import connection, transaction
@@ -18,13 +17,6 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         items[:] = [item for item in items if item not in deselected]
         config.hook.pytest_deselected(items=deselected)
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 60, what: str = "the condition") -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def sessions_waiting_on_a_lock() -> int:

@@ -23,11 +23,12 @@ from django.db.models import Sum
 from django.test import Client
 from django.utils import timezone
 
+from esimdash.units import GB, MB
 from family.gifts import gift_send
 from plans.models import Gift, Grant
-from tests.factories import GB, MB, make_line, make_plan, make_user
+from tests.factories import make_line, make_plan, make_user
 from tests.services import postgres_bindir, running_postgresql
-from usage.selectors import line_balances
+from usage.balances import line_balances
 
 SLOWEST_FAILURE_SECONDS = 2
 

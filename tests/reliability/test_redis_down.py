@@ -15,8 +15,8 @@ from django.utils import timezone
 from alerts.models import AlertRule, Notification
 from alerts.tasks import alerts_sweep
 from esimdash.celery import app as celery_app
-from tests.factories import GB, MB, make_line, make_plan
-from tests.reliability.conftest import wait_for
+from esimdash.units import GB, MB
+from tests.factories import make_line, make_plan, use_broker, wait_for
 from tests.services import running_redis
 from usage.models import UsageRecord
 from usage.tokens import integration_token_create
@@ -27,23 +27,18 @@ OUTAGE_SECONDS = 60
 SLOWEST_REQUEST_SECONDS = 5  # what a request may take while Redis is down
 
 
-def _use_broker(url: str) -> None:
-    celery_app.conf.broker_url = url
-    celery_app.amqp._producer_pool = None  # kombu keeps a producer pool per URL: drop the cached one
-
-
 @pytest.fixture
 def redis(settings):
     with running_redis() as server:
         previous = celery_app.conf.broker_url
-        _use_broker(server.url)
+        use_broker(server.url)
         settings.CACHES = {
             "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": server.url}
         }
         try:
             yield server
         finally:
-            _use_broker(previous)
+            use_broker(previous)
 
 
 def record(line, number: int, bytes_down: int) -> dict:
@@ -113,7 +108,7 @@ def test_pages_and_ingestion_work_while_redis_is_down_and_alerts_catch_up(owner,
     assert worker.poll() is None, "the worker died while Redis was down"
 
     redis.start()
-    _use_broker(redis.url)
+    use_broker(redis.url)
     alerts_sweep.delay()  # what beat sends every minute
     wait_for(lambda: Notification.objects.exists(), seconds=120, what="the alert after Redis returned")
     (notification,) = Notification.objects.all()

@@ -23,14 +23,22 @@ from alerts.models import AlertFiring, AlertRule, Delivery, DeliveryAttempt, Not
 from alerts.outbox import deliveries_due_queue
 from alerts.tasks import alerts_sweep
 from alerts.webhooks import DELIVERY_HEADER
+from esimdash.units import GB, MB
 from family.gifts import gift_send
 from family.tasks import gift_codes_expire
 from plans.models import Gift, GiftEntry, Line
-from tests.factories import GB, MB, make_line, make_plan, usage_record
-from tests.reliability.conftest import HeldTransaction, sessions_waiting_on_a_lock, wait_for
-from tests.usage.test_alerts_worker import SlowReceiver
-from usage.selectors import line_balance
+from tests.factories import (
+    WebhookReceiver,
+    make_line,
+    make_line_for_workers,
+    make_plan,
+    usage_record,
+    wait_for,
+)
+from tests.reliability.conftest import HeldTransaction, sessions_waiting_on_a_lock
+from usage.balances import line_balance
 from usage.services import usage_ingest
+from usage.status import holding_rule_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,16 +50,11 @@ def kill(worker) -> None:
 
 @pytest.fixture
 def line(owner):
-    owner.quiet_hours_start = owner.quiet_hours_end = dt.time(0)  # no quiet hours: deliver at once
-    owner.save()
-    # A pack, not a monthly plan: the workers evaluate at their own clock, and usage of the last hour
-    # is the pack's at any time (in a cycle's first hour, some would be the last cycle's).
-    pack = make_plan("travel_pack", allowance_bytes=1 * GB, validity_days=30)
-    return make_line(owner, plan=pack, activated_at=timezone.now() - dt.timedelta(days=2))
+    return make_line_for_workers(owner)
 
 
 def test_an_enforcement_killed_mid_evaluation_and_mid_provisioning_happens_once(line, start_worker, settings):
-    receiver = SlowReceiver(hold=10)
+    receiver = WebhookReceiver(hold_first_seconds=10)
     worker_env = {"WEBHOOK_ALLOW_LOCAL": "true", "PROVISIONING_WEBHOOK_URL": receiver.url}
     settings.WEBHOOK_ALLOW_LOCAL, settings.PROVISIONING_WEBHOOK_URL = True, receiver.url
     rule = AlertRule.objects.create(
@@ -97,7 +100,7 @@ def test_an_enforcement_killed_mid_evaluation_and_mid_provisioning_happens_once(
     wait_for(lambda: Delivery.objects.get().state == Delivery.State.SENT, what="the delivery")
 
     line.refresh_from_db()
-    assert (line.status, line.status_reason, line.status_rule_id) == (
+    assert (line.status, line.status_reason, holding_rule_id(line)) == (
         Line.Status.THROTTLED,
         Line.StatusReason.RULE,
         rule.pk,

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver
 
-from tests.factories import make_user
+from tests.factories import HTMX, make_user
 from tests.test_authorization import walk
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def test_every_url_without_arguments_answers_a_signed_in_user_private_and_not_st
     refused = []
     for url in _urls_without_arguments():
         client.force_login(user)  # again: the posts to the sign-out URLs sign out
-        for method, headers in (("get", {}), ("get", {"HX-Request": "true"}), ("post", {})):
+        for method, headers in (("get", {}), ("get", HTMX), ("post", {})):
             response = getattr(client, method)(url, headers=headers)
             directives = cache_directives(response)
             if not (NEVER_STORED <= directives <= NEVER_STORED | ALSO_ALLOWED):

@@ -6,19 +6,18 @@ cell is quoted; the byte counts stay bare numbers."""
 import csv
 import datetime as dt
 import io
-import zoneinfo
 
 import pytest
 import time_machine
 from django.urls import reverse
 
-from tests.factories import MB, make_line, use
+from esimdash.units import MB
+from tests.factories import TOKYO, make_line, use
 from usage.models import Device
 
 # The expected rows are written in Tokyo time: the line lives there whatever zone the run gives test users.
 pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo")]
 
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 30, tzinfo=TOKYO)
 
 

@@ -12,11 +12,10 @@ from django.test import Client
 from django.urls import reverse
 
 from alerts.models import Notification
+from tests.factories import HTMX
 from tests.security.user_text import owner_fragments, owner_pages, world_create
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from alerts.models import AlertRule, Notification
 from esimdash.accounts.models import User
+from esimdash.units import GB, MB
 from family.gifts import gift_request_create
 from family.pools import pool_create, pool_invite_accept, pool_member_invite
 from plans.models import Line, Pool, PoolMember
-from tests.factories import GB, MB, make_line, make_plan, make_user, use
+from tests.factories import make_line, make_plan, make_user, use
 from usage.models import Device
 
 PAYLOADS = [

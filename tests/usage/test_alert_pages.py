@@ -10,12 +10,12 @@ from django.utils import timezone
 
 from alerts.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
 from esimdash.accounts.models import User
-from plans.models import Line
+from esimdash.units import GB, MB
 from plans.services import cycle_grants_ensure
-from tests.factories import GB, MB, make_line, make_plan, use
+from tests.factories import HTMX, make_line, make_plan, use
+from usage.status import holding_rule_id, line_rule_hold
 
 pytestmark = pytest.mark.django_db
-HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
@@ -182,13 +182,13 @@ def test_the_preview_counts_past_days_over_the_threshold(client, owner, line):
 
 
 def test_resume_lifts_a_rules_cut_off(client, owner, line, watch):
-    Line.objects.filter(pk=line.pk).update(status="suspended", status_reason="rule", status_rule=watch)
+    line_rule_hold(line, status="suspended", rule_id=watch.pk, at=timezone.now())
     client.force_login(owner)
     page = client.get(reverse("alerts:line_rules", args=[line.pk])).content.decode()
     assert "This line's data is cut off by the rule \u201cHeads up\u201d." in page
     client.post(reverse("alerts:line_resume", args=[line.pk]), headers=HTMX)
     line.refresh_from_db()
-    assert (line.status, line.status_reason, line.status_rule) == ("active", "", None)
+    assert (line.status, line.status_reason, holding_rule_id(line)) == ("active", "", None)
 
 
 def test_the_notification_centre_filters_and_marks_read(client, owner, line, notification):

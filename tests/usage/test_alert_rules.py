@@ -2,29 +2,26 @@
 re-arms; quiet hours hold notifications back; snoozed rules stay quiet; actions change the line."""
 
 import datetime as dt
-import zoneinfo
 
 import pytest
-import time_machine
 from django.utils import timezone
 
 from alerts.evaluation import lines_status_and_rules_evaluate
 from alerts.models import AlertFiring, AlertRule, Delivery, Notification
+from esimdash.units import GB, MB
 from plans.models import Line
-from tests.factories import GB, MB, grant, make_line, make_plan, use
+from tests.factories import TOKYO, grant, make_line, make_plan, use
 from usage.models import Device
+from usage.status import holding_rule_id
 
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)
 
 # Periods (cycles, days), quiet hours and days abroad are Tokyo's, cycles from the 1st.
-pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)]
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1),
+    pytest.mark.frozen(NOW),
+]
 
 
 @pytest.fixture
@@ -236,10 +233,10 @@ def test_a_cut_off_in_quiet_hours_acts_and_notifies_at_once(owner, line, frozen)
     stop = rule(line, AlertRule.Kind.USED_PERCENT, percent=50, action=AlertRule.Action.SUSPEND)
     use(line, 6 * GB, night - dt.timedelta(hours=1))
     line.refresh_from_db()
-    assert (line.status, line.status_reason, line.status_rule) == (
+    assert (line.status, line.status_reason, holding_rule_id(line)) == (
         Line.Status.SUSPENDED,
         Line.StatusReason.RULE,
-        stop,
+        stop.pk,
     )
     assert Notification.objects.get().visible_at == night
 

@@ -6,10 +6,8 @@ one delivery after a new worker takes over; stop Redis during ingestion and see 
 import datetime as dt
 import email.parser
 import email.policy
-import http.server
 import os
 import signal
-import threading
 import time
 
 import pytest
@@ -22,7 +20,17 @@ from alerts.outbox import deliveries_due_queue
 from alerts.tasks import alerts_sweep
 from alerts.webhooks import DELIVERY_HEADER
 from esimdash.celery import app as celery_app
-from tests.factories import GB, MB, make_line, make_plan, usage_record, use
+from esimdash.units import GB, MB
+from tests.factories import (
+    WebhookReceiver,
+    make_line,
+    make_line_for_workers,
+    make_plan,
+    usage_record,
+    use,
+    use_broker,
+    wait_for,
+)
 from tests.services import running_redis
 from usage.services import usage_ingest
 from usage.tokens import integration_token_create
@@ -30,21 +38,9 @@ from usage.tokens import integration_token_create
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def wait_for(condition, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def line(owner):
-    owner.quiet_hours_start = owner.quiet_hours_end = dt.time(0)  # no quiet hours: deliver at once
-    owner.save()
-    # A pack, not a monthly plan: the workers evaluate at their own clock, and usage of the last hour
-    # is the pack's at any time (in a cycle's first hour, some would be the last cycle's).
-    pack = make_plan("travel_pack", allowance_bytes=1 * GB, validity_days=30)
-    return make_line(owner, plan=pack, activated_at=timezone.now() - dt.timedelta(days=2))
+    return make_line_for_workers(owner)
 
 
 def test_a_batch_over_the_api_raises_the_notification_through_the_worker(
@@ -86,36 +82,9 @@ def test_a_batch_over_the_api_raises_the_notification_through_the_worker(
     assert (message["Subject"], message["To"]) == ("80 % \u00b7 owner's line", "owner@example.com")
 
 
-class SlowReceiver:
-    """Answers the first request only after `hold` seconds (time to kill the sender), the rest at once."""
-
-    def __init__(self, hold: float) -> None:
-        self.headers: list[dict] = []
-        self.bodies: list[bytes] = []
-        self.first_arrived = threading.Event()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                receiver.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                receiver.headers.append(dict(self.headers))
-                if len(receiver.headers) == 1:
-                    receiver.first_arrived.set()
-                    time.sleep(hold)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def test_a_worker_killed_mid_delivery_leaves_one_notification_and_one_delivery(line, start_worker, settings):
     settings.WEBHOOK_ALLOW_LOCAL = True
-    receiver = SlowReceiver(hold=10)
+    receiver = WebhookReceiver(hold_first_seconds=10)
     WebhookEndpoint.objects.create(user=line.owner, url=receiver.url, secret="s")
     AlertRule.objects.create(
         line=line,
@@ -150,18 +119,11 @@ def own_redis_broker():
     """A Redis of this test's own as the broker, so it can be stopped and started again."""
     with running_redis() as redis:
         previous = celery_app.conf.broker_url
-        _use_broker(redis.url)
+        use_broker(redis.url)
         try:
             yield redis
         finally:
-            _use_broker(previous)
-
-
-def _use_broker(url: str) -> None:
-    celery_app.conf.broker_url = url
-    # Celery caches its producer pool on first use; kombu keeps one pool per broker URL, so
-    # dropping the cache makes the next task use the pool of the URL set here.
-    celery_app.amqp._producer_pool = None
+            use_broker(previous)
 
 
 def test_with_redis_down_ingestion_works_and_the_sweep_catches_up(line, own_redis_broker, start_worker):

@@ -8,8 +8,9 @@ import time
 import pytest
 from django.utils import timezone
 
+from esimdash.units import GB
 from plans.models import Line, Plan
-from tests.factories import GB, make_line, make_plan, usage_record
+from tests.factories import make_line, make_plan, usage_record
 from usage.models import Device, SimulatedLine, UsageRecord
 from usage.services import usage_ingest
 from usage.simulator import floor_to_minute

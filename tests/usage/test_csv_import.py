@@ -8,7 +8,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from tests.factories import MB, make_line, usage_record
+from esimdash.units import MB
+from tests.factories import make_line, usage_record
 from usage.csv_import import COLUMNS
 from usage.models import HourlyUsage, UsageRecord, UsageRecordKey
 from usage.services import ROLLUP_MAX_BYTES, UsageTotalTooLarge, usage_ingest

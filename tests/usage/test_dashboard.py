@@ -1,19 +1,14 @@
 import datetime as dt
 
 import pytest
-import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from tests import clock
-from tests.factories import GB, MB, make_line, use
+from esimdash.units import GB, MB
+from tests.factories import HTMX, make_line, use
 
-
-@pytest.fixture(autouse=True)
-def frozen():
-    """The cards show this cycle's figures: usage hours ago is this cycle's in the middle of one."""
-    with time_machine.travel(clock.mid_cycle(), tick=False):
-        yield
+# The cards show this cycle's figures: usage hours ago is this cycle's in the middle of one.
+pytestmark = pytest.mark.frozen
 
 
 @pytest.fixture
@@ -38,7 +33,7 @@ def test_home_lists_only_the_signed_in_users_lines(client, owner, second_user, o
 @pytest.mark.django_db
 def test_a_line_card_is_an_htmx_fragment_for_its_owner(client, owner, owner_line):
     client.force_login(owner)
-    response = client.get(reverse("usage:line_card", args=[owner_line.pk]), headers={"HX-Request": "true"})
+    response = client.get(reverse("usage:line_card", args=[owner_line.pk]), headers=HTMX)
     assert response.status_code == 200
     body = response.content.decode()
     assert body.lstrip().startswith('<article class="card status-active"')

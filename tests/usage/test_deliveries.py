@@ -5,12 +5,9 @@ twice; and webhook URLs that point inside the network refused (SSRF)."""
 import datetime as dt
 import hashlib
 import hmac
-import http.server
 import json
-import threading
 
 import pytest
-import time_machine
 from django.core import mail
 from django.utils import timezone
 
@@ -19,48 +16,20 @@ from alerts.notify import user_notify
 from alerts.outbox import backoff_seconds, delivery_send
 from alerts.webhooks import SIGNATURE_HEADER, UnsafeURL, webhook_url_check
 from esimdash.accounts.models import User
+from esimdash.units import GB
 from plans.models import Line
-from tests import clock
-from tests.factories import GB, make_line, make_plan, use
+from tests.factories import WebhookReceiver, make_line, make_plan, use
+from usage.status import holding_rule_id
 from usage.status import line_rule_release as line_resume
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    """A rule fires on usage an hour ago, which the middle of a cycle counts as this cycle's."""
-    with time_machine.travel(clock.mid_cycle(), tick=False):
-        yield
-
-
-class Receiver:
-    """A webhook receiver on loopback that records what it gets and answers with `status`."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict, bytes]] = []
-        self.status = 200
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+# A rule fires on usage an hour ago, which the middle of a cycle counts as this cycle's.
+pytestmark = [pytest.mark.django_db, pytest.mark.frozen]
 
 
 @pytest.fixture
 def receiver(settings):
     settings.WEBHOOK_ALLOW_LOCAL = True  # the receiver is on loopback, over http
-    server = Receiver()
+    server = WebhookReceiver()
     yield server
     server.server.shutdown()
 
@@ -194,7 +163,7 @@ def test_throttle_and_cut_off_call_the_provisioning_webhook_until_acknowledged(
     settings.ALERT_DELIVERY_MAX_ATTEMPTS = 1
     rule = fire(line, notify_email=False, action=AlertRule.Action.SUSPEND)
     line.refresh_from_db()
-    assert (line.status, line.status_rule) == (Line.Status.SUSPENDED, rule)
+    assert (line.status, holding_rule_id(line)) == (Line.Status.SUSPENDED, rule.pk)
     provisioning = Delivery.objects.get(channel="provisioning")
     receiver.status = 500
     assert delivery_send(delivery_id=provisioning.pk, at=timezone.now()) == "retry"  # never given up

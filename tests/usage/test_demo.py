@@ -6,8 +6,8 @@ from django.utils import timezone
 from demo.personas import DEMO_PASSWORD
 from esimdash.accounts.models import User
 from plans.models import Gift, GiftRequest, Grant, Line, Pool
+from usage.balances import pool_balances
 from usage.models import Device, SimulatedLine, UsageRecord
-from usage.selectors import pool_balances
 
 
 @pytest.mark.django_db

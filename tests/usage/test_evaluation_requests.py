@@ -8,8 +8,9 @@ import time_machine
 from django.utils import timezone
 
 from alerts.evaluation import lines_evaluate
+from esimdash.units import GB, MB
 from plans.models import Line, Plan
-from tests.factories import GB, MB, make_line, make_plan, usage_record
+from tests.factories import make_line, make_plan, usage_record
 from usage.services import lines_claim, usage_ingest
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,8 @@ import datetime as dt
 
 import pytest
 
-from tests.factories import MB, make_line, usage_record, use
+from esimdash.units import MB
+from tests.factories import make_line, usage_record, use
 from usage.models import UsageRecord, UsageRecordKey
 from usage.services import usage_ingest
 

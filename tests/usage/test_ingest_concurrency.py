@@ -8,11 +8,11 @@ import random
 import threading
 
 import pytest
-from django.db import connection
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from tests.factories import MB, make_line, make_user, usage_record
+from esimdash.units import MB
+from tests.factories import in_threads, make_line, make_user, usage_record
 from usage.models import DailyUsage, HourlyUsage, UsageRecord, UsageRecordKey
 from usage.services import usage_ingest
 
@@ -39,24 +39,15 @@ def test_senders_of_the_same_records_at_once_store_each_record_once():
     shares = [random.Random(sender).sample(records, k=RECORDS * 2 // 3) for sender in range(SENDERS)]  # noqa: S311
     sent = {record for share in shares for record in share}
     new_counts: list[int] = []
-    errors: list[BaseException] = []
     start = threading.Barrier(SENDERS)
 
-    def send(share: list) -> None:
-        try:
-            start.wait()
-            for index in range(0, len(share), 50):
-                new_counts.append(usage_ingest(records=share[index : index + 50]).new)
-        except BaseException as error:  # reported below: a thread cannot fail the test itself
-            errors.append(error)
-        finally:
-            connection.close()
+    def send(sender: int) -> None:
+        share = shares[sender]
+        start.wait()
+        for index in range(0, len(share), 50):
+            new_counts.append(usage_ingest(records=share[index : index + 50]).new)
 
-    threads = [threading.Thread(target=send, args=(share,)) for share in shares]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = in_threads(send, SENDERS)
     assert errors == []
 
     assert sum(new_counts) == UsageRecord.objects.count() == UsageRecordKey.objects.count()

@@ -4,35 +4,26 @@ window closes and it settles (docs/ledger.md)."""
 
 import datetime as dt
 import uuid
-import zoneinfo
 
 import pytest
 import time_machine
 from django.db import IntegrityError
 
+from esimdash.units import GB
 from family.gifts import gift_codes_expire, gift_send
 from family.pools import (
-    invite_for_token,
-    pool_create,
-    pool_invite_accept,
-    pool_member_invite,
     pool_member_remove,
 )
 from plans.models import Grant, Line, Plan, PoolMember
-from tests.factories import GB, grant, make_line, make_plan, make_user, use
+from tests.factories import grant, make_line, make_plan, make_pool, make_user, pool_join, tokyo, use
+from usage.balances import line_balance, pool_balances
 from usage.carry_over import carry_overs_settle
-from usage.selectors import line_balance, pool_balances
 from usage.tasks import lines_roll_over
 
 pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)]
 
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 Source = Grant.Source
 Role = PoolMember.Role
-
-
-def tokyo(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=TOKYO)
 
 
 def carry_over_line(owner, *, nickname: str = "phone") -> Line:
@@ -266,16 +257,19 @@ class TestPools:
 
     @pytest.fixture
     def pool(self, owner):
-        plan = make_plan(allowance_bytes=30 * GB, shareable=True, member_limit=4)
-        line = make_line(
-            owner, plan=plan, activated_at=tokyo(2026, 10, 1), at=tokyo(2026, 10, 1), nickname="Dad"
+        return make_pool(
+            owner,
+            founded_at=tokyo(2026, 10, 1),
+            member_limit=4,
+            name="Family",
+            activated_at=tokyo(2026, 10, 1),
+            at=tokyo(2026, 10, 1),
+            nickname="Dad",
         )
-        return pool_create(user=owner, line=line, name="Family", at=tokyo(2026, 10, 1))
 
     def join(self, pool, owner, user, at: dt.datetime):
         line = make_line(user, activated_at=tokyo(2026, 10, 1), at=at, nickname="Kid")
-        _, token = pool_member_invite(pool=pool, by=owner, to=user.username, role=Role.MEMBER, at=at)
-        return pool_invite_accept(invite=invite_for_token(token), user=user, line=line, at=at)
+        return pool_join(pool, by=owner, line=line, at=at)
 
     def test_a_late_record_from_before_a_member_left_comes_off_the_pool(self, owner, second_user, pool):
         member = self.join(pool, owner, second_user, tokyo(2026, 10, 5))

@@ -11,7 +11,6 @@ and every gift must move exactly its amount from one side to the other."""
 import datetime as dt
 import os
 import uuid
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,26 +24,23 @@ from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from esimdash.accounts.models import User
+from esimdash.units import MB
 from family.gifts import GiftError, gift_send
 from family.pools import (
-    invite_for_token,
     pool_create,
-    pool_invite_accept,
-    pool_member_invite,
     pool_member_remove,
 )
 from plans.models import Gift, GiftEntry, Grant, Line, Pool, PoolMember
-from tests.factories import MB, make_line, make_plan, make_user, usage_record
+from tests.factories import TOKYO, make_line, make_plan, make_user, pool_join, usage_record
+from usage.balances import LineBalance, Lot, PoolBalance, line_balance, pool_balances, relevant_lots
 from usage.carry_over import carry_overs_settle
 from usage.models import UsageRecord
-from usage.selectors import LineBalance, Lot, PoolBalance, line_balance, pool_balances, relevant_lots
 from usage.services import usage_ingest
 from usage.tasks import lines_roll_over
 
 # The histories are written for Tokyo lines with cycles from the 1st, whatever the run's calendar.
 pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)]
 
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 START = dt.datetime(2026, 10, 1, tzinfo=TOKYO)
 """Every line is activated, and the pool created, here; cycles start on the 1st, Tokyo time."""
 HOUR, DAY = 60, 24 * 60
@@ -307,11 +303,8 @@ def play(base: World, scenario: Scenario) -> World:
 
 
 def join(world: World, stay: Stay) -> None:
-    user, line, instant = world.users[stay.line], world.lines[stay.line], stay.joins.instant
-    _, token = pool_member_invite(pool=world.pool, by=world.users["pia"], to=user.username, at=instant)
-    invite = invite_for_token(token)
-    assert invite is not None
-    world.members[stay.line] = pool_invite_accept(invite=invite, user=user, line=line, at=instant)
+    line, instant = world.lines[stay.line], stay.joins.instant
+    world.members[stay.line] = pool_join(world.pool, by=world.users["pia"], line=line, at=instant)
 
 
 def leave(world: World, stay: Stay) -> None:

@@ -6,29 +6,22 @@ import io
 import zoneinfo
 
 import pytest
-import time_machine
 from django.urls import reverse
 
+from esimdash.units import MB
 from plans.models import Line
-from tests.factories import MB, make_line, use
+from tests.factories import HTMX, TOKYO, make_line, use
 from usage.history import usage_history
 from usage.models import Device, UsageRecord
 
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 30, tzinfo=TOKYO)
 
 # Days, weeks and months are Tokyo's.
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.usefixtures("frozen"),
+    pytest.mark.frozen(NOW),
     pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1),
 ]
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 @pytest.fixture
@@ -108,7 +101,7 @@ def test_the_page_shows_the_line_its_chart_and_its_breakdowns(client, owner, lin
 def test_switching_the_range_with_htmx_returns_only_the_history(client, owner, line):
     client.force_login(owner)
     url = reverse("usage:line_detail", args=[line.pk])
-    response = client.get(f"{url}?range=48h", headers={"HX-Request": "true"})
+    response = client.get(f"{url}?range=48h", headers=HTMX)
     body = response.content.decode()
     assert response.status_code == 200
     assert body.lstrip().startswith('<section id="history"')
@@ -128,7 +121,7 @@ def test_an_unknown_range_is_refused_with_the_choices(client, owner, line):
 def test_an_expired_line_tells_its_pollers_to_stop(client, owner, line):
     Line.objects.filter(pk=line.pk).update(status=Line.Status.EXPIRED)
     client.force_login(owner)
-    headers = {"HX-Request": "true"}
+    headers = HTMX
     assert client.get(reverse("usage:line_detail", args=[line.pk]), headers=headers).status_code == 286
     assert client.get(reverse("usage:line_card", args=[line.pk]), headers=headers).status_code == 286
 
@@ -165,7 +158,7 @@ def test_the_48_hour_export_leaves_older_records_out(client, owner, line):
 def test_another_users_line_page_and_export_are_not_found(client, request, line, name, who):
     client.force_login(request.getfixturevalue(who))
     assert client.get(reverse(name, args=[line.pk])).status_code == 404
-    assert client.get(reverse(name, args=[line.pk]), headers={"HX-Request": "true"}).status_code == 404
+    assert client.get(reverse(name, args=[line.pk]), headers=HTMX).status_code == 404
 
 
 @pytest.mark.parametrize("name", ["usage:line_detail", "usage:line_export"])
@@ -188,4 +181,4 @@ def test_the_page_makes_the_same_number_of_queries_however_long_the_history(
     with django_assert_max_num_queries(13):
         assert client.get(url).status_code == 200
     with django_assert_max_num_queries(8):  # the polled history alone
-        assert client.get(url, headers={"HX-Request": "true"}).status_code == 200
+        assert client.get(url, headers=HTMX).status_code == 200

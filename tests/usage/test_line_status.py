@@ -1,29 +1,22 @@
 import datetime as dt
-import zoneinfo
 
 import pytest
 import time_machine
 
+from esimdash.units import GB, MB
 from plans.models import Grant, Line, Plan
-from tests.factories import GB, MB, grant, make_line, make_plan, use
-from usage.selectors import line_balance
+from tests.factories import TOKYO, grant, make_line, make_plan, use
+from usage.balances import line_balance
 from usage.tasks import lines_roll_over
 
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)
 
 # Cycles start on the 1st in Tokyo.
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.usefixtures("frozen"),
+    pytest.mark.frozen(NOW),
     pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1),
 ]
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 def status(line):

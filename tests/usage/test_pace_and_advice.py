@@ -2,33 +2,25 @@
 
 import datetime as dt
 import importlib
-import zoneinfo
 
 import pytest
-import time_machine
 from django.apps import apps as django_apps
 from django.urls import reverse
 
+from esimdash.units import GB, MB
 from plans.models import Plan
-from tests.factories import GB, MB, make_line, make_plan, use
+from tests.factories import TOKYO, make_line, make_plan, use
 from usage.advice import plan_advice
-from usage.selectors import line_summaries
+from usage.summaries import line_summaries
 
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)  # a Friday
 
 # Days left, budgets and forecasts are worked out for a Tokyo line whose cycle started on 1 November.
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.usefixtures("frozen"),
+    pytest.mark.frozen(NOW),
     pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1),
 ]
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 @pytest.fixture

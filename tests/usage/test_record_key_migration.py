@@ -7,7 +7,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from tests.factories import MB, make_line, usage_record
+from esimdash.units import MB
+from tests.factories import make_line, usage_record
 from usage.models import UsageRecord, UsageRecordKey
 from usage.partitions import partitions_ensure
 from usage.services import usage_ingest

@@ -1,13 +1,12 @@
 import datetime as dt
-import zoneinfo
 
 import pytest
 
+from esimdash.units import GB, MB
 from plans.models import Grant, Plan
-from tests.factories import GB, MB, grant, make_line, make_plan, use
-from usage.selectors import Lot, consume, line_balance, line_balances, relevant_lots
+from tests.factories import TOKYO, grant, make_line, make_plan, use
+from usage.balances import Lot, consume, line_balance, line_balances, relevant_lots
 
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 T0 = dt.datetime(2026, 11, 1, tzinfo=TOKYO)
 
 

@@ -3,11 +3,12 @@ import datetime as dt
 import pytest
 import time_machine
 
-from tests.factories import MB, make_line, use
+from esimdash.units import MB
+from tests.factories import make_line, use
 from usage.models import DailyUsage, HourlyUsage, UsageRecord, UsageRecordKey
-from usage.selectors import usage_in_windows
 from usage.services import usage_prune
 from usage.tasks import prune_raw_usage
+from usage.totals import usage_in_windows
 
 NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
 

@@ -6,13 +6,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import MB, make_line, usage_record
+from esimdash.clock import hour_floor as hour_bucket
+from esimdash.clock import local_midnight as day_bucket
+from esimdash.units import MB
+from tests.factories import TOKYO, make_line, usage_record
 from usage.models import DailyUsage, HourlyUsage, UsageRecord
-from usage.selectors import usage_in_windows
-from usage.services import day_bucket, hour_bucket, usage_ingest
+from usage.services import usage_ingest
+from usage.totals import usage_in_windows
 
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 
 record_specs = st.lists(
     st.tuples(

@@ -3,14 +3,13 @@ its reason and who made it, and every one reaches the operator's provisioning we
 outbox delivery written in the same transaction) by one policy."""
 
 import datetime as dt
-import zoneinfo
 
 import pytest
-import time_machine
 
 from alerts.models import AlertRule, Delivery
+from esimdash.units import GB, MB
 from plans.models import Line, Plan
-from tests.factories import GB, MB, make_line, make_plan, use
+from tests.factories import TOKYO, make_line, make_plan, use
 from usage.models import LineStatusChange
 from usage.status import (
     line_manager_pause,
@@ -20,17 +19,14 @@ from usage.status import (
     line_rule_release,
 )
 
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)
 Transition = LineStatusChange.Transition
 
-pytestmark = [pytest.mark.django_db, pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1)]
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.calendar(time_zone="Asia/Tokyo", cycle_start_day=1),
+    pytest.mark.frozen(NOW),
+]
 
 
 @pytest.fixture

@@ -1,31 +1,21 @@
-"""Remaining data: the one computation every page, task and API uses.
-
-A line's remaining data is its grants less its usage. Usage consumes the lots that are valid when
-it happens, in the order priority (lower first), then earliest expiry, then oldest. Grant starts
-and expiries cut time into segments in which the set of valid lots does not change, so the usage
-needs summing only once per segment, mostly from the daily and hourly rollups: a fixed number of
-queries, however long the history."""
+"""Remaining data: the one computation every page, task and API uses. Usage consumes the lots valid
+when it happens (priority, then earliest expiry, then oldest); grant boundaries cut time into
+segments summed once each from the rollups, so a reading takes a fixed number of queries."""
 
 import datetime as dt
 import itertools
-import math
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from enum import IntEnum
-from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from esimdash.db import Column, rows_cte
+from esimdash.clock import local_midnight
 from plans.models import GiftEntry, Grant, Line, Period, Pool, PoolMember
-from usage.models import DailyUsage, HourlyUsage, UsageRecord
-from usage.services import day_bucket, hour_bucket
+from usage.totals import Span, Window, usage_in_windows
 
 _FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
 
@@ -136,13 +126,21 @@ class MemberUsage:
 
     @property
     def cap_reached(self) -> bool:
-        return self.member.cap_bytes is not None and self.used_bytes >= self.member.cap_bytes
+        return cap_is_reached(self.member.cap_bytes, self.used_bytes)
 
     @property
     def cap_remaining_bytes(self) -> int | None:
-        if self.member.cap_bytes is None:
-            return None
-        return max(0, self.member.cap_bytes - self.used_bytes)
+        return cap_left_bytes(self.member.cap_bytes, self.used_bytes)
+
+
+def cap_left_bytes(cap_bytes: int | None, used_bytes: int) -> int | None:
+    """What a member may still use of a cap after using `used_bytes` this cycle; None when
+    uncapped. A function as well as `MemberUsage.cap_remaining_bytes`, for a cap not yet saved."""
+    return None if cap_bytes is None else max(0, cap_bytes - used_bytes)
+
+
+def cap_is_reached(cap_bytes: int | None, used_bytes: int) -> bool:
+    return cap_bytes is not None and used_bytes >= cap_bytes
 
 
 @dataclass(frozen=True)
@@ -165,11 +163,19 @@ class PoolBalance:
     def used_bytes(self) -> int:
         return self.total_bytes - self.remaining_bytes
 
+    def available_bytes_for(self, role: str) -> int:
+        """What a member in `role` may draw of the remaining data: all of it for the owner; for
+        anyone else, what is left once the owner's reserve is kept back."""
+        if role == PoolMember.Role.OWNER:
+            return self.remaining_bytes
+        return max(0, self.remaining_bytes - self.reserve_outstanding_bytes)
+
     def member_for(self, line_id: int) -> MemberUsage:
         return next(usage for usage in self.members if usage.member.line_id == line_id)
 
 
-Segment = tuple[dt.datetime, dt.datetime]
+Segment = Span
+"""A stretch of time in which the set of valid lots does not change."""
 
 
 def relevant_lots(lots: Iterable[Lot], at: dt.datetime) -> list[Lot]:
@@ -263,115 +269,6 @@ def _lot_open(lot: Lot, held: dict[int, int], used: dict[int, int], carried: dic
     return shortfall
 
 
-def _local_midnight(line: Line, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    local = at.astimezone(line.tz)
-    today = dt.datetime.combine(local.date(), dt.time(), tzinfo=line.tz)
-    tomorrow = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tzinfo=line.tz)
-    return today, tomorrow
-
-
-Window = tuple[int, dt.datetime, dt.datetime, zoneinfo.ZoneInfo]
-"""A line id, a span of time [start, end), and the line's time zone (its days are the daily
-rollups' buckets)."""
-
-
-def _hour_ceil(moment: dt.datetime) -> dt.datetime:
-    floor = hour_bucket(moment)
-    return floor if floor == moment else floor + dt.timedelta(hours=1)
-
-
-def _day_ceil(moment: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
-    """The first local midnight at or after `moment`, as the daily rollups' buckets start.
-    Calendar arithmetic on the local date, so days of 23 or 25 hours come out right."""
-    floor = day_bucket(moment, tz)
-    if floor == moment:
-        return floor
-    following = moment.astimezone(tz).date() + dt.timedelta(days=1)
-    return dt.datetime.combine(following, dt.time(), tzinfo=tz).astimezone(dt.UTC)
-
-
-class _Tier(IntEnum):
-    """Where a span's usage is summed from, cheapest first."""
-
-    DAYS = 0
-    HOURS = 1
-    RECORDS = 2
-
-
-_TIER_SOURCES = {
-    _Tier.DAYS: (DailyUsage._meta.db_table, "bucket_start"),
-    _Tier.HOURS: (HourlyUsage._meta.db_table, "bucket_start"),
-    _Tier.RECORDS: (UsageRecord._meta.db_table, "period_start"),
-}
-
-
-def _tiered_spans(start: dt.datetime, end: dt.datetime, tz: zoneinfo.ZoneInfo) -> list[tuple[_Tier, Segment]]:
-    """[start, end) cut into whole local days, the whole hours left at either end, and the
-    partial hours at the edges. Empty pieces are left out."""
-    spans: list[tuple[_Tier, Segment]] = []
-    days_start, days_end = _day_ceil(start, tz), day_bucket(end, tz)
-    if days_start < days_end:
-        spans.append((_Tier.DAYS, (days_start, days_end)))
-        rest = [(start, days_start), (days_end, end)]
-    else:
-        rest = [(start, end)]
-    for rest_start, rest_end in rest:
-        hours_start, hours_end = _hour_ceil(rest_start), hour_bucket(rest_end)
-        if hours_start < hours_end:
-            spans.append((_Tier.HOURS, (hours_start, hours_end)))
-            edges = [(rest_start, hours_start), (hours_end, rest_end)]
-        else:
-            edges = [(rest_start, rest_end)]
-        spans += [(_Tier.RECORDS, edge) for edge in edges if edge[0] < edge[1]]
-    return spans
-
-
-def usage_in_windows(windows: dict[str, Window]) -> dict[str, int]:
-    """Bytes used in each window: whole local days from the daily rollups, the whole hours left
-    at either end from the hourly rollups, the partial hours at the edges from the raw records.
-    One query, whatever the windows' number and length; usage belongs to the moment its period
-    starts."""
-    spans = [
-        (key, tier, line_id, span_start, span_end)
-        for key, (line_id, start, end, tz) in windows.items()
-        for tier, (span_start, span_end) in _tiered_spans(start, end, tz)
-    ]
-    totals = dict.fromkeys(windows, 0)
-    for key, used in _sum_spans(spans):
-        totals[key] += used
-    return totals
-
-
-_SPAN_COLUMNS: tuple[Column, ...] = (
-    ("key", "text"),
-    ("tier", "integer"),
-    ("line_id", "bigint"),
-    ("start_at", "timestamptz"),
-    ("end_at", "timestamptz"),
-)
-
-
-def _sum_spans(spans: Sequence[Sequence[Any]]) -> list[tuple[str, int]]:
-    """One query for many (key, tier, line, start, end) spans. Each span's sum is a subquery on
-    its tier's table's (line, time) index, and CASE runs only the span's own: the planner cannot
-    know how many rows the spans' JSON holds, and given a join it may scan the whole table
-    instead. Written in SQL because the ORM would need one filtered aggregate per span, and
-    building thousands of those costs more than running the query."""
-    if not spans:
-        return []
-    span, params = rows_cte("span", _SPAN_COLUMNS, spans)
-    sums = " ".join(
-        f"WHEN {tier.value} THEN (SELECT SUM(usage.bytes_up + usage.bytes_down) FROM {table} usage "  # noqa: S608
-        f"WHERE usage.line_id = span.line_id "
-        f"AND usage.{column} >= span.start_at AND usage.{column} < span.end_at)"
-        for tier, (table, column) in _TIER_SOURCES.items()
-    )
-    sql = f"WITH {span} SELECT span.key, CASE span.tier {sums} END FROM span"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(key, int(used)) for key, used in cursor.fetchall() if used is not None]
-
-
 def line_balances(
     lines: Sequence[Line], *, at: dt.datetime | None = None, own_lots: bool = False
 ) -> dict[int, LineBalance]:
@@ -379,7 +276,7 @@ def line_balances(
     pools'), usage (daily and hourly rollups, raw records at the edges). A fourth reads the pools'
     members when a line is in a pool."""
     at = at or timezone.now()
-    reading = _BalanceReading.prepare(lines, at, own_lots=own_lots)
+    reading = BalanceReading.prepare(lines, at, own_lots=own_lots)
     return reading.balances(usage_in_windows(reading.windows))
 
 
@@ -511,9 +408,7 @@ def member_balance(line: Line, pool: PoolBalance) -> LineBalance:
     only alerts)."""
     usage = pool.member_for(line.pk)
     member = usage.member
-    remaining = pool.remaining_bytes
-    if member.role != PoolMember.Role.OWNER:
-        remaining = max(0, remaining - pool.reserve_outstanding_bytes)
+    remaining = pool.available_bytes_for(member.role)
     if usage.cap_remaining_bytes is not None and member.cap_action != PoolMember.CapAction.ALERT:
         remaining = min(remaining, usage.cap_remaining_bytes)
     if member.cap_bytes is not None:
@@ -540,7 +435,7 @@ def _member_at(member: PoolMember, at: dt.datetime) -> bool:
 
 
 @dataclass
-class _BalanceReading:
+class BalanceReading:
     """The lines' lots and the usage windows their balances need: the windows can be summed
     together with a caller's own (one reading of the usage tables for both). A line's usage
     draws on its pool while it is a member, and on its own lots otherwise."""
@@ -554,7 +449,7 @@ class _BalanceReading:
     windows: dict[str, Window]
 
     @classmethod
-    def prepare(cls, lines: Sequence[Line], at: dt.datetime, *, own_lots: bool = False) -> "_BalanceReading":
+    def prepare(cls, lines: Sequence[Line], at: dt.datetime, *, own_lots: bool = False) -> "BalanceReading":
         # Plain queries first (most lines are in no pool, and building a query costs more than
         # running it); only lines in a pool need their pools' members and grants too.
         line_ids = {line.pk for line in lines}
@@ -597,7 +492,7 @@ class _BalanceReading:
                 keys_by_segment.append(keys)
             plans[line.pk] = (relevant, keys_by_segment)
             if line.plan.daily_fair_use_bytes:
-                windows[f"l{line.pk}today"] = (line.pk, _local_midnight(line, at)[0], at, line.tz)
+                windows[f"l{line.pk}today"] = (line.pk, local_midnight(at, line.tz), at, line.tz)
         return cls(lines, at, lots, plans, readings, pool_of_line, windows)
 
     def balances(self, totals: dict[str, int]) -> dict[int, LineBalance]:
@@ -627,11 +522,10 @@ def _balance(
     queue, valid_now, consumption = _lot_queue(all_lots, relevant, usage, at)
     fair_use = None
     if line.plan.daily_fair_use_bytes:
-        _, tomorrow = _local_midnight(line, at)
         fair_use = FairUseDay(
             limit_bytes=line.plan.daily_fair_use_bytes,
             used_bytes=totals.get(f"l{line.pk}today") or 0,
-            resets_at=tomorrow,
+            resets_at=local_midnight(at, line.tz, days=1),
         )
     remaining = None if line.plan.is_unlimited else sum(e.remaining_bytes for e in valid_now)
     total = sum(entry.lot.amount_bytes for entry in valid_now)
@@ -649,109 +543,3 @@ def _balance(
 
 def line_balance(line: Line, *, at: dt.datetime | None = None, own_lots: bool = False) -> LineBalance:
     return line_balances([line], at=at, own_lots=own_lots)[line.pk]
-
-
-STALE_AFTER = dt.timedelta(hours=1)
-PACE_WINDOW = dt.timedelta(hours=24)
-
-
-@dataclass(frozen=True)
-class LineSummary:
-    """What a line's dashboard card shows."""
-
-    line: Line
-    balance: LineBalance
-    period: Period | None
-    at: dt.datetime
-    used_last_24_hours_bytes: int
-
-    @property
-    def days_left(self) -> int | None:
-        if self.period is None:
-            return None
-        return max(0, math.ceil((self.period.ends_at - self.at) / dt.timedelta(days=1)))
-
-    @property
-    def daily_budget_bytes(self) -> int | None:
-        """What can be used a day from now to the period's end without running out."""
-        if self.balance.remaining_bytes is None or self.days_left is None:
-            return None
-        return self.balance.remaining_bytes // max(1, self.days_left)
-
-    @property
-    def runs_out_at(self) -> dt.datetime | None:
-        """When the data runs out if use goes on at the last 24 hours' pace; None when nothing
-        was used (or nothing is left to run out of)."""
-        remaining = self.balance.remaining_bytes
-        if not remaining or not self.used_last_24_hours_bytes:
-            return None
-        return self.at + PACE_WINDOW * (remaining / self.used_last_24_hours_bytes)
-
-    @property
-    def runs_out_early(self) -> bool:
-        """The forecast run-out comes before the period ends: worth a warning."""
-        return bool(self.runs_out_at and self.period and self.runs_out_at < self.period.ends_at)
-
-    @property
-    def is_stale(self) -> bool:
-        """The newest record is more than an hour old: the figures may be behind."""
-        updated_at = self.balance.updated_at
-        return updated_at is None or self.at - updated_at > STALE_AFTER
-
-
-def line_summaries(lines: Sequence[Line], *, at: dt.datetime | None = None) -> list[LineSummary]:
-    """Balances and pace for the lines: the queries of `line_balances`, however many lines and
-    records (the pace windows are summed with the balances' own)."""
-    at = at or timezone.now()
-    reading = _BalanceReading.prepare(lines, at)
-    pace = {f"l{line.pk}pace": (line.pk, at - PACE_WINDOW, at, line.tz) for line in lines}
-    totals = usage_in_windows({**reading.windows, **pace})
-    balances = reading.balances(totals)
-    return [
-        LineSummary(
-            line=line,
-            balance=balances[line.pk],
-            period=line.current_period(at),
-            at=at,
-            used_last_24_hours_bytes=totals[f"l{line.pk}pace"],
-        )
-        for line in lines
-    ]
-
-
-@dataclass(frozen=True)
-class PoolSummary:
-    """What a pool's page shows: its balance, and the pace of the last 24 hours."""
-
-    balance: PoolBalance
-    used_last_24_hours_bytes: int
-    at: dt.datetime
-
-    @property
-    def runs_out_at(self) -> dt.datetime | None:
-        """When the pool runs out if its members go on at the last 24 hours' pace."""
-        remaining = self.balance.remaining_bytes
-        if not remaining or not self.used_last_24_hours_bytes:
-            return None
-        return self.at + PACE_WINDOW * (remaining / self.used_last_24_hours_bytes)
-
-    @property
-    def runs_out_early(self) -> bool:
-        return bool(self.runs_out_at and self.runs_out_at < self.balance.cycle.ends_at)
-
-    @property
-    def biggest_consumers(self) -> list[MemberUsage]:
-        ranked = sorted(self.balance.members, key=lambda usage: -usage.used_bytes)
-        return [usage for usage in ranked if usage.used_bytes][:3]
-
-
-def pool_summary(pool: Pool, *, at: dt.datetime | None = None) -> PoolSummary:
-    at = at or timezone.now()
-    balance = pool_balances([pool], at=at)[pool.pk]
-    recent = usage_in_windows(
-        {
-            str(member.pk): (member.line_id, max(at - PACE_WINDOW, member.joined_at), at, member.line.tz)
-            for member in (usage.member for usage in balance.members)
-        }
-    )
-    return PoolSummary(balance=balance, used_last_24_hours_bytes=sum(recent.values()), at=at)
