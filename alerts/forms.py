@@ -1,4 +1,5 @@
 from decimal import Decimal
+from typing import cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -66,6 +67,10 @@ class AlertRuleForm(forms.ModelForm):
         self.fields["hours"].widget.attrs.update(min=1, max=2160)
         self.fields["leak_factor"].widget.attrs.update(min=2, max=100)
         self.fields["leak_factor"].required = False
+        # A line's rule: the pool kinds watch a pool and are made with it.
+        kind = cast(forms.TypedChoiceField, self.fields["kind"])
+        choices = cast(list[tuple[str, str]], kind.choices)  # the model field's, with Django's blank first
+        kind.choices = [choice for choice in choices if choice[0] not in AlertRule.POOL_KINDS]
         if self.instance.threshold_bytes is not None:
             self.initial["threshold_mb"] = Decimal(self.instance.threshold_bytes) / MB
 

@@ -90,6 +90,19 @@ def test_a_rule_missing_its_threshold_is_refused_inline_and_nothing_is_saved(cli
     assert "Choose a number from 1 to 100." in plain.content.decode()
 
 
+@pytest.mark.parametrize("kind", ["pool_low", "member_cap"])
+def test_a_pool_kind_is_not_offered_for_a_line_and_is_refused_if_sent(client, owner, line, kind):
+    client.force_login(owner)
+    page = client.get(reverse("alerts:line_rules", args=[line.pk])).content.decode()
+    assert f'value="{kind}"' not in page
+    response = client.post(
+        reverse("alerts:line_rules", args=[line.pk]), {"kind": kind, "percent": "10", "action": "notify"}
+    )
+    assert response.status_code == 400
+    assert f"Select a valid choice. {kind} is not one of the available choices." in response.content.decode()
+    assert AlertRule.objects.count() == 0
+
+
 @pytest.mark.parametrize("percent", [75, 90, 100])
 def test_one_click_presets(client, owner, line, percent):
     client.force_login(owner)
