@@ -12,20 +12,11 @@ from playwright.sync_api import Browser, Page, expect
 
 from esimdash.units import GB
 from plans.models import Gift
-from tests.factories import PASSWORD, make_line, make_plan, make_user
+from tests.browser.session import signed_in
+from tests.factories import make_line, make_plan, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
-
-
-def sign_in(browser: Browser, base_url: str, username: str) -> Page:
-    page = browser.new_context().new_page()
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("link", name="Gifts")).to_be_visible()
-    return page
 
 
 def remaining_figure(page: Page, line_id: int):
@@ -42,7 +33,7 @@ def test_a_code_made_in_one_browser_is_redeemed_in_another(browser: Browser, liv
         make_user("tanaka"), plan=plan, activated_at=now - dt.timedelta(days=3), nickname="Tanaka phone"
     )
 
-    sender = sign_in(browser, live_server.url, "wangming")
+    sender = signed_in(browser, live_server.url, "wangming")
     expect(remaining_figure(sender, wang.pk)).to_have_text("20.0 GB")
     sender.get_by_role("link", name="Gifts").click()
     sender.get_by_label("Amount (MB)").fill("1500")
@@ -59,7 +50,7 @@ def test_a_code_made_in_one_browser_is_redeemed_in_another(browser: Browser, liv
     violations = Axe().run(sender).response["violations"]
     assert [v["id"] for v in violations if v["impact"] in ("serious", "critical")] == []
 
-    receiver = sign_in(browser, live_server.url, "tanaka")
+    receiver = signed_in(browser, live_server.url, "tanaka")
     receiver.get_by_role("link", name="Gifts").click()
     receiver.get_by_label("Gift code").fill(code)
     receiver.get_by_label("Put the data on").select_option(str(friend.pk))

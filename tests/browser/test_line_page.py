@@ -14,6 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from demo.personas import DEMO_PASSWORD, PERSONAS, demo_history_fill, demo_persona_create
+from tests.browser.session import sign_in
 from usage.models import UsageRecord
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -34,16 +35,9 @@ def persona_line(settings, catalog):
     return create
 
 
-def sign_in(page: Page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def test_open_a_line_switch_the_range_read_a_breakdown_and_export_csv(page: Page, live_server, persona_line):
     persona, line = persona_line("zhangwei")
-    sign_in(page, live_server.url, persona.username)
+    sign_in(page, live_server.url, persona.username, DEMO_PASSWORD)
     page.get_by_role("link", name=line.nickname).click()
     expect(page.get_by_role("heading", level=1, name=line.nickname)).to_be_visible()
     page.evaluate("window.__sameDocument = true")
@@ -91,7 +85,7 @@ def test_screenshots_and_accessibility_of_home_and_the_line_page(
     page: Page, live_server, persona_line, username
 ):
     persona, line = persona_line(username)
-    sign_in(page, live_server.url, persona.username)
+    sign_in(page, live_server.url, persona.username, DEMO_PASSWORD)
     ARTIFACTS.mkdir(exist_ok=True)
     axe = Axe()
     for name, path in (("home", "/"), ("line", f"/lines/{line.pk}/")):

@@ -9,25 +9,16 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings as django_settings
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from esimdash.units import GB, MB
 from family.pools import pool_create
 from plans.models import PoolMember
-from tests.factories import PASSWORD, make_line, make_plan, make_user, use
+from tests.browser.session import signed_in
+from tests.factories import make_line, make_plan, make_user, use
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
-
-
-def sign_in(browser: Browser, base_url: str, username: str) -> Page:
-    page = browser.new_context().new_page()
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("link", name="Family pools")).to_be_visible()
-    return page
 
 
 def test_invite_accept_cap_throttle_pause_and_resume(browser: Browser, live_server):
@@ -43,14 +34,14 @@ def test_invite_accept_cap_throttle_pause_and_resume(browser: Browser, live_serv
     son = make_user("hao")
     son_line = make_line(son, activated_at=now - dt.timedelta(days=1), nickname="Hao's phone")
 
-    owner = sign_in(browser, live_server.url, "zhang")
+    owner = signed_in(browser, live_server.url, "zhang")
     owner.goto(f"{live_server.url}/pools/{pool.pk}/")
     owner.get_by_label("E-mail address or username").fill("hao@example.com")
     owner.locator("#invite-role").select_option("supervised")
     owner.get_by_role("button", name="Send the invitation").click()
     expect(owner.get_by_test_id("invite")).to_contain_text("hao@example.com")
 
-    member = sign_in(browser, live_server.url, "hao")
+    member = signed_in(browser, live_server.url, "hao")
     member.get_by_role("link", name="Family pools").click()
     expect(member.get_by_test_id("invitation")).to_contain_text("zhang invited you to Zhang family")
     member.get_by_role("link", name="Answer").click()

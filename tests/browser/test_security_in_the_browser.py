@@ -4,6 +4,7 @@ no page (the site's, the admin's, a form, htmx's swaps) breaks the Content-Secur
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.session import sign_in
 from tests.factories import PASSWORD, make_user
 from tests.security.user_text import PAYLOADS, owner_pages, staff_pages, world_create
 
@@ -54,14 +55,6 @@ class Watch:
         assert page.evaluate("window.__violations") == [], url
         assert self.errors == [], url
         assert self.evil_requests == [], url
-
-
-def sign_in(page: Page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
