@@ -6,7 +6,6 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-import pycountry
 from django.conf import settings
 from django.dispatch import receiver
 from django.template.loader import render_to_string
@@ -18,6 +17,7 @@ from django.utils.translation import gettext_noop
 from alerts.models import AlertFiring, AlertRule, Delivery, Notification, WebhookEndpoint
 from alerts.outbox import queue
 from esimdash.accounts.models import User
+from esimdash.places import country_name
 from esimdash.units import data_size
 from plans.models import Line, Pool, PoolMember
 from usage.balances import PoolBalance
@@ -56,9 +56,8 @@ def _describe(rule: AlertRule, line: Line, value: int, detail: dict) -> str:
     if rule.kind == Kind.TETHERED:
         return _("Hotspot use on %(line)s reached %(used)s this cycle.") % {**names, "used": data_size(value)}
     if rule.kind == Kind.NEW_COUNTRY:
-        country = pycountry.countries.get(alpha_2=detail["country"])
-        name = country.name if country else detail["country"]
-        return _("%(line)s was used in %(country)s for the first time.") % {**names, "country": name}
+        country = country_name(detail["country"])
+        return _("%(line)s was used in %(country)s for the first time.") % {**names, "country": country}
     if rule.kind == Kind.DAYS_ABROAD:
         return _("%(line)s has been used abroad %(days)s days in a row.") % {**names, "days": value}
     if rule.kind == Kind.EXPIRY:

@@ -14,6 +14,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from esimdash.clock import hour_floor, midnight
+from esimdash.places import country_name
 from plans.models import Line
 from usage.models import AppCategory, DailyUsage, Device, HourlyUsage, UsageRecord
 from usage.totals import usage_in_windows
@@ -161,7 +162,7 @@ def usage_history(line: Line, *, range_key: str, at: dt.datetime) -> History:
         by_app=_shares(combos, lambda c: c[1], lambda key: str(apps.get(key, key)), total),
         by_country=[
             Share(s.key, s.label, s.total_bytes, s.percent, days=days_by_country.get(s.key, 0))
-            for s in _shares(combos, lambda c: c[2], str, total)
+            for s in _shares(combos, lambda c: c[2], country_name, total)
         ],
         by_background=_shares(
             combos, lambda c: c[3], lambda key: str(_("Background") if key else _("Foreground")), total
