@@ -94,11 +94,17 @@ def names_in_the_data() -> set[str]:
     return names
 
 
+# Chinese or Japanese text followed by an ASCII colon: both languages write "：".
+ASCII_COLON_AFTER_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff][^\S\n]*:")
+
+
 def english_on(html: str, *, messages: set[str], names: set[str]) -> list[str]:
+    """The English a translator could have translated, and ASCII colons after Chinese or Japanese."""
     parser = VisibleText()
     parser.feed(html)
     found = []
     for text in parser.texts:
+        found += ASCII_COLON_AFTER_CJK.findall(text)
         stripped = text.strip(" :\uff1a\u00b7()\uff08\uff09")
         if stripped in messages and stripped not in names:
             found.append(text)
