@@ -161,9 +161,10 @@ class GiftForm(forms.Form):
         super().__init__(*args, **kwargs)
         lines, pools = gift_sources(user)
         self.lines, self.pools = {line.pk: line for line in lines}, {pool.pk: pool for pool in pools}
-        cast(forms.ChoiceField, self.fields["source"]).choices = [
-            (f"line:{line.pk}", line.nickname) for line in lines
-        ] + [(f"pool:{pool.pk}", _("Pool: %(name)s") % {"name": pool.name}) for pool in pools]
+        self.source_choices = [(f"line:{line.pk}", line.nickname) for line in lines] + [
+            (f"pool:{pool.pk}", _("Pool: %(name)s") % {"name": pool.name}) for pool in pools
+        ]
+        cast(forms.ChoiceField, self.fields["source"]).choices = self.source_choices
         # Hints for the browser; gift_send checks the limits and says which one a gift breaks.
         limits = gift_limits()
         self.fields["amount_mb"].widget.attrs.update(
@@ -178,7 +179,7 @@ class GiftForm(forms.Form):
 
     def sources(self) -> list[tuple[str, dict]]:
         """Each source as the list shows it, with its from_line or from_pool."""
-        return [(str(label), self._source_of(value)) for value, label in self.fields["source"].choices]
+        return [(label, self._source_of(value)) for value, label in self.source_choices]
 
     def _source_of(self, value: str) -> dict:
         kind, pk = value.split(":")

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from esimdash.units import GB, MB
-from family.gifts import gift_request_create, gift_send
+from family.gifts import gift_send
 from plans.models import Gift, GiftRequest, Line, Plan, PoolMember
 from tests.factories import TOKYO, make_line, make_plan, make_pool, make_user, pool_join, use
 
