@@ -98,6 +98,7 @@ def _room_said(room: GiftRoom, *, in_pool: bool) -> str:
         "made": room.month_count,
         "count": limits.monthly_count,
         "min": data_size(limits.min_bytes),
+        "reserve": data_size(room.reserved_bytes),
     }
     if room.bound == "refused":
         return room.refused
@@ -105,14 +106,21 @@ def _room_said(room: GiftRoom, *, in_pool: bool) -> str:
         return _("Nothing now: you have made %(made)d of %(count)d gifts this month.") % figures
     if not room.most_bytes:
         return _("Nothing now: a gift is at least %(min)s, and less than that can be given.") % figures
-    said = {
-        "keep": _(
+    if room.reserved_bytes:
+        kept = _(
+            "Up to %(most)s now: the owner's reserve of %(reserve)s and %(keep)s must stay in the pool; "
+            "%(made)d of %(count)d gifts this month used."
+        )
+    elif in_pool:
+        kept = _(
             "Up to %(most)s now: %(keep)s must stay in the pool; %(made)d of %(count)d gifts this month used."
         )
-        if in_pool
-        else _(
+    else:
+        kept = _(
             "Up to %(most)s now: %(keep)s must stay on the line; %(made)d of %(count)d gifts this month used."
-        ),
+        )
+    said = {
+        "keep": kept,
         "regift": _(
             "Up to %(most)s now: the rest was gifted on once already and cannot be given again; "
             "%(made)d of %(count)d gifts this month used."

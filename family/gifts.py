@@ -173,6 +173,7 @@ class _Source:
     queue: "tuple[LotBalance, ...]"
     available_bytes: int
     lines: list[int]
+    reserved_bytes: int = 0  # the owner's reserve, kept back from a manager who is not the owner
 
 
 def _line_source(sender: User, line: Line, at: dt.datetime) -> _Source:
@@ -197,7 +198,8 @@ def _pool_source(sender: User, pool: Pool, at: dt.datetime) -> _Source:
         raise GiftError(str(error)) from error
     balance = pool_balances([pool], at=at)[pool.pk]
     lines = [usage.member.line_id for usage in balance.members]
-    return _Source(None, pool, balance.queue, balance.available_bytes_for(member.role), lines)
+    available = balance.available_bytes_for(member.role)
+    return _Source(None, pool, balance.queue, available, lines, balance.remaining_bytes - available)
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,7 @@ class GiftRoom:
     month_count: int
     month_bytes: int
     refused: str = ""  # the source cannot give at all, and why
+    reserved_bytes: int = 0  # kept back for the pool's owner, on top of what the sender keeps
 
     @property
     def after_keep_bytes(self) -> int:
@@ -258,7 +261,9 @@ def _givable(source: _Source, at: dt.datetime) -> list[LotBalance]:
 def _room(sender: User, source: _Source, limits: GiftLimits, at: dt.datetime) -> GiftRoom:
     count, total = gifts_this_month(sender, at)
     regiftable = sum(entry.remaining_bytes for entry in _givable(source, at))
-    return GiftRoom(limits, source.available_bytes, regiftable, count, total)
+    return GiftRoom(
+        limits, source.available_bytes, regiftable, count, total, reserved_bytes=source.reserved_bytes
+    )
 
 
 def gift_room(

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from esimdash.units import GB, MB
 from family.gifts import gift_send
-from plans.models import Gift, GiftRequest, Line, Plan, PoolMember
+from plans.models import Gift, GiftRequest, Line, Plan, Pool, PoolMember
 from tests.factories import TOKYO, make_line, make_plan, make_pool, make_user, pool_join, use
 
 NOW = dt.datetime(2026, 11, 18, 12, 0, tzinfo=TOKYO)  # mid-month: the monthly limits count from Nov 1
@@ -191,6 +191,26 @@ def test_a_pool_manager_is_told_what_stays_in_the_pool(client):
         (
             "Pool: Zhang family",
             "Up to 990 MB now: 10.0 MB must stay in the pool; 0 of 10 gifts this month used.",
+        )
+    ]
+
+
+def test_a_manager_is_told_of_the_owners_reserve(client):
+    pool = make_pool(
+        make_user("parent"), founded_at=NOW, member_limit=4, activated_at=NOW - dt.timedelta(days=3)
+    )
+    mother = make_line(
+        make_user("mother"), plan=pool.members.get().line.plan, activated_at=NOW - dt.timedelta(days=3)
+    )
+    pool_join(pool, by=pool.members.get().line.owner, line=mother, role=PoolMember.Role.MANAGER, at=NOW)
+    Pool.objects.filter(pk=pool.pk).update(owner_reserve_bytes=25 * GB)
+    client.force_login(mother.owner)
+
+    assert rooms(client.get(reverse("family:gifts"))) == [
+        (
+            "Pool: Zhang family",
+            "Up to 4.99 GB now: the owner's reserve of 25.0 GB and 10.0 MB must stay in the pool; "
+            "0 of 10 gifts this month used.",
         )
     ]
 
