@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from esimdash.units import GB, MB
-from family.gifts import gift_limits
+from family.gifts import gift_limits, line_digits
 from family.pools import CapChange, lines_free_to_join, lines_to_start_a_pool
 from plans.models import Line, PoolMember
 from plans.selectors import gift_sources, lines_for_user
@@ -161,33 +161,53 @@ class GiftForm(forms.Form):
         super().__init__(*args, **kwargs)
         lines, pools = gift_sources(user)
         self.lines, self.pools = {line.pk: line for line in lines}, {pool.pk: pool for pool in pools}
-        cast(forms.ChoiceField, self.fields["source"]).choices = [
-            (f"line:{line.pk}", line.nickname) for line in lines
-        ] + [(f"pool:{pool.pk}", _("Pool: %(name)s") % {"name": pool.name}) for pool in pools]
+        self.source_choices = [(f"line:{line.pk}", line.nickname) for line in lines] + [
+            (f"pool:{pool.pk}", _("Pool: %(name)s") % {"name": pool.name}) for pool in pools
+        ]
+        cast(forms.ChoiceField, self.fields["source"]).choices = self.source_choices
         # Hints for the browser; gift_send checks the limits and says which one a gift breaks.
         limits = gift_limits()
         self.fields["amount_mb"].widget.attrs.update(
             min=limits.min_bytes // MB, max=limits.max_bytes // MB, step=limits.unit_bytes // MB
         )
+        self.fields["source"].widget.attrs["aria-describedby"] = "gift-room"  # what each source can give
         self.initial.setdefault("key", uuid.uuid4())
 
     def sender(self) -> dict:
         """from_line or from_pool, for gift_send."""
-        kind, pk = self.cleaned_data["source"].split(":")
+        return self._source_of(self.cleaned_data["source"])
+
+    def sources(self) -> list[tuple[str, dict]]:
+        """Each source as the list shows it, with its from_line or from_pool."""
+        return [(label, self._source_of(value)) for value, label in self.source_choices]
+
+    def _source_of(self, value: str) -> dict:
+        kind, pk = value.split(":")
         return {"from_line": self.lines[int(pk)]} if kind == "line" else {"from_pool": self.pools[int(pk)]}
 
 
+class _LineChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Line) -> str:
+        # The digits a sender confirms the recipient by (family.gifts.line_digits).
+        return f"{obj.nickname} · {line_digits(obj)}"
+
+
 class RedeemForm(forms.Form):
+    """The code and the line to put its data on: one of the user's lines that can receive a gift
+    (family.gifts.lines_to_receive)."""
+
     code = forms.CharField(label=gettext_lazy("Gift code"), max_length=32)
-    line = forms.ModelChoiceField(
+    line = _LineChoiceField(
         queryset=Line.objects.none(), label=gettext_lazy("Put the data on"), empty_label=None
     )
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, lines: Sequence[Line], **kwargs):
         super().__init__(*args, **kwargs)
-        cast(forms.ModelChoiceField, self.fields["line"]).queryset = lines_for_user(user).exclude(
-            status=Line.Status.EXPIRED
-        )
+        self.lines = list(lines)
+        self.has_lines = lines_for_user(user).exists()
+        self.code_valid_hours = int(gift_limits().code_valid_for.total_seconds() // 3600)
+        field = cast(forms.ModelChoiceField, self.fields["line"])
+        field.queryset = Line.objects.filter(pk__in=[line.pk for line in self.lines]).select_related("plan")
 
 
 class RequestForm(forms.Form):

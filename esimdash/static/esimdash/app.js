@@ -17,3 +17,43 @@ document.addEventListener("htmx:configRequest", (event) => {
     event.detail.headers["X-Esimdash-Poll"] = "1";
   }
 });
+
+/* --- copy and share buttons (issue 21, gifts) --- */
+// <button type="button" data-copy="element-id" data-copy-status="status-id" data-copied="…"
+// data-copy-failed="…" hidden> copies the element's text; <button data-share-url="…"
+// data-share-title="…" data-share-text="…" hidden> opens the system's share sheet. Each button is
+// shown only where its API exists (the Clipboard API needs a secure context), so without it or
+// without JavaScript the page shows the text to select by hand.
+function copyShareButtonsReveal(root) {
+  root.querySelectorAll("button[data-copy]").forEach((button) => {
+    button.hidden = !(navigator.clipboard && navigator.clipboard.writeText);
+  });
+  root.querySelectorAll("button[data-share-url]").forEach((button) => {
+    button.hidden = typeof navigator.share !== "function";
+  });
+}
+document.addEventListener("DOMContentLoaded", () => copyShareButtonsReveal(document));
+document.addEventListener("htmx:load", (event) => copyShareButtonsReveal(event.detail.elt));
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-copy], button[data-share-url]");
+  if (!button) {
+    return;
+  }
+  if (button.hasAttribute("data-copy")) {
+    const source = document.getElementById(button.dataset.copy);
+    const status = document.getElementById(button.dataset.copyStatus);
+    const say = (text) => {
+      if (status) {
+        status.textContent = text;
+      }
+    };
+    navigator.clipboard.writeText(source.textContent.trim()).then(
+      () => say(button.dataset.copied),
+      () => say(button.dataset.copyFailed),
+    );
+  } else {
+    navigator
+      .share({ title: button.dataset.shareTitle, text: button.dataset.shareText, url: button.dataset.shareUrl })
+      .catch(() => {}); // the person closed the share sheet: nothing to say
+  }
+});
