@@ -18,6 +18,10 @@ urlpatterns = [
     path("lines/<int:line_id>/resume/", views.line_resume_view, name="line_resume"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
+    path("notifications/<int:notification_id>/open/", views.notification_open, name="notification_open"),
+    path(
+        "notifications/<int:notification_id>/<str:action>/", views.notification_act, name="notification_act"
+    ),
     path("notifications/badge/", views.notification_badge, name="notification_badge"),
     path("webhooks/", views.webhooks, name="webhooks"),
     path("webhooks/<int:webhook_id>/delete/", views.webhook_delete, name="webhook_delete"),

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from alerts.engine import rule_preview
 from alerts.forms import AlertRuleForm, SnoozeForm, WebhookForm
 from alerts.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
+from alerts.notices import NoticeRefused, notice_act, notices_subjects
 from esimdash.accounts.requests import AuthenticatedHttpRequest
 from plans.models import Line
 from plans.selectors import line_get_for_rules, lines_with_rules_set_by
@@ -190,11 +191,11 @@ def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 def _notifications_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     show = request.GET.get("show", "all")
-    entries = _visible(request).select_related("line")
+    entries = _visible(request)
     if show == "unread":
         entries = entries.filter(read_at__isnull=True)
     context = {
-        "entries": entries[:100],
+        "entries": _with_subjects(request, entries[:100]),
         "show": show,
         "unread": _visible(request).filter(read_at__isnull=True).count(),
     }
@@ -204,6 +205,60 @@ def _notifications_page(request: AuthenticatedHttpRequest) -> HttpResponse:
         else "alerts/notifications.html"
     )
     return render(request, template, context)
+
+
+def _with_subjects(request: AuthenticatedHttpRequest, entries) -> list[Notification]:
+    """The notices, each with `about`: its link, its actions or their outcome (or None)."""
+    entries = list(entries)
+    subjects = notices_subjects(request.user, entries)
+    for entry in entries:
+        entry.about = subjects.get(entry.pk)
+    return entries
+
+
+def _notice_for_user(request: AuthenticatedHttpRequest, notification_id: int) -> Notification:
+    return get_object_or_404(_visible(request), pk=notification_id)
+
+
+def _mark_read(notice: Notification) -> None:
+    Notification.objects.filter(pk=notice.pk, read_at__isnull=True).update(read_at=timezone.now())
+
+
+@login_required
+@require_GET
+def notification_open(request: AuthenticatedHttpRequest, notification_id: int) -> HttpResponse:
+    """Opening a notice's link marks it read, then leads to what it is about."""
+    notice = _notice_for_user(request, notification_id)
+    _mark_read(notice)
+    subject = notices_subjects(request.user, [notice]).get(notice.pk)
+    return redirect(subject.url if subject else "alerts:notifications")
+
+
+@login_required
+@require_POST
+def notification_act(request: AuthenticatedHttpRequest, notification_id: int, action: str) -> HttpResponse:
+    """Answers what the notice is about (approve a request, accept an invitation) through its app's
+    service, and marks the notice read. htmx gets the notice back, showing the outcome."""
+    notice = _notice_for_user(request, notification_id)
+    try:
+        success = notice_act(
+            user=request.user,
+            notice=notice,
+            action=action,
+            choice=request.POST.get("choice", ""),
+            at=timezone.now(),
+        )
+    except NoticeRefused as error:
+        messages.error(request, str(error))
+    else:
+        _mark_read(notice)
+        messages.success(request, success)
+    if request.htmx:
+        notice.refresh_from_db()
+        return render(
+            request, "alerts/notifications.html#notice", {"entry": _with_subjects(request, [notice])[0]}
+        )
+    return redirect("alerts:notifications")
 
 
 @login_required
