@@ -1,3 +1,5 @@
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -37,6 +39,8 @@ class AlertRule(models.Model):
 
     POOL_KINDS = frozenset({Kind.POOL_LOW, Kind.MEMBER_CAP})
     POOL_LOW_PERCENT = 10
+    UNDO_FOR = dt.timedelta(minutes=10)
+    """How long a deleted rule can be brought back; the minute sweep then removes it for good."""
     """A new pool's managers are told when its remaining data falls to this share."""
 
     # A rule watches a line, or (the pool kinds) a family pool, telling its managers.

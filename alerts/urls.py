@@ -9,6 +9,7 @@ urlpatterns = [
     path("lines/<int:line_id>/rules/preview/", views.rule_preview_view, name="rule_preview"),
     path("lines/<int:line_id>/rules/<int:rule_id>/", views.rule_edit, name="rule_edit"),
     path("lines/<int:line_id>/rules/<int:rule_id>/delete/", views.rule_delete, name="rule_delete"),
+    path("lines/<int:line_id>/rules/<int:rule_id>/restore/", views.rule_restore, name="rule_restore"),
     path("lines/<int:line_id>/rules/<int:rule_id>/snooze/", views.rule_snooze, name="rule_snooze"),
     path(
         "lines/<int:line_id>/rules/<int:rule_id>/firings/<int:firing_id>/acknowledge/",

@@ -7,9 +7,11 @@ import secrets
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Count, Prefetch, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -30,13 +32,16 @@ PRESET_PERCENTS = (75, 90, 100)
 def _rule_for_user(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> AlertRule:
     """A rule on a line whose rules the user sets (their own, or a supervised pool member's), or 404."""
     return get_object_or_404(
-        AlertRule, pk=rule_id, line_id=line_id, line__in=lines_with_rules_set_by(request.user)
+        AlertRule.objects.filter(deleted_at__isnull=True),
+        pk=rule_id,
+        line_id=line_id,
+        line__in=lines_with_rules_set_by(request.user),
     )
 
 
 def _rules(line: Line) -> list[AlertRule]:
     return list(
-        AlertRule.objects.filter(line=line)
+        AlertRule.objects.filter(line=line, deleted_at__isnull=True)
         .annotate(open_firings=Count("firings", filter=Q(firings__resolved_at__isnull=True)))
         .prefetch_related(
             Prefetch(
@@ -58,7 +63,10 @@ def _page(
         "line": line,
         "rules": rules,
         "holding_rule": next((rule for rule in rules if rule.pk == held_by), None),
-        "form": form or AlertRuleForm(),
+        "deleted": AlertRule.objects.filter(line=line, deleted_at__gt=now - AlertRule.UNDO_FOR).order_by(
+            "-deleted_at"
+        ),
+        "form": form or _new_rule_form(request, line),
         "snooze_form": SnoozeForm(),
         "presets": PRESET_PERCENTS,
         "now": now,
@@ -67,8 +75,32 @@ def _page(
     return render(request, template, context, status=status)
 
 
-def _done(request: AuthenticatedHttpRequest, line: Line) -> HttpResponse:
-    """After a change: the refreshed rules region for htmx, a redirect for a plain form post."""
+def _new_rule_form(request: AuthenticatedHttpRequest, line: Line) -> AlertRuleForm:
+    """An empty form, or (when a kind was chosen: `?kind=`, by the htmx swap or the "Show the
+    fields" button) one showing that kind's fields, with what was already typed kept."""
+    typed: dict[str, object] = {
+        name: value for name, value in request.GET.items() if name in AlertRuleForm.base_fields
+    }
+    if "kind" in request.GET:
+        typed["notify_email"] = "notify_email" in request.GET
+        typed["notify_webhook"] = "notify_webhook" in request.GET
+    form = AlertRuleForm(initial=typed)
+    form.fields["kind"].widget.attrs.update(
+        {
+            "hx-get": reverse("alerts:line_rules", args=[line.pk]),
+            "hx-include": "closest form",
+            "hx-target": "#new-rule",
+            "hx-swap": "outerHTML",
+        }
+    )
+    return form
+
+
+def _done(request: AuthenticatedHttpRequest, line: Line, success: str = "") -> HttpResponse:
+    """After a change: its message, then the refreshed rules region for htmx or a redirect for a
+    plain form post."""
+    if success:
+        messages.success(request, success)
     if request.htmx:
         line.refresh_from_db()
         return _page(request, line)
@@ -80,13 +112,18 @@ def _done(request: AuthenticatedHttpRequest, line: Line) -> HttpResponse:
 def line_rules(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
     line = line_get_for_rules(request.user, line_id)
     if request.method == "GET":
+        if request.htmx and "kind" in request.GET:
+            # The kind select swapped: the new-rule form with that kind's fields.
+            return render(
+                request, "alerts/rules.html#new_rule", {"line": line, "form": _new_rule_form(request, line)}
+            )
         return _page(request, line)
     form = AlertRuleForm(request.POST, instance=AlertRule(line=line, created_by=request.user))
     if not form.is_valid():
         # 200 for htmx, which swaps only successful responses; the errors sit beside their fields.
         return _page(request, line, form, status=200 if request.htmx else 400)
-    form.save()
-    return _done(request, line)
+    rule = form.save()
+    return _done(request, line, _("Rule “%(name)s” added.") % {"name": rule.name})
 
 
 @login_required
@@ -97,14 +134,28 @@ def rule_preset(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse
     percent = request.POST.get("percent", "")
     if not percent.isdigit() or int(percent) not in PRESET_PERCENTS:
         return HttpResponse(_("Choose 75, 90 or 100 %."), status=400)
-    AlertRule.objects.create(
-        line=line,
-        created_by=request.user,
-        kind=AlertRule.Kind.USED_PERCENT,
-        percent=int(percent),
-        name=_("%(percent)s %% used") % {"percent": percent},
-    )
-    return _done(request, line)
+    with transaction.atomic():
+        # The line's row lock makes a double click (two requests at once) one rule.
+        Line.objects.select_for_update().filter(pk=line.pk).first()
+        same = AlertRule.objects.filter(
+            line=line, kind=AlertRule.Kind.USED_PERCENT, percent=int(percent), deleted_at__isnull=True
+        ).first()
+        if same is None:
+            rule = AlertRule.objects.create(
+                line=line,
+                created_by=request.user,
+                kind=AlertRule.Kind.USED_PERCENT,
+                percent=int(percent),
+                name=_("%(percent)s %% used") % {"percent": percent},
+            )
+    if same is not None:
+        messages.info(
+            request,
+            _("The rule “%(name)s” already warns at %(percent)s %% used; nothing was added.")
+            % {"name": same.name, "percent": percent},
+        )
+        return _done(request, line)
+    return _done(request, line, _("Rule “%(name)s” added.") % {"name": rule.name})
 
 
 @login_required
@@ -114,7 +165,7 @@ def rule_edit(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> 
     form = AlertRuleForm(request.POST or None, instance=rule, prefix=f"rule{rule.pk}")
     if request.method == "POST" and form.is_valid():
         form.save()
-        return _done(request, rule.watched_line)
+        return _done(request, rule.watched_line, _("Rule “%(name)s” saved.") % {"name": rule.name})
     status = 400 if request.method == "POST" and not request.htmx else 200
     return render(
         request,
@@ -127,9 +178,25 @@ def rule_edit(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> 
 @login_required
 @require_POST
 def rule_delete(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> HttpResponse:
+    """Deleted at once, yet kept for AlertRule.UNDO_FOR: the page offers to bring it back meanwhile."""
     rule = _rule_for_user(request, line_id, rule_id)
-    rule.delete()
-    return _done(request, rule.watched_line)
+    AlertRule.objects.filter(pk=rule.pk).update(deleted_at=timezone.now())
+    return _done(request, rule.watched_line, _("Rule “%(name)s” deleted.") % {"name": rule.name})
+
+
+@login_required
+@require_POST
+def rule_restore(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> HttpResponse:
+    """Undoes a delete, while the rule is still kept."""
+    rule = get_object_or_404(
+        AlertRule,
+        pk=rule_id,
+        line_id=line_id,
+        line__in=lines_with_rules_set_by(request.user),
+        deleted_at__gt=timezone.now() - AlertRule.UNDO_FOR,
+    )
+    AlertRule.objects.filter(pk=rule.pk).update(deleted_at=None)
+    return _done(request, rule.watched_line, _("Rule “%(name)s” is back.") % {"name": rule.name})
 
 
 @login_required
@@ -144,7 +211,8 @@ def rule_snooze(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -
             return HttpResponse(_("Snooze for 1 to 168 hours."), status=400)
         rule.snoozed_until = timezone.now() + dt.timedelta(hours=form.cleaned_data["hours"])
     rule.save(update_fields=["snoozed_until"])
-    return _done(request, rule.watched_line)
+    success = _("Rule “%(name)s” is awake.") if rule.snoozed_until is None else _("Rule “%(name)s” snoozed.")
+    return _done(request, rule.watched_line, success % {"name": rule.name})
 
 
 @login_required
@@ -157,7 +225,7 @@ def firing_acknowledge(
     AlertFiring.objects.filter(pk=firing.pk, acknowledged_at__isnull=True).update(
         acknowledged_at=timezone.now()
     )
-    return _done(request, rule.watched_line)
+    return _done(request, rule.watched_line, _("Alert acknowledged."))
 
 
 @login_required
@@ -176,7 +244,8 @@ def line_resume_view(request: AuthenticatedHttpRequest, line_id: int) -> HttpRes
     line = line_get_for_rules(request.user, line_id)
     if not line_rule_release(line, at=timezone.now(), by=request.user):
         messages.info(request, _("The line was not held by a rule."))
-    return _done(request, line)
+        return _done(request, line)
+    return _done(request, line, _("The line is resumed."))
 
 
 def _visible(request: AuthenticatedHttpRequest):
