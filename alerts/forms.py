@@ -80,6 +80,8 @@ class AlertRuleForm(forms.ModelForm):
         }
 
     def __init__(self, *args, **kwargs) -> None:
+        # Labels sit above their fields: no colon (Django's is ASCII, wrong in Chinese and Japanese).
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["name"].required = False
         self.fields["name"].help_text = _("Leave empty to name the rule after its kind.")
@@ -96,6 +98,8 @@ class AlertRuleForm(forms.ModelForm):
         kind.choices = [("", _("Choose what to watch"))] + [
             choice for choice in choices if choice[0] and choice[0] not in AlertRule.POOL_KINDS
         ]
+        window = cast(forms.TypedChoiceField, self.fields["window"])
+        window.choices = [("", _("Choose a time window")), *AlertRule.Window.choices]
         if self.instance.pk:
             kind.disabled = True
         self.chosen_kind = self._chosen_kind()

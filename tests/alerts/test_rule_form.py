@@ -70,6 +70,7 @@ def test_choosing_a_kind_shows_only_its_fields_without_js(signed_in, line, kind,
     ).content.decode()
     assert field_names(html) == ["kind", *fields, "name", "action", "notify_email", "notify_webhook"]
     assert 'value="Mine"' in html
+    assert "Select an option" not in html
 
 
 def test_the_kind_select_swaps_the_fields_with_htmx(signed_in, line):
