@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
 from alerts.engine import rule_preview
 from alerts.forms import AlertRuleForm, SnoozeForm, WebhookForm
@@ -324,9 +325,11 @@ def notification_act(request: AuthenticatedHttpRequest, notification_id: int, ac
         messages.success(request, success)
     if request.htmx:
         notice.refresh_from_db()
-        return render(
+        response = render(
             request, "alerts/notifications.html#notice", {"entry": _with_subjects(request, [notice])[0]}
         )
+        # The header's unread badge follows at once rather than at its next poll.
+        return trigger_client_event(response, "notices-changed")
     return redirect("alerts:notifications")
 
 

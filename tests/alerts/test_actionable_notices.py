@@ -86,6 +86,7 @@ def test_a_request_for_data_is_declined_from_its_notice_with_htmx(client, family
 
     html = response.content.decode()
     assert response.status_code == 200
+    assert response["HX-Trigger"] == '{"notices-changed": {}}'  # the header's badge refreshes
     assert html.lstrip().startswith(f'<li id="notice-{notice.pk}"')
     assert "Request declined." in html
     assert "Declined by wei." in html

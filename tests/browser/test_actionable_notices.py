@@ -56,6 +56,7 @@ def test_a_manager_approves_a_request_for_data_from_its_notice(browser: Browser,
 
     expect(notice.get_by_test_id("notice-outcome")).to_have_text("已由 wei 批准。")
     expect(notice).to_contain_text("已批准请求。")
+    expect(page.get_by_test_id("unread-count")).to_have_count(0)  # read once answered
     assert GiftRequest.objects.get().state == GiftRequest.State.APPROVED
     _fits_and_passes_axe(page, "notice-request-approved-zh-hans")
 
