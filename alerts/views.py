@@ -67,7 +67,7 @@ def _page(
         "deleted": AlertRule.objects.filter(line=line, deleted_at__gt=now - AlertRule.UNDO_FOR).order_by(
             "-deleted_at"
         ),
-        "form": form or _new_rule_form(request, line),
+        "form": _kind_swaps_fields(form, line) if form else _new_rule_form(request, line),
         "snooze_form": SnoozeForm(),
         "presets": PRESET_PERCENTS,
         "now": now,
@@ -85,7 +85,11 @@ def _new_rule_form(request: AuthenticatedHttpRequest, line: Line) -> AlertRuleFo
     if "kind" in request.GET:
         typed["notify_email"] = "notify_email" in request.GET
         typed["notify_webhook"] = "notify_webhook" in request.GET
-    form = AlertRuleForm(initial=typed)
+    return _kind_swaps_fields(AlertRuleForm(initial=typed), line)
+
+
+def _kind_swaps_fields(form: AlertRuleForm, line: Line) -> AlertRuleForm:
+    """The new-rule form's kind select asks (htmx) for the form with that kind's fields."""
     form.fields["kind"].widget.attrs.update(
         {
             "hx-get": reverse("alerts:line_rules", args=[line.pk]),

@@ -96,7 +96,9 @@ def test_a_negative_amount_gives_one_right_error(signed_in, line):
         {"kind": "remaining", "threshold_mb": "-5", "action": "notify"},
     )
     assert response.context["form"].errors == {"threshold_mb": ["Give an amount of data above 0 MB."]}
-    assert "Amount (MB): Give an amount of data above 0 MB." in response.content.decode()
+    html = response.content.decode()
+    assert "Amount (MB): Give an amount of data above 0 MB." in html
+    assert f'hx-get="{reverse("alerts:line_rules", args=[line.pk])}"' in html  # another kind still swaps
     assert AlertRule.objects.count() == 0
 
 
