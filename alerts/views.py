@@ -186,7 +186,8 @@ def rule_delete(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -
     """Deleted at once, yet kept for AlertRule.UNDO_FOR: the page offers to bring it back meanwhile."""
     rule = _rule_for_user(request, line_id, rule_id)
     AlertRule.objects.filter(pk=rule.pk).update(deleted_at=timezone.now())
-    return _done(request, rule.watched_line, _("Rule “%(name)s” deleted.") % {"name": rule.name})
+    # Said by the page's undo bar ("… was deleted. Undo"), which stays for AlertRule.UNDO_FOR.
+    return _done(request, rule.watched_line)
 
 
 @login_required

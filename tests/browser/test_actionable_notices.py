@@ -120,3 +120,26 @@ def test_the_rule_form_shows_only_the_chosen_kinds_fields(browser: Browser, live
         if label:
             expect(page.locator(f"label[for=id_{fields[kind][0]}]")).to_have_text(label)
         _fits_and_passes_axe(page, f"rule-form-{kind}-{language}")
+
+
+def test_a_quick_rule_is_not_doubled_and_a_delete_can_be_undone(browser: Browser, live_server):
+    user = make_user("mei", language="zh-hans")
+    line = make_line(
+        user, plan=make_plan(allowance_bytes=1 * GB), activated_at=timezone.now() - dt.timedelta(days=2)
+    )
+    page = signed_in(browser, live_server.url, "mei", language="zh-hans")
+    page.goto(f"{live_server.url}/lines/{line.pk}/rules/")
+    quick = page.get_by_role("button", name="用到 90% 时提醒我")
+    quick.click()
+    expect(page.locator("#rules .message")).to_have_text("已添加规则“已用 90%”。")
+    page.get_by_role("button", name="用到 90% 时提醒我").click()
+    expect(page.locator("#rules .message")).to_contain_text("没有添加新规则")
+    expect(page.locator("li.rule")).to_have_count(1)
+
+    page.locator("li.rule").get_by_role("button", name="删除").click()
+    expect(page.get_by_test_id("undo")).to_contain_text("已删除")
+    expect(page.locator("li.rule")).to_have_count(0)
+    _fits_and_passes_axe(page, "rule-deleted-undo-zh-hans")
+    page.get_by_test_id("undo").get_by_role("button").click()
+    expect(page.locator("li.rule")).to_have_count(1)
+    expect(page.locator("#rules .message")).to_have_text("规则“已用 90%”已恢复。")
