@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import Count, Prefetch, Q
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -67,7 +67,7 @@ def _page(
         "deleted": AlertRule.objects.filter(line=line, deleted_at__gt=now - AlertRule.UNDO_FOR).order_by(
             "-deleted_at"
         ),
-        "form": _kind_swaps_fields(form, line) if form else _new_rule_form(request, line),
+        "form": _kind_swaps_fields(form, line) if form else _new_rule_form(line, request.GET),
         "snooze_form": SnoozeForm(),
         "presets": PRESET_PERCENTS,
         "now": now,
@@ -76,15 +76,15 @@ def _page(
     return render(request, template, context, status=status)
 
 
-def _new_rule_form(request: AuthenticatedHttpRequest, line: Line) -> AlertRuleForm:
-    """An empty form, or (when a kind was chosen: `?kind=`, by the htmx swap or the "Show the
-    fields" button) one showing that kind's fields, with what was already typed kept."""
+def _new_rule_form(line: Line, chosen: QueryDict) -> AlertRuleForm:
+    """An empty form, or (once a kind is chosen, by the htmx swap or the "Show the fields" button)
+    one showing that kind's fields, with what was already typed kept, unchecked."""
     typed: dict[str, object] = {
-        name: value for name, value in request.GET.items() if name in AlertRuleForm.base_fields
+        name: value for name, value in chosen.items() if name in AlertRuleForm.base_fields
     }
-    if "kind" in request.GET:
-        typed["notify_email"] = "notify_email" in request.GET
-        typed["notify_webhook"] = "notify_webhook" in request.GET
+    if "kind" in chosen:
+        typed["notify_email"] = "notify_email" in chosen
+        typed["notify_webhook"] = "notify_webhook" in chosen
     return _kind_swaps_fields(AlertRuleForm(initial=typed), line)
 
 
@@ -93,7 +93,8 @@ def _kind_swaps_fields(form: AlertRuleForm, line: Line) -> AlertRuleForm:
     form.fields["kind"].widget.attrs.update(
         {
             "hx-get": reverse("alerts:line_rules", args=[line.pk]),
-            "hx-include": "closest form",
+            # Not the CSRF token: it has no place in a URL.
+            "hx-include": "#new-rule [name]:not([name=csrfmiddlewaretoken])",
             "hx-target": "#new-rule",
             "hx-swap": "outerHTML",
         }
@@ -120,9 +121,14 @@ def line_rules(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
         if request.htmx and "kind" in request.GET:
             # The kind select swapped: the new-rule form with that kind's fields.
             return render(
-                request, "alerts/rules.html#new_rule", {"line": line, "form": _new_rule_form(request, line)}
+                request,
+                "alerts/rules.html#new_rule",
+                {"line": line, "form": _new_rule_form(line, request.GET)},
             )
         return _page(request, line)
+    if "show_fields" in request.POST:
+        # Without JS, "Show the fields" posts the form: it comes back with the chosen kind's fields.
+        return _page(request, line, _new_rule_form(line, request.POST))
     form = AlertRuleForm(request.POST, instance=AlertRule(line=line, created_by=request.user))
     if not form.is_valid():
         # 200 for htmx, which swaps only successful responses; the errors sit beside their fields.

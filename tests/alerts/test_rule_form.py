@@ -36,7 +36,11 @@ def signed_in(client, owner):
 def field_names(html: str) -> list[str]:
     form = html[html.index('id="new-rule"') :]
     form = form[: form.index("</form>")]
-    return [name for name in re.findall(r'name="([a-z_]+)"', form) if name != "csrfmiddlewaretoken"]
+    return [
+        name
+        for name in re.findall(r'name="([a-z_]+)"', form)
+        if name not in ("csrfmiddlewaretoken", "show_fields")
+    ]
 
 
 def messages_of(response) -> list[str]:
@@ -64,10 +68,16 @@ def test_before_a_kind_is_chosen_the_form_shows_no_kind_fields(signed_in, line):
     ],
 )
 def test_choosing_a_kind_shows_only_its_fields_without_js(signed_in, line, kind, fields):
-    """The "Show the fields" button sends the form by GET: the page comes back with that kind's fields."""
-    html = signed_in.get(
-        reverse("alerts:line_rules", args=[line.pk]), {"kind": kind, "name": "Mine", "action": "notify"}
-    ).content.decode()
+    """The "Show the fields" button posts the form: the page comes back with that kind's fields,
+    without errors, and nothing is saved."""
+    response = signed_in.post(
+        reverse("alerts:line_rules", args=[line.pk]),
+        {"kind": kind, "name": "Mine", "action": "notify", "show_fields": "1"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'class="error"' not in html
+    assert AlertRule.objects.count() == 0
     assert field_names(html) == ["kind", *fields, "name", "action", "notify_email", "notify_webhook"]
     assert 'value="Mine"' in html
     assert "Select an option" not in html
@@ -81,6 +91,7 @@ def test_the_kind_select_swaps_the_fields_with_htmx(signed_in, line):
     assert html.lstrip().startswith('<form id="new-rule"')
     assert field_names(html) == ["kind", "threshold_mb", "name", "action", "notify_email", "notify_webhook"]
     assert f'hx-get="{reverse("alerts:line_rules", args=[line.pk])}"' in html
+    assert 'hx-include="#new-rule [name]:not([name=csrfmiddlewaretoken])"' in html
 
 
 def test_an_empty_form_names_the_field_it_needs(signed_in, line):
