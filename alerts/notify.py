@@ -108,7 +108,15 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
         if acted:
             body += " " + _(_ACTION_TEXT[AlertRule.Action(rule.action)])
         notification = Notification.objects.create(
-            user=owner, line=line, firing=firing, title=title, body=body, created_at=at, visible_at=visible_at
+            user=owner,
+            line=line,
+            firing=firing,
+            title=title,
+            body=body,
+            created_at=at,
+            visible_at=visible_at,
+            subject_kind=Notification.Subject.RULE,
+            subject_id=rule.pk,
         )
         deliveries = []
         if rule.notify_email and owner.confirmed_email:
@@ -125,6 +133,8 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
                 body=_describe(rule, line, firing.value, firing.detail),
                 created_at=at,
                 visible_at=at if acted else manager.notifications_due_at(at),
+                subject_kind=Notification.Subject.RULE,
+                subject_id=rule.pk,
             )
     event = {
         "event": "alert.fired",
@@ -181,14 +191,24 @@ def user_notify(
     at: dt.datetime,
     line: Line | None = None,
     email: bool = True,
+    subject: tuple[str, int] | None = None,
 ) -> Notification:
     """A notification outside the alert rules (pool invites, caps reached): in the user's centre
     after their quiet hours, and by e-mail when they have a confirmed address. The caller writes `title`
-    and `body` in the user's language (`translation.override(user.language)`)."""
+    and `body` in the user's language (`translation.override(user.language)`). `subject` (a
+    `Notification.Subject` and an id) gives the notice its link and actions (`alerts.notices`)."""
     visible_at = user.notifications_due_at(at)
+    subject_kind, subject_id = subject or ("", None)
     with translation.override(user.language):
         notification = Notification.objects.create(
-            user=user, line=line, title=str(title), body=str(body), created_at=at, visible_at=visible_at
+            user=user,
+            line=line,
+            title=str(title),
+            body=str(body),
+            created_at=at,
+            visible_at=visible_at,
+            subject_kind=subject_kind,
+            subject_id=subject_id,
         )
         deliveries = (
             [_email(user, str(title), str(body), settings.SITE_URL + path)]
@@ -245,9 +265,16 @@ def provisioning_notify(sender, *, change: LineStatusChange, **kwargs) -> None:
 
 
 def tell_managers(
-    pool: Pool, at: dt.datetime, message: str, params: dict[str, str], *, path: str | None = None
+    pool: Pool,
+    at: dt.datetime,
+    message: str,
+    params: dict[str, str],
+    *,
+    path: str | None = None,
+    subject: tuple[str, int] | None = None,
 ) -> int:
-    """Tells every current owner and manager; `message` is translated into each one's language."""
+    """Tells every current owner and manager; `message` is translated into each one's language.
+    The notice is about the pool unless `subject` says otherwise."""
     managers = User.objects.filter(
         lines__memberships__pool=pool,
         lines__memberships__left_at__isnull=True,
@@ -261,5 +288,6 @@ def tell_managers(
                 body=_(message) % params,
                 path=path or reverse("family:pool", args=[pool.pk]),
                 at=at,
+                subject=subject or (Notification.Subject.POOL, pool.pk),
             )
     return len(managers)

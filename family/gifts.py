@@ -25,6 +25,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from alerts.models import Notification
 from alerts.notify import tell_managers, user_notify
 from esimdash.accounts.models import User
 from esimdash.units import data_size
@@ -648,6 +649,7 @@ def _tell_managers_of_request(request_id: int, at: dt.datetime) -> None:
         gettext_noop("%(line)s asks for %(amount)s of data."),
         params,
         path=reverse("family:gifts") + "#requests",
+        subject=(Notification.Subject.GIFT_REQUEST, request.pk),
     )
 
 
@@ -721,6 +723,9 @@ def _tell(
             % {"amount": data_size(amount), "sender": masked_name(gift.sender) if gift else ""},
             path=reverse("family:gifts"),
             at=at,
+            subject=(Notification.Subject.GIFT, gift.pk)
+            if gift
+            else (Notification.Subject.GIFT_REQUEST, request.pk),  # type: ignore[union-attr]
         )
 
 

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from alerts.engine import pool_rules_create, pool_rules_evaluate
+from alerts.models import Notification
 from alerts.notify import user_notify
 from esimdash.accounts.models import User, email_confirmed_by_another
 from family.models import PoolInvite
@@ -243,6 +244,7 @@ def pool_member_invite(
                 % {"who": by.username, "pool": pool.name},
                 path=path,
                 at=at,
+                subject=(Notification.Subject.POOL_INVITE, invite.pk),
             )
     else:
         transaction.on_commit(lambda: _invite_email(invite, token))

@@ -57,3 +57,13 @@ document.addEventListener("click", (event) => {
       .catch(() => {}); // the person closed the share sheet: nothing to say
   }
 });
+
+/* --- notices and rule form (issue 21) --- */
+// Controls for pages without JS ("Show the fields": the kind select swaps them through htmx here).
+function hideWithoutJsControls(root) {
+  root.querySelectorAll("[data-without-js]").forEach((element) => {
+    element.hidden = true;
+  });
+}
+document.addEventListener("DOMContentLoaded", () => hideWithoutJsControls(document));
+document.addEventListener("htmx:afterSwap", () => hideWithoutJsControls(document));
