@@ -204,8 +204,8 @@ def _shares(combos, key_of, label_of, total: int) -> list[Share]:
 
 # The chart is drawn in SVG user units, about a pixel each on a phone, and scaled to the page's
 # width. The plot sits right of the y-axis labels, below the readout line (the focused bar's date
-# and amount) and above the dates. Where dates stand close (hours, months) every other one drops
-# to a second row, so that twelve months fit a phone without overlapping.
+# and amount) and above the dates. Months stand close: every other one drops to a second row, so
+# that twelve of them fit a phone without overlapping.
 CHART_WIDTH = 360
 CHART_HEIGHT = 210
 PLOT_LEFT = 58
@@ -215,7 +215,8 @@ BASELINE = 170
 READOUT_Y = 16
 DATES_Y = 186
 DATES_ROW_HEIGHT = 14
-STAGGERED_STEPS = {"hour", "month"}
+RIGHT_EDGE_ROOM = 24
+STAGGERED_STEPS = {"month"}
 # Gridlines fall on 1, 2, 2.5 or 5 times a power of ten, at most four steps up, 1 MB at the least
 # so that a quiet line's chart does not count kilobytes.
 NICE_MULTIPLES = (1, 2, 2.5, 5, 10)
@@ -240,6 +241,11 @@ class ChartBar:
     def center(self) -> float:
         return round(self.x + self.width / 2, 1)
 
+    @property
+    def tick_at_right_edge(self) -> bool:
+        """A date under one of the last bars ends at the chart's edge instead of running past it."""
+        return self.center > PLOT_RIGHT - RIGHT_EDGE_ROOM
+
 
 @dataclass(frozen=True)
 class Gridline:
@@ -260,6 +266,7 @@ class Chart:
     baseline: int = BASELINE
     axis_label_x: int = PLOT_LEFT - 6
     readout_y: int = READOUT_Y
+    right_edge: int = CHART_WIDTH - 2
 
 
 def axis_step(tallest_bytes: int) -> int:
@@ -302,13 +309,13 @@ def bar_name(step: str, local_start: dt.datetime, *, locale: str) -> str:
 
 
 def tick_label(step: str, local_start: dt.datetime, *, locale: str) -> str:
-    """A bar's start under the chart, short: "13:00" (the date at midnight), "Nov 20", "Nov"."""
+    """A bar's start under the chart, short: "13:00" (the date at midnight), "11/20", "Nov"."""
     if step == "hour" and local_start.hour:
         skeleton = "Hm"
     elif step == "month":
         skeleton = "MMM"
     else:
-        skeleton = "MMMd"
+        skeleton = "Md"
     return format_skeleton(skeleton, local_start, tzinfo=local_start.tzinfo, locale=locale)
 
 

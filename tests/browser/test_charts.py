@@ -48,6 +48,9 @@ def test_the_12_month_view_shows_12_labelled_bars_and_a_figure_on_focus(browser:
     chart.screenshot(path=ARTIFACTS / "chart-12m-ja-phone.png")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     assert axe_violations(page) == []
+    page.get_by_role("link", name="48時間").click()
+    expect(chart.get_by_role("img")).to_have_count(48)
+    chart.screenshot(path=ARTIFACTS / "chart-48h-ja-phone.png")
 
 
 def test_the_table_stays_open_across_a_refresh(browser: Browser, live_server, settings):
@@ -61,6 +64,7 @@ def test_the_table_stays_open_across_a_refresh(browser: Browser, live_server, se
     page.get_by_text("以表格显示数字").click()
     table = page.locator("#chart-table table")
     expect(table).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
     page.evaluate("document.getElementById('history').dataset.before = 'refresh'")
     # Two polls later the section is a new element, and its table is still open.
     with page.expect_response(lambda response: f"/lines/{line.pk}/?range=30d" in response.url):
@@ -72,6 +76,7 @@ def test_the_table_stays_open_across_a_refresh(browser: Browser, live_server, se
     page.wait_for_timeout(1_500)
     expect(table).to_be_visible()
 
+    page.get_by_test_id("chart").screenshot(path=ARTIFACTS / "chart-30d-zh-hans-phone.png")
     page.get_by_text("以表格显示数字").click()
     expect(table).to_be_hidden()
     page.wait_for_timeout(2_500)

@@ -45,17 +45,17 @@ def test_the_gridline_step_is_one_two_two_and_a_half_or_five_times_a_power_of_te
         (
             "en",
             ["Nov 20, 00:00", "Fri, Nov 20", "Week of Nov 20, 2026", "November 2026"],
-            ["Nov 20", "Nov 20", "Nov 20", "Nov"],
+            ["11/20", "11/20", "11/20", "Nov"],
         ),
         (
             "zh_Hans",
             ["11月20日 00:00", "11月20日周五", "2026年11月20日 起的一周", "2026年11月"],
-            ["11月20日", "11月20日", "11月20日", "11月"],
+            ["11/20", "11/20", "11/20", "11月"],
         ),
         (
             "ja",
             ["11月20日 0:00", "11月20日(金)", "2026年11月20日 からの週", "2026年11月"],
-            ["11月20日", "11月20日", "11月20日", "11月"],
+            ["11/20", "11/20", "11/20", "11月"],
         ),
     ],
 )
@@ -95,6 +95,8 @@ def test_the_12_month_chart_labels_every_month_empty_ones_at_zero(owner):
     assert [(bar.x, bar.width) for bar in chart.bars[:2]] == [(60.5, 19.9), (85.3, 19.9)]
     # Months alternate between two rows of dates so that their labels never overlap.
     assert [bar.tick_y for bar in chart.bars[:3]] == [186, 200, 186]
+    # Only the last month's date would run past the right edge: it ends there instead.
+    assert [bar.tick_at_right_edge for bar in chart.bars[-2:]] == [False, True]
 
 
 @pytest.mark.django_db
@@ -106,8 +108,8 @@ def test_hours_are_shown_in_the_readers_zone_and_days_in_the_lines(owner):
     days = history_chart(usage_history(line, range_key="30d", at=NOW), tz=SHANGHAI, language="en")
     # 13:00 in Tokyo is 12:00 in Shanghai: a tick every six hours of the reader's day, the date at midnight.
     assert [bar.tick for bar in hours.bars if bar.tick] == [
-        "12:00", "18:00", "Nov 19", "06:00", "12:00", "18:00", "Nov 20", "06:00"
+        "12:00", "18:00", "11/19", "06:00", "12:00", "18:00", "11/20", "06:00"
     ]  # fmt: skip
     assert hours.bars[0].name == "Nov 18, 12:00"
     # A Tokyo day stays the same date for a reader in Shanghai; every 7th day back from today.
-    assert [bar.tick for bar in days.bars if bar.tick] == ["Oct 23", "Oct 30", "Nov 6", "Nov 13", "Nov 20"]
+    assert [bar.tick for bar in days.bars if bar.tick] == ["10/23", "10/30", "11/6", "11/13", "11/20"]
