@@ -11,6 +11,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
+from alerts.models import Notification
 from esimdash.units import GB, MB
 from family.gifts import gift_send
 from family.pools import pool_create
@@ -64,6 +65,7 @@ def walker(db, language):
     gift = gift_send(
         sender=person, amount_bytes=100 * MB, idempotency_key=uuid.uuid4(), at=now, from_line=line
     )
+    Notification.objects.create(user=person, line=line, title="Walk phone: 80 % used", body="16 GB of 20 GB.")
     return {"line": line.pk, "pool": pool.pk, "gift": gift.pk}
 
 
@@ -125,6 +127,10 @@ def test_the_tab_bar_holds_four_tabs_on_one_row_and_the_account_menu_opens_by_ke
     assert boxes[0]["y"] + boxes[0]["height"] == 900, "at the bottom of the screen"
     assert all(box["height"] >= 44 and box["width"] >= 44 for box in boxes)
     expect(links.first).to_have_attribute("aria-current", "page")
+    badge = links.last.get_by_test_id("unread-count")
+    expect(badge).to_have_text("1")
+    badge_box, notices_box = badge.bounding_box(), boxes[3]
+    assert notices_box["x"] < badge_box["x"] < notices_box["x"] + notices_box["width"] - badge_box["width"]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"tab-bar-{language}-phone.png")
 
