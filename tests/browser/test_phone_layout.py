@@ -69,15 +69,26 @@ def walker(db, language):
     return {"line": line.pk, "pool": pool.pk, "gift": gift.pk}
 
 
+# Touch targets: links and buttons in navigation, forms and tables, and the form fields.
+TARGETS = (
+    "nav a, summary, form button, td a, td button, "
+    "form input:not([type=hidden]):not([type=checkbox]):not([type=radio]), form select"
+)
+SMALL_TARGETS = f"""[...document.querySelectorAll("{TARGETS}")]
+  .filter((element) => element.checkVisibility() && element.getBoundingClientRect().height < 44)
+  .map((element) => `${{element.tagName}} "${{(element.textContent || element.name).trim()}}"`)"""
+
+
 def page_faults(page: Page, url: str, screenshot: str) -> list[str]:
-    """What is wrong with the page at `url` at the current width: sideways scrolling and axe findings."""
+    """What is wrong with the page at `url` at the current width: axe findings, touch targets under
+    44 px and sideways scrolling."""
     response = page.goto(url)
     assert response is not None
     assert response.ok, f"{url}: {response.status}"
     page.wait_for_load_state("networkidle")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"{screenshot}.png", full_page=True)
-    faults = axe_violations(page)
+    faults = axe_violations(page) + [f"{target} under 44 px" for target in page.evaluate(SMALL_TARGETS)]
     width = page.evaluate("document.documentElement.scrollWidth")
     if width > NARROWEST["width"]:
         faults.append(f"{width} px wide")
