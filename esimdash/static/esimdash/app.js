@@ -67,3 +67,48 @@ function hideWithoutJsControls(root) {
 }
 document.addEventListener("DOMContentLoaded", () => hideWithoutJsControls(document));
 document.addEventListener("htmx:afterSwap", () => hideWithoutJsControls(document));
+
+/* --- charts and phone layout (issue 21) --- */
+// A <details data-keep-open id=...> stays as the reader left it when a poll swaps its section:
+// the open ones are remembered by id and reopened after every htmx swap. "toggle" does not
+// bubble, hence the capture.
+const keptOpen = new Set();
+document.addEventListener(
+  "toggle",
+  (event) => {
+    const details = event.target;
+    if (!(details instanceof HTMLDetailsElement) || !details.hasAttribute("data-keep-open") || !details.id) {
+      return;
+    }
+    if (details.open) {
+      keptOpen.add(details.id);
+    } else {
+      keptOpen.delete(details.id);
+    }
+  },
+  true,
+);
+document.addEventListener("htmx:afterSwap", () => {
+  for (const id of keptOpen) {
+    const details = document.getElementById(id);
+    if (details instanceof HTMLDetailsElement && details.hasAttribute("data-keep-open")) {
+      details.open = true;
+    }
+  }
+});
+// A tap on a chart's bar focuses it, so its readout shows on phones whose browsers do not focus
+// SVG elements on touch (Safari).
+document.addEventListener("click", (event) => {
+  const bar = event.target instanceof Element ? event.target.closest(".chart .slot") : null;
+  if (bar) {
+    bar.focus();
+  }
+});
+// The account menu closes with Escape, back on its summary, as menus do.
+document.addEventListener("keydown", (event) => {
+  const menu = event.key === "Escape" ? document.querySelector("details.account[open]") : null;
+  if (menu) {
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  }
+});
