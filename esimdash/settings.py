@@ -258,12 +258,6 @@ REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = env.str(
     "CELERY_BROKER_URL", default=REDIS_URL or f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
 )
-if CELERY_BROKER_URL.startswith("sqla+"):
-    # A polling transport, and a worker may hold only as many messages as it runs (prefetch 1, acks
-    # late): at kombu's default 1 s between polls it takes two tasks a second. `make run`'s demo
-    # queues some 350 evaluations as it fills 60 days, and beat's heartbeat waited three minutes
-    # behind them, /healthz saying no worker had answered.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.1}
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or None)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_IMPORTS = ["esimdash.health"]  # its heartbeat task: esimdash is not an app, so autodiscovery misses it
