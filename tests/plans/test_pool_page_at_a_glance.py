@@ -18,6 +18,7 @@ from family.pools import (
     pool_caps_set,
     pool_low_percent_set,
     pool_member_invite,
+    pool_member_remove,
     pool_reserve_set,
 )
 from family.selectors import Segment, pool_allocation
@@ -65,6 +66,17 @@ def test_the_bar_is_split_by_member_then_the_reserve_then_what_is_left(owner, po
         Segment(css="reserve", start_percent=7.0, width_percent=10.0),
         Segment(css="left", start_percent=17.0, width_percent=83.0),
     ]
+
+
+def test_what_a_member_who_left_used_stays_on_the_bar(client, owner, pool, family):
+    pool_member_remove(pool=pool, by=owner, member_id=family["hao"].pk, at=AT)
+    assert pool_allocation(pool_summary(pool, at=AT).balance) == [
+        Segment(css="m1", start_percent=0.0, width_percent=5.0),
+        Segment(css="others", start_percent=5.0, width_percent=2.0),
+        Segment(css="left", start_percent=7.0, width_percent=93.0),
+    ]
+    client.force_login(owner)
+    assert "used by members who left</li>" in client.get(reverse("family:pool", args=[pool.pk])).text
 
 
 def test_each_row_carries_its_cap_and_one_manage_control(client, owner, pool, family):
