@@ -1,7 +1,7 @@
 """The pool page on a phone in Chinese (issue 21): Zhang Wei invites his son by username (his
 address shown nowhere), Hao accepts, Zhang Wei caps him from Hao's own row (0.05 GB refused alike
 by the preview and the save, 1 GB saved), and the page of a four-member pool stays within two
-phone screens, with no sideways scroll and nothing axe-core finds."""
+phone screens, with no sideways scroll and nothing axe-core finds; in Japanese too."""
 
 import datetime as dt
 from pathlib import Path
@@ -86,5 +86,15 @@ def test_invite_accept_and_cap_on_the_members_row_in_two_screens(browser: Browse
     assert axe_violations(owner) == []
     son_row.locator("summary").click()  # and with a member's controls open
     owner.screenshot(path=ARTIFACTS / "pool-zh-phone-manage.png", full_page=True)
+    assert owner.evaluate("document.documentElement.scrollWidth") <= 375
+    assert axe_violations(owner) == []
+
+    # The same page in Japanese.
+    father.language = "ja"
+    father.save()
+    owner.reload()
+    expect(owner.get_by_role("heading", name="メンバー")).to_be_visible()
+    owner.screenshot(path=ARTIFACTS / "pool-ja-phone.png", full_page=True)
+    assert owner.evaluate("document.documentElement.scrollHeight") <= HEIGHT_BOUND
     assert owner.evaluate("document.documentElement.scrollWidth") <= 375
     assert axe_violations(owner) == []
