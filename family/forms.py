@@ -20,17 +20,16 @@ from plans.selectors import gift_sources, lines_for_user
 
 class GigabytesField(forms.Field):
     """An amount of data typed in GB (decimal, as carriers sell it), cleaned to whole bytes; empty
-    is None. More decimals than a byte has (9) are refused rather than cut off."""
+    is None. More decimals than a byte has (9) are refused rather than cut off, and with
+    `minimum_bytes`, less than that."""
 
     default_error_messages = {
         "invalid": gettext_lazy("Enter a number of GB."),
         "decimals": gettext_lazy("Enter a number of GB with at most 9 decimal places."),
-        "not_positive": gettext_lazy("Enter more than 0 GB."),
         "below_minimum": gettext_lazy("Enter a larger number of GB."),
     }
 
-    def __init__(self, *, positive: bool = False, minimum_bytes: int | None = None, **kwargs: Any) -> None:
-        self.positive = positive
+    def __init__(self, *, minimum_bytes: int | None = None, **kwargs: Any) -> None:
         self.minimum_bytes = minimum_bytes
         super().__init__(**kwargs)
 
@@ -52,8 +51,6 @@ class GigabytesField(forms.Field):
 
     def validate(self, value: int | None) -> None:
         super().validate(value)
-        if self.positive and value is not None and value <= 0:
-            raise ValidationError(self.error_messages["not_positive"], code="not_positive")
         if self.minimum_bytes is not None and value is not None and value < self.minimum_bytes:
             raise ValidationError(self.error_messages["below_minimum"], code="below_minimum")
 

@@ -32,8 +32,7 @@ Role = PoolMember.Role
 
 INVITE_VALID_FOR = dt.timedelta(days=7)
 CAP_MIN_BYTES = 100 * MB
-"""The smallest monthly cap (0.1 GB): usage arrives in records of tens of MB, so a smaller cap
-would be crossed by the first one."""
+"""The smallest monthly cap (0.1 GB); the caps form and pool_caps_set both refuse less."""
 
 
 class PoolError(Exception):

@@ -53,11 +53,16 @@ def test_what_is_not_a_whole_number_of_bytes_is_refused(typed, message):
     assert refused.value.messages == [message]
 
 
-@pytest.mark.parametrize("typed", ["0", "-1"])
-def test_a_positive_field_refuses_zero_and_less(typed):
+@pytest.mark.parametrize("typed", ["0.05", "0", "-1"])
+def test_a_field_with_a_minimum_refuses_less(typed):
     with pytest.raises(ValidationError) as refused:
-        GigabytesField(required=False, positive=True).clean(typed)
-    assert refused.value.messages == ["Enter more than 0 GB."]
+        GigabytesField(required=False, minimum_bytes=100_000_000).clean(typed)
+    assert refused.value.messages == ["Enter a larger number of GB."]
+
+
+def test_a_field_with_a_minimum_takes_the_minimum_and_empty():
+    field = GigabytesField(required=False, minimum_bytes=100_000_000)
+    assert (field.clean("0.1"), field.clean("")) == (100_000_000, None)
 
 
 @pytest.mark.parametrize(
