@@ -91,13 +91,16 @@ _INVITE_OUTCOMES = {
 
 
 def _invites(user: User, ids: list[int]) -> dict[int, NoticeSubject]:
-    invites = [invite for invite in PoolInvite.objects.filter(pk__in=ids) if invite_is_for(invite, user)]
+    found = PoolInvite.objects.filter(pk__in=ids).select_related("pool__plan")
+    invites = [invite for invite in found if invite_is_for(invite, user)]
     now = timezone.now()
     open_invites = [invite for invite in invites if invite.is_open(now)]
-    lines = tuple(lines_free_to_join(user).values_list("pk", "nickname")) if open_invites else ()
+    free = lines_free_to_join(user).values_list("pk", "nickname", "plan__carrier_id") if open_invites else ()
     subjects = {}
     for invite in invites:
         if invite.is_open(now):
+            # Only lines of the pool's carrier can join it (lines_free_to_join with the pool).
+            lines = tuple((pk, name) for pk, name, carrier in free if carrier == invite.pool.plan.carrier_id)
             url = reverse("family:invitation", args=[invite.pk])
             actions = (
                 # No free line: the invitation's page says why and what to do.
@@ -119,14 +122,14 @@ def _invites(user: User, ids: list[int]) -> dict[int, NoticeSubject]:
 
 
 def _invite_act(*, user: User, subject_id: int, action: str, choice: str, at: dt.datetime) -> str:
-    invite = PoolInvite.objects.select_related("pool").filter(pk=subject_id).first()
+    invite = PoolInvite.objects.select_related("pool__plan").filter(pk=subject_id).first()
     if invite is None or not invite_is_for(invite, user):
         raise NoticeRefused(_("This invitation is for someone else."))
     try:
         if action == "decline":
             pool_invite_decline(invite=invite, user=user, at=at)
             return _("Invitation declined.")
-        line = lines_free_to_join(user).filter(pk=int(choice) if choice.isdigit() else 0).first()
+        line = lines_free_to_join(user, invite.pool).filter(pk=int(choice) if choice.isdigit() else 0).first()
         if line is None:
             raise NoticeRefused(_("Choose which of your lines joins the pool."))
         pool_invite_accept(invite=invite, user=user, line=line, at=at)

@@ -51,7 +51,9 @@ def make_iccid() -> str:
 
 
 def make_plan(kind: str = Plan.Kind.MONTHLY, **fields) -> Plan:
-    carrier, _ = Carrier.objects.get_or_create(slug="test-carrier", defaults={"name": "Test carrier"})
+    carrier = fields.pop("carrier", None)
+    if carrier is None:
+        carrier, _ = Carrier.objects.get_or_create(slug="test-carrier", defaults={"name": "Test carrier"})
     defaults = {
         Plan.Kind.MONTHLY: {"allowance_bytes": 20 * GB},
         Plan.Kind.TRAVEL_PACK: {"allowance_bytes": 10 * GB, "validity_days": 30},

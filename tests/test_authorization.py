@@ -410,6 +410,14 @@ CASES: dict[str, tuple[Case, ...]] = {
             refused={Role.MANAGER: 302, **NOT_MANAGERS},
         ),
     ),
+    "family:pool_rules": (
+        Case(
+            pool_kwargs,
+            (post(pool_page, lambda world: {"percent": "20"}),),
+            allowed=MANAGERS,
+            refused=NOT_MANAGERS,
+        ),
+    ),
     "family:pool_caps_preview": (
         Case(
             pool_kwargs,

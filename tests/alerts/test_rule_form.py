@@ -129,8 +129,8 @@ def test_errors_name_the_field_in_the_persons_language(signed_in, owner, line):
         {"kind": "remaining", "threshold_mb": "-5", "action": "notify"},
     )
     html = response.content.decode()
-    assert "流量（MB）：请填写大于 0 MB 的流量。" in html  # noqa: RUF001
-    assert "请检查这条规则：" in html  # noqa: RUF001
+    assert "流量（MB）：请填写大于 0 MB 的流量。" in html
+    assert "请检查这条规则：" in html
 
 
 def test_a_rule_is_added_with_a_success_message(signed_in, line):

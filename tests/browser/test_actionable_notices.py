@@ -82,7 +82,7 @@ def test_an_invitee_accepts_an_invitation_from_its_notice(browser: Browser, live
 @pytest.mark.parametrize(
     ("language", "kinds"),
     [
-        ("zh-hans", {"remaining": "流量（MB）", "days_abroad": None}),  # noqa: RUF001
+        ("zh-hans", {"remaining": "流量（MB）", "days_abroad": None}),
         ("ja", {"used_percent": None, "expiry": None}),
     ],
 )

@@ -34,8 +34,8 @@ def test_the_12_month_view_shows_12_labelled_bars_and_a_figure_on_focus(browser:
     )
     bars = chart.get_by_role("img")
     expect(bars).to_have_count(12)
-    assert bars.first.get_attribute("aria-label") == "2025年12月：0 B"  # noqa: RUF001
-    assert bars.nth(9).get_attribute("aria-label") == "2026年9月：40.0 MB"  # noqa: RUF001
+    assert bars.first.get_attribute("aria-label") == "2025年12月：0 B"
+    assert bars.nth(9).get_attribute("aria-label") == "2026年9月：40.0 MB"
     expect(chart.locator(".axis-y")).to_have_text(["0 B", "50.0 MB", "100 MB", "150 MB"])
 
     readout = bars.last.locator(".readout")
@@ -43,7 +43,7 @@ def test_the_12_month_view_shows_12_labelled_bars_and_a_figure_on_focus(browser:
     page.keyboard.press("Tab")  # the keyboard reaches the bars
     bars.last.focus()
     expect(readout).to_be_visible()
-    expect(readout).to_have_text("2026年11月：130 MB")  # noqa: RUF001
+    expect(readout).to_have_text("2026年11月：130 MB")
     ARTIFACTS.mkdir(exist_ok=True)
     chart.screenshot(path=ARTIFACTS / "chart-12m-ja-phone.png")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375

@@ -51,7 +51,7 @@ def test_a_code_made_and_copied_in_one_browser_is_redeemed_in_another(browser: B
     expect(remaining_figure(sender, wang.pk)).to_have_text("20.0 GB")
     sender.goto(f"{live_server.url}/gifts/")
     expect(sender.get_by_test_id("gift-room")).to_have_text(
-        "Wang phone · 今は最大 9.99 GB まで贈れます（1 回のギフトの上限です）。"  # noqa: RUF001
+        "Wang phone · 今は最大 9.99 GB まで贈れます（1 回のギフトの上限です）。"
         "今月のギフトは 10 回のうち 0 回を使いました。"
     )
     fits_a_phone(sender, "gifts-ja-phone")

@@ -51,7 +51,7 @@ def test_a_gift_is_refused_before_the_confirmation_and_one_that_fits_is_sent(bro
     page = signed_in(browser, live_server.url, "wangming", language="zh-hans")
     page.goto(f"{live_server.url}/gifts/")
     expect(page.get_by_test_id("gift-room")).to_have_text(
-        "Wang phone · 现在最多 490 MB：线路上须保留 10.0 MB；本月 10 次赠送已用 0 次。"  # noqa: RUF001
+        "Wang phone · 现在最多 490 MB：线路上须保留 10.0 MB；本月 10 次赠送已用 0 次。"
     )
     fits_a_phone(page, "gifts-zh-phone")
 
