@@ -17,3 +17,27 @@ document.addEventListener("htmx:configRequest", (event) => {
     event.detail.headers["X-Esimdash-Poll"] = "1";
   }
 });
+
+/* --- forecast and line card (issue 21) --- */
+// A poll swaps a card's whole HTML, which would close the disclosure a person just opened. Open
+// <details data-keep-open id=...> are remembered by id (toggle does not bubble: listen in the
+// capture phase) and re-opened right after each swap, before the page is painted again.
+const keptOpen = new Set();
+document.addEventListener("toggle", (event) => {
+  const details = event.target;
+  if (details instanceof HTMLDetailsElement && details.hasAttribute("data-keep-open") && details.id) {
+    if (details.open) {
+      keptOpen.add(details.id);
+    } else {
+      keptOpen.delete(details.id);
+    }
+  }
+}, true);
+document.addEventListener("htmx:afterSwap", () => {
+  for (const id of keptOpen) {
+    const details = document.getElementById(id);
+    if (details instanceof HTMLDetailsElement && details.hasAttribute("data-keep-open")) {
+      details.open = true;
+    }
+  }
+});
