@@ -11,7 +11,7 @@ from django.conf import settings
 from django.dispatch import receiver
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -21,8 +21,10 @@ from esimdash.accounts.models import User
 from esimdash.units import data_size
 from plans.models import Line, Pool, PoolMember
 from usage.balances import PoolBalance
+from usage.forecast import Forecast, forecast_sentences
 from usage.models import AppCategory, Device, LineStatusChange
 from usage.status import line_rule_hold, line_status_changed
+from usage.summaries import line_summaries, pool_summary
 
 logger = logging.getLogger(__name__)
 Kind = AlertRule.Kind
@@ -35,6 +37,19 @@ class Fired:
     line: Line | None
     pool: PoolBalance | None = None
     """For the pool kinds: the pool's balance the rule fired on."""
+
+
+# Notices of data running low say when it runs out, as the cards do.
+_LOW_DATA_KINDS = frozenset({Kind.REMAINING, Kind.USED_PERCENT})
+
+
+def forecast_said(forecast: Forecast | None, user: User) -> str:
+    """The forecast's sentences to append to a notice, in the active language and the user's time
+    zone ("" without a forecast)."""
+    if forecast is None:
+        return ""
+    with timezone.override(user.tz):
+        return "".join(f" {sentence}" for sentence in forecast_sentences(forecast) if sentence)
 
 
 def _describe(rule: AlertRule, line: Line, value: int, detail: dict) -> str:
@@ -100,6 +115,7 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
     rule, line, firing = fired.rule, fired.rule.watched_line, fired.firing
     owner: User = line.owner
     acted = _act(rule, line, at)
+    forecast = line_summaries([line], at=at)[0].forecast if rule.kind in _LOW_DATA_KINDS else None
     # Quiet hours hold notifications back, but not news of a line just slowed or cut off.
     visible_at = at if acted else owner.notifications_due_at(at)
     rules_url = settings.SITE_URL + reverse("alerts:line_rules", args=[line.pk])
@@ -108,6 +124,7 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
         body = _describe(rule, line, firing.value, firing.detail)
         if acted:
             body += " " + _(_ACTION_TEXT[AlertRule.Action(rule.action)])
+        body += forecast_said(forecast, owner)
         notification = Notification.objects.create(
             user=owner, line=line, firing=firing, title=title, body=body, created_at=at, visible_at=visible_at
         )
@@ -123,7 +140,7 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
                 line=line,
                 firing=firing,
                 title=f"{rule.name} · {line.nickname}",
-                body=_describe(rule, line, firing.value, firing.detail),
+                body=_describe(rule, line, firing.value, firing.detail) + forecast_said(forecast, manager),
                 created_at=at,
                 visible_at=at if acted else manager.notifications_due_at(at),
             )
@@ -150,7 +167,10 @@ def _pool_firing_announce(rule: AlertRule, firing: AlertFiring, pool: PoolBalanc
     """A pool rule tells every manager, in their language."""
     if rule.kind == Kind.POOL_LOW:
         params = {"pool": pool.pool.name, "left": data_size(pool.remaining_bytes) or "0 B"}
-        tell_managers(pool.pool, at, gettext_noop("%(pool)s has %(left)s left this cycle."), params)
+        forecast = pool_summary(pool.pool, at=at).forecast
+        tell_managers(
+            pool.pool, at, gettext_noop("%(pool)s has %(left)s left this cycle."), params, forecast=forecast
+        )
         return
     member = next(usage.member for usage in pool.members if usage.member.pk == firing.detail["member"])
     params = {"line": member.line.nickname, "cap": data_size(member.cap_bytes), "pool": pool.pool.name}
@@ -246,7 +266,13 @@ def provisioning_notify(sender, *, change: LineStatusChange, **kwargs) -> None:
 
 
 def tell_managers(
-    pool: Pool, at: dt.datetime, message: str, params: dict[str, str], *, path: str | None = None
+    pool: Pool,
+    at: dt.datetime,
+    message: str,
+    params: dict[str, str],
+    *,
+    path: str | None = None,
+    forecast: Forecast | None = None,
 ) -> int:
     """Tells every current owner and manager; `message` is translated into each one's language."""
     managers = User.objects.filter(
@@ -259,7 +285,7 @@ def tell_managers(
             user_notify(
                 manager,
                 title=pool.name,
-                body=_(message) % params,
+                body=_(message) % params + forecast_said(forecast, manager),
                 path=path or reverse("family:pool", args=[pool.pk]),
                 at=at,
             )

@@ -7,7 +7,11 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
 from esimdash.clock import hour_floor
+from esimdash.units import data_size
 from plans.models import PoolMember
 from usage.balances import LineBalance, LotBalance, MemberUsage, PoolBalance
 from usage.totals import Window
@@ -86,6 +90,41 @@ class Forecast:
     """What expires before this pace uses it."""
     expires_unused_at: dt.datetime | None = None
     """When the last of that expires."""
+
+
+def forecast_sentences(forecast: Forecast) -> tuple[str, str]:
+    """The forecast in words, in the active language and time zone: when the data runs out or
+    what it lasts until, and what expires unused ("" when nothing does). Cards, the pool page
+    (templates/includes/forecast.html) and notices all say it so."""
+    words = {"pace": data_size(forecast.pace_bytes_per_day)}
+    if forecast.runs_out_at is not None:
+        outlook = _("The data runs out on %(when)s at the last 24 hours' pace (%(pace)s a day).") % {
+            **words,
+            "when": _date_time(forecast.runs_out_at),
+        }
+    elif forecast.lasts_until is not None and forecast.renews:
+        outlook = _(
+            "The data lasts until the cycle ends on %(when)s at the last 24 hours' pace (%(pace)s a day)."
+        ) % {**words, "when": _date_time(forecast.lasts_until)}
+    elif forecast.lasts_until is not None:
+        outlook = _(
+            "The data lasts until it expires on %(when)s at the last 24 hours' pace (%(pace)s a day)."
+        ) % {**words, "when": _date_time(forecast.lasts_until)}
+    else:
+        outlook = _("The data lasts at the last 24 hours' pace (%(pace)s a day).") % words
+    unused = ""
+    if forecast.expires_unused_bytes and forecast.expires_unused_at is not None:
+        unused = _("%(amount)s expires unused by %(when)s at this pace.") % {
+            "amount": data_size(forecast.expires_unused_bytes),
+            "when": _date_time(forecast.expires_unused_at),
+        }
+    return outlook, unused
+
+
+def _date_time(moment: dt.datetime) -> str:
+    """Always a date and a time: a weekday alone does not say which week. (The sentences do not end
+    on it: English formats end "p.m.", and a full stop after it reads "p.m..".)"""
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 def _after(start: dt.datetime, amount_bytes: int, bytes_per_day: int) -> dt.datetime | None:

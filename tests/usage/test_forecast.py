@@ -2,6 +2,7 @@
 last 24 complete hours, walking its lots in the order they are used."""
 
 import datetime as dt
+import html
 
 import pytest
 from django.urls import reverse
@@ -168,10 +169,22 @@ def test_the_card_gives_the_forecast_with_its_date_time_and_the_data_expiring_un
     grant(pack, 5 * GB, tokyo(2026, 12, 10), tokyo(2027, 1, 1))
     use(pack, 1 * GB, tokyo(2026, 12, 22, 7))
     client.force_login(owner)
-    body = client.get(reverse("usage:home")).content.decode()
+    body = html.unescape(client.get(reverse("usage:home")).content.decode())
     assert (
-        "At the last 24 hours' pace (1.00 GB a day), the data lasts until it expires on "
-        "Jan. 1, 2027, midnight." in body
+        "The data lasts until it expires on Jan. 1, 2027, midnight at the last 24 hours' pace "
+        "(1.00 GB a day)." in body
     )
     assert "4.50 GB expires unused by Jan. 1, 2027, midnight at this pace." in body
     assert 'data-testid="next-expiry">14.0 GB on Jan. 1, 2027, midnight<' in body
+
+
+def test_the_pool_page_and_a_members_card_say_the_same(client, owner, family):
+    pool, zhangwei, lijing = family
+    use(zhangwei, 2 * GB, NOW - dt.timedelta(hours=3))
+    use(lijing, 4 * GB, NOW - dt.timedelta(hours=2))
+    client.force_login(owner)
+    pool_page = html.unescape(client.get(reverse("family:pool", args=[pool.pk])).content.decode())
+    cards = html.unescape(client.get(reverse("usage:home")).content.decode())
+    said = "The data runs out on Nov. 24, 2026, noon at the last 24 hours' pace (6.00 GB a day)."
+    assert pool_page.count(said) == 1
+    assert cards.count(said) == 1

@@ -2,6 +2,7 @@
 and plan advice."""
 
 import datetime as dt
+import html
 import importlib
 
 import pytest
@@ -69,9 +70,9 @@ def test_the_card_shows_the_forecast_and_the_budget(client, owner, line):
     use(line, 6 * GB, NOW - dt.timedelta(days=3))
     use(line, 2 * GB, NOW - dt.timedelta(minutes=50))
     client.force_login(owner)
-    body = client.get(reverse("usage:home")).content.decode()
+    body = html.unescape(client.get(reverse("usage:home")).content.decode())
     assert '<p class="pace warning" data-testid="forecast">' in body
-    assert "At the last 24 hours' pace (2.00 GB a day), the data runs out on Nov. 21, 2026, noon." in body
+    assert "The data runs out on Nov. 21, 2026, noon at the last 24 hours' pace (2.00 GB a day)." in body
     assert 'data-testid="budget">182 MB<' in body
     assert 'data-testid="used-today">2.00 GB<' in body
     assert "figures may be behind" not in body
