@@ -10,7 +10,7 @@ from django.conf import settings
 from django.dispatch import receiver
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -21,8 +21,10 @@ from esimdash.places import country_name
 from esimdash.units import data_size
 from plans.models import Line, Pool, PoolMember
 from usage.balances import PoolBalance
+from usage.forecast import Forecast, forecast_sentences
 from usage.models import AppCategory, Device, LineStatusChange
 from usage.status import line_rule_hold, line_status_changed
+from usage.summaries import line_summaries, pool_summary
 
 logger = logging.getLogger(__name__)
 Kind = AlertRule.Kind
@@ -35,6 +37,19 @@ class Fired:
     line: Line | None
     pool: PoolBalance | None = None
     """For the pool kinds: the pool's balance the rule fired on."""
+
+
+# Notices of data running low say when it runs out, as the cards do.
+_LOW_DATA_KINDS = frozenset({Kind.REMAINING, Kind.USED_PERCENT})
+
+
+def forecast_said(forecast: Forecast | None, user: User) -> str:
+    """The forecast's sentences to append to a notice, in the active language and the user's time
+    zone ("" without a forecast)."""
+    if forecast is None:
+        return ""
+    with timezone.override(user.tz):
+        return "".join(f" {sentence}" for sentence in forecast_sentences(forecast) if sentence)
 
 
 def _describe(rule: AlertRule, line: Line, value: int, detail: dict) -> str:
@@ -99,6 +114,7 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
     rule, line, firing = fired.rule, fired.rule.watched_line, fired.firing
     owner: User = line.owner
     acted = _act(rule, line, at)
+    forecast = line_summaries([line], at=at)[0].forecast if rule.kind in _LOW_DATA_KINDS else None
     # Quiet hours hold notifications back, but not news of a line just slowed or cut off.
     visible_at = at if acted else owner.notifications_due_at(at)
     rules_url = settings.SITE_URL + reverse("alerts:line_rules", args=[line.pk])
@@ -107,6 +123,7 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
         body = _describe(rule, line, firing.value, firing.detail)
         if acted:
             body += " " + _(_ACTION_TEXT[AlertRule.Action(rule.action)])
+        body += forecast_said(forecast, owner)
         notification = Notification.objects.create(
             user=owner,
             line=line,
@@ -130,7 +147,7 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
                 line=line,
                 firing=firing,
                 title=f"{rule.name} · {line.nickname}",
-                body=_describe(rule, line, firing.value, firing.detail),
+                body=_describe(rule, line, firing.value, firing.detail) + forecast_said(forecast, manager),
                 created_at=at,
                 visible_at=at if acted else manager.notifications_due_at(at),
                 subject_kind=Notification.Subject.RULE,
@@ -159,7 +176,10 @@ def _pool_firing_announce(rule: AlertRule, firing: AlertFiring, pool: PoolBalanc
     """A pool rule tells every manager, in their language."""
     if rule.kind == Kind.POOL_LOW:
         params = {"pool": pool.pool.name, "left": data_size(pool.remaining_bytes) or "0 B"}
-        tell_managers(pool.pool, at, gettext_noop("%(pool)s has %(left)s left this cycle."), params)
+        forecast = pool_summary(pool.pool, at=at).forecast
+        tell_managers(
+            pool.pool, at, gettext_noop("%(pool)s has %(left)s left this cycle."), params, forecast=forecast
+        )
         return
     member = next(usage.member for usage in pool.members if usage.member.pk == firing.detail["member"])
     params = {"line": member.line.nickname, "cap": data_size(member.cap_bytes), "pool": pool.pool.name}
@@ -272,6 +292,7 @@ def tell_managers(
     *,
     path: str | None = None,
     subject: tuple[str, int] | None = None,
+    forecast: Forecast | None = None,
 ) -> int:
     """Tells every current owner and manager; `message` is translated into each one's language.
     The notice is about the pool unless `subject` says otherwise."""
@@ -285,7 +306,7 @@ def tell_managers(
             user_notify(
                 manager,
                 title=pool.name,
-                body=_(message) % params,
+                body=_(message) % params + forecast_said(forecast, manager),
                 path=path or reverse("family:pool", args=[pool.pk]),
                 at=at,
                 subject=subject or (Notification.Subject.POOL, pool.pk),

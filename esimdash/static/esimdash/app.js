@@ -68,10 +68,10 @@ function hideWithoutJsControls(root) {
 document.addEventListener("DOMContentLoaded", () => hideWithoutJsControls(document));
 document.addEventListener("htmx:afterSwap", () => hideWithoutJsControls(document));
 
-/* --- charts and phone layout (issue 21) --- */
-// A <details data-keep-open id=...> stays as the reader left it when a poll swaps its section:
-// the open ones are remembered by id and reopened after every htmx swap. "toggle" does not
-// bubble, hence the capture.
+/* --- charts, line cards and phone layout (issue 21) --- */
+// A poll swaps a whole section (a line's card, a chart), which would close the disclosure a person
+// just opened. Open <details data-keep-open id=...> are remembered by id and re-opened right after
+// each swap, before the page is painted again. "toggle" does not bubble, hence the capture.
 const keptOpen = new Set();
 document.addEventListener(
   "toggle",
@@ -112,3 +112,4 @@ document.addEventListener("keydown", (event) => {
     menu.querySelector("summary").focus();
   }
 });
+
