@@ -1,12 +1,14 @@
 """A new account is never a dead end: every page with nothing to show yet says why, and links to
 the next step."""
 
+import datetime as dt
 from html.parser import HTMLParser
 
 import pytest
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 
-from tests.factories import make_user
+from tests.factories import make_line, make_plan, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -42,14 +44,33 @@ def next_steps(html: str, testid: str) -> list[str]:
 @pytest.mark.parametrize(
     ("page", "testid", "links"),
     [
-        ("usage:home", "no-lines", ["family:pools", "accounts:email_change"]),
+        ("usage:home", "no-lines", [reverse_lazy("family:pools"), reverse_lazy("accounts:email_change")]),
+        ("family:pools", "no-pools", [reverse_lazy("alerts:notifications")]),
+        ("alerts:notifications", "no-notices", [reverse_lazy("usage:home")]),
     ],
 )
 def test_an_empty_page_links_to_the_next_step(client, page, testid, links):
     client.force_login(make_user("newcomer"))
     response = client.get(reverse(page))
     assert response.status_code == 200
-    assert next_steps(response.content.decode(), testid) == [reverse(link) for link in links]
+    assert next_steps(response.content.decode(), testid) == [str(link) for link in links]
+
+
+def test_no_unread_notices_links_to_every_notice(client):
+    client.force_login(make_user("newcomer"))
+    response = client.get(reverse("alerts:notifications") + "?show=unread")
+    assert next_steps(response.content.decode(), "no-notices") == ["?show=all"]
+
+
+def test_a_line_outside_a_pool_is_offered_to_start_one(client):
+    newcomer = make_user("newcomer")
+    make_line(newcomer, plan=make_plan(shareable=True), activated_at=timezone.now() - dt.timedelta(days=1))
+    client.force_login(newcomer)
+    response = client.get(reverse("family:pools"))
+    assert next_steps(response.content.decode(), "no-pools") == [
+        "#new-title",
+        reverse("alerts:notifications"),
+    ]
 
 
 def test_the_lines_page_says_which_address_lines_arrive_for(client):

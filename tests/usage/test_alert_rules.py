@@ -145,7 +145,7 @@ def test_new_country_fires_once_per_country(line):
     use(line, 10 * MB, NOW - dt.timedelta(hours=3), country="KR")
     assert fired(travel) == [("country:JP", 0, None), ("country:KR", 0, None)]
     assert Notification.objects.filter(firing__period_key="country:KR").get().body == (
-        "owner's line was used in Korea, Republic of for the first time."
+        "owner's line was used in South Korea for the first time."
     )
 
 
