@@ -41,6 +41,7 @@ help:
 	@echo "make test-at INSTANT=2026-12-31T15:30:00Z [TZ_FOR_LINES=America/Los_Angeles] [CYCLE_DAY=10] [PYTEST_ARGS=tests/plans]"
 	@echo "make lint   ruff and mypy"
 	@echo "make bench  the benchmark: speed and memory as ratios against baselines of the same run"
+	@echo "make screenshots   the README's phone pictures, taken from the running demo (docs/screenshots/)"
 	@echo "make loadtest   5 minutes of ingestion and dashboard users (LOADTEST_SECONDS=60 for less): no 5xx, nothing lost"
 	@echo "make messages   recompile translations;  make clean   remove the environment (keeps var/ data)"
 
@@ -198,6 +199,11 @@ test-clocks: setup services
 	    exit 1
 	  fi' _ {} || { echo "The suite failed at one or more instants (above)." >&2; exit 1; }
 	echo "==> every run of the matrix passed ($$((SECONDS - started)) s)"
+
+# --- make screenshots: the README's pictures, from make run on a free port with data of its own -------------
+.PHONY: screenshots
+screenshots: setup services
+	$(PY) docs/screenshots.py
 
 # --- make bench ------------------------------------------------------------------------------------------
 .PHONY: bench

@@ -266,7 +266,7 @@ def rules_evaluate(
     re-arms the rule. Returns what fired."""
     pools = {balance.pool.pool.pk: balance.pool for balance in balances.values() if balance.pool}
     rules = list(
-        AlertRule.objects.filter(Q(line__in=lines) | Q(pool__in=list(pools)))
+        AlertRule.objects.filter(Q(line__in=lines) | Q(pool__in=list(pools)), deleted_at__isnull=True)
         .filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=at))
         .select_related("line__owner", "line__plan", "pool", "created_by")
     )
@@ -327,7 +327,7 @@ def rules_sweep_batches() -> list[list[int]]:
     """The ids of every line that has rules, in batches of ALERT_SWEEP_BATCH_LINES: the minute
     sweep queues one task per batch, so more workers sweep faster."""
     line_ids = list(
-        AlertRule.objects.filter(line__isnull=False)
+        AlertRule.objects.filter(line__isnull=False, deleted_at__isnull=True)
         .order_by("line_id")
         .values_list("line_id", flat=True)
         .distinct()
@@ -397,3 +397,9 @@ def rule_preview(rule: AlertRule, line: Line, *, at: dt.datetime) -> int | None:
             fired += 1
         above = rolling >= rule.threshold_bytes
     return fired
+
+
+def rules_deleted_purge(*, before: dt.datetime) -> int:
+    """Removes for good the rules deleted before `before` (their owners could undo until then)."""
+    deleted, _by_model = AlertRule.objects.filter(deleted_at__lt=before).delete()
+    return deleted

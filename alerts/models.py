@@ -1,3 +1,5 @@
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -37,6 +39,8 @@ class AlertRule(models.Model):
 
     POOL_KINDS = frozenset({Kind.POOL_LOW, Kind.MEMBER_CAP})
     POOL_LOW_PERCENT = 10
+    UNDO_FOR = dt.timedelta(minutes=10)
+    """How long a deleted rule can be brought back; the minute sweep then removes it for good."""
     """A new pool's managers are told when its remaining data falls to this share."""
 
     # A rule watches a line, or (the pool kinds) a family pool, telling its managers.
@@ -57,6 +61,9 @@ class AlertRule(models.Model):
     snoozed_until = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, help_text="The last delivery that failed for good.")
     created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Deleted: never evaluated; its owner may undo for a while."
+    )
 
     class Meta:
         db_table = "usage_alertrule"  # moved from usage, table kept
@@ -107,7 +114,16 @@ class AlertFiring(models.Model):
 
 
 class Notification(models.Model):
-    """An entry in a user's notification centre, written in their language when raised."""
+    """An entry in a user's notification centre, written in their language when raised. What it is
+    about (`subject_kind`, `subject_id`) gives it its link and its actions (`alerts.notices`)."""
+
+    class Subject(models.TextChoices):
+        LINE = "line"
+        POOL = "pool"
+        RULE = "rule"
+        GIFT = "gift"
+        GIFT_REQUEST = "gift_request"
+        POOL_INVITE = "pool_invite"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     line = models.ForeignKey(Line, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
@@ -117,6 +133,9 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     visible_at = models.DateTimeField(default=timezone.now, help_text="After the user's quiet hours.")
     read_at = models.DateTimeField(null=True, blank=True)
+    # Not a foreign key: the requests and invitations it may be about live in apps above this one.
+    subject_kind = models.CharField(max_length=16, choices=Subject.choices, blank=True)
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "usage_notification"  # moved from usage, table kept

@@ -6,23 +6,25 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-import pycountry
 from django.conf import settings
 from django.dispatch import receiver
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from alerts.models import AlertFiring, AlertRule, Delivery, Notification, WebhookEndpoint
 from alerts.outbox import queue
 from esimdash.accounts.models import User
+from esimdash.places import country_name
 from esimdash.units import data_size
 from plans.models import Line, Pool, PoolMember
 from usage.balances import PoolBalance
+from usage.forecast import Forecast, forecast_sentences
 from usage.models import AppCategory, Device, LineStatusChange
 from usage.status import line_rule_hold, line_status_changed
+from usage.summaries import line_summaries, pool_summary
 
 logger = logging.getLogger(__name__)
 Kind = AlertRule.Kind
@@ -35,6 +37,19 @@ class Fired:
     line: Line | None
     pool: PoolBalance | None = None
     """For the pool kinds: the pool's balance the rule fired on."""
+
+
+# Notices of data running low say when it runs out, as the cards do.
+_LOW_DATA_KINDS = frozenset({Kind.REMAINING, Kind.USED_PERCENT})
+
+
+def forecast_said(forecast: Forecast | None, user: User) -> str:
+    """The forecast's sentences to append to a notice, in the active language and the user's time
+    zone ("" without a forecast)."""
+    if forecast is None:
+        return ""
+    with timezone.override(user.tz):
+        return "".join(f" {sentence}" for sentence in forecast_sentences(forecast) if sentence)
 
 
 def _describe(rule: AlertRule, line: Line, value: int, detail: dict) -> str:
@@ -56,9 +71,8 @@ def _describe(rule: AlertRule, line: Line, value: int, detail: dict) -> str:
     if rule.kind == Kind.TETHERED:
         return _("Hotspot use on %(line)s reached %(used)s this cycle.") % {**names, "used": data_size(value)}
     if rule.kind == Kind.NEW_COUNTRY:
-        country = pycountry.countries.get(alpha_2=detail["country"])
-        name = country.name if country else detail["country"]
-        return _("%(line)s was used in %(country)s for the first time.") % {**names, "country": name}
+        country = country_name(detail["country"])
+        return _("%(line)s was used in %(country)s for the first time.") % {**names, "country": country}
     if rule.kind == Kind.DAYS_ABROAD:
         return _("%(line)s has been used abroad %(days)s days in a row.") % {**names, "days": value}
     if rule.kind == Kind.EXPIRY:
@@ -100,6 +114,7 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
     rule, line, firing = fired.rule, fired.rule.watched_line, fired.firing
     owner: User = line.owner
     acted = _act(rule, line, at)
+    forecast = line_summaries([line], at=at)[0].forecast if rule.kind in _LOW_DATA_KINDS else None
     # Quiet hours hold notifications back, but not news of a line just slowed or cut off.
     visible_at = at if acted else owner.notifications_due_at(at)
     rules_url = settings.SITE_URL + reverse("alerts:line_rules", args=[line.pk])
@@ -108,8 +123,17 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
         body = _describe(rule, line, firing.value, firing.detail)
         if acted:
             body += " " + _(_ACTION_TEXT[AlertRule.Action(rule.action)])
+        body += forecast_said(forecast, owner)
         notification = Notification.objects.create(
-            user=owner, line=line, firing=firing, title=title, body=body, created_at=at, visible_at=visible_at
+            user=owner,
+            line=line,
+            firing=firing,
+            title=title,
+            body=body,
+            created_at=at,
+            visible_at=visible_at,
+            subject_kind=Notification.Subject.RULE,
+            subject_id=rule.pk,
         )
         deliveries = []
         if rule.notify_email and owner.confirmed_email:
@@ -123,9 +147,11 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
                 line=line,
                 firing=firing,
                 title=f"{rule.name} · {line.nickname}",
-                body=_describe(rule, line, firing.value, firing.detail),
+                body=_describe(rule, line, firing.value, firing.detail) + forecast_said(forecast, manager),
                 created_at=at,
                 visible_at=at if acted else manager.notifications_due_at(at),
+                subject_kind=Notification.Subject.RULE,
+                subject_id=rule.pk,
             )
     event = {
         "event": "alert.fired",
@@ -150,7 +176,10 @@ def _pool_firing_announce(rule: AlertRule, firing: AlertFiring, pool: PoolBalanc
     """A pool rule tells every manager, in their language."""
     if rule.kind == Kind.POOL_LOW:
         params = {"pool": pool.pool.name, "left": data_size(pool.remaining_bytes) or "0 B"}
-        tell_managers(pool.pool, at, gettext_noop("%(pool)s has %(left)s left this cycle."), params)
+        forecast = pool_summary(pool.pool, at=at).forecast
+        tell_managers(
+            pool.pool, at, gettext_noop("%(pool)s has %(left)s left this cycle."), params, forecast=forecast
+        )
         return
     member = next(usage.member for usage in pool.members if usage.member.pk == firing.detail["member"])
     params = {"line": member.line.nickname, "cap": data_size(member.cap_bytes), "pool": pool.pool.name}
@@ -182,14 +211,24 @@ def user_notify(
     at: dt.datetime,
     line: Line | None = None,
     email: bool = True,
+    subject: tuple[str, int] | None = None,
 ) -> Notification:
     """A notification outside the alert rules (pool invites, caps reached): in the user's centre
     after their quiet hours, and by e-mail when they have a confirmed address. The caller writes `title`
-    and `body` in the user's language (`translation.override(user.language)`)."""
+    and `body` in the user's language (`translation.override(user.language)`). `subject` (a
+    `Notification.Subject` and an id) gives the notice its link and actions (`alerts.notices`)."""
     visible_at = user.notifications_due_at(at)
+    subject_kind, subject_id = subject or ("", None)
     with translation.override(user.language):
         notification = Notification.objects.create(
-            user=user, line=line, title=str(title), body=str(body), created_at=at, visible_at=visible_at
+            user=user,
+            line=line,
+            title=str(title),
+            body=str(body),
+            created_at=at,
+            visible_at=visible_at,
+            subject_kind=subject_kind,
+            subject_id=subject_id,
         )
         deliveries = (
             [_email(user, str(title), str(body), settings.SITE_URL + path)]
@@ -246,9 +285,17 @@ def provisioning_notify(sender, *, change: LineStatusChange, **kwargs) -> None:
 
 
 def tell_managers(
-    pool: Pool, at: dt.datetime, message: str, params: dict[str, str], *, path: str | None = None
+    pool: Pool,
+    at: dt.datetime,
+    message: str,
+    params: dict[str, str],
+    *,
+    path: str | None = None,
+    subject: tuple[str, int] | None = None,
+    forecast: Forecast | None = None,
 ) -> int:
-    """Tells every current owner and manager; `message` is translated into each one's language."""
+    """Tells every current owner and manager; `message` is translated into each one's language.
+    The notice is about the pool unless `subject` says otherwise."""
     managers = User.objects.filter(
         lines__memberships__pool=pool,
         lines__memberships__left_at__isnull=True,
@@ -259,8 +306,9 @@ def tell_managers(
             user_notify(
                 manager,
                 title=pool.name,
-                body=_(message) % params,
+                body=_(message) % params + forecast_said(forecast, manager),
                 path=path or reverse("family:pool", args=[pool.pk]),
                 at=at,
+                subject=subject or (Notification.Subject.POOL, pool.pk),
             )
     return len(managers)

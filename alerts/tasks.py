@@ -4,8 +4,9 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from alerts.engine import rules_sweep_batches, rules_sweep_lines
+from alerts.engine import rules_deleted_purge, rules_sweep_batches, rules_sweep_lines
 from alerts.evaluation import lines_evaluate
+from alerts.models import AlertRule
 from alerts.outbox import deliveries_due_queue
 from plans.models import Line
 from usage.status import rule_holds_release
@@ -30,6 +31,7 @@ def alerts_sweep() -> int:
     lines_evaluate(line_ids=list(lost), at=now)
     rule_holds_release(at=now)
     deliveries_due_queue(at=now)
+    rules_deleted_purge(before=now - AlertRule.UNDO_FOR)
     batches = rules_sweep_batches()
     for batch in batches:
         sweep_rules.delay(batch)

@@ -7,16 +7,20 @@ import secrets
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Count, Prefetch, Q
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
 from alerts.engine import rule_preview
 from alerts.forms import AlertRuleForm, SnoozeForm, WebhookForm
 from alerts.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
+from alerts.notices import NoticeRefused, notice_act, notices_subjects
 from esimdash.accounts.requests import AuthenticatedHttpRequest
 from plans.models import Line
 from plans.selectors import line_get_for_rules, lines_with_rules_set_by
@@ -29,13 +33,16 @@ PRESET_PERCENTS = (75, 90, 100)
 def _rule_for_user(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> AlertRule:
     """A rule on a line whose rules the user sets (their own, or a supervised pool member's), or 404."""
     return get_object_or_404(
-        AlertRule, pk=rule_id, line_id=line_id, line__in=lines_with_rules_set_by(request.user)
+        AlertRule.objects.filter(deleted_at__isnull=True),
+        pk=rule_id,
+        line_id=line_id,
+        line__in=lines_with_rules_set_by(request.user),
     )
 
 
 def _rules(line: Line) -> list[AlertRule]:
     return list(
-        AlertRule.objects.filter(line=line)
+        AlertRule.objects.filter(line=line, deleted_at__isnull=True)
         .annotate(open_firings=Count("firings", filter=Q(firings__resolved_at__isnull=True)))
         .prefetch_related(
             Prefetch(
@@ -57,7 +64,10 @@ def _page(
         "line": line,
         "rules": rules,
         "holding_rule": next((rule for rule in rules if rule.pk == held_by), None),
-        "form": form or AlertRuleForm(),
+        "deleted": AlertRule.objects.filter(line=line, deleted_at__gt=now - AlertRule.UNDO_FOR).order_by(
+            "-deleted_at"
+        ),
+        "form": _kind_swaps_fields(form, line) if form else _new_rule_form(line, request.GET),
         "snooze_form": SnoozeForm(),
         "presets": PRESET_PERCENTS,
         "now": now,
@@ -66,8 +76,37 @@ def _page(
     return render(request, template, context, status=status)
 
 
-def _done(request: AuthenticatedHttpRequest, line: Line) -> HttpResponse:
-    """After a change: the refreshed rules region for htmx, a redirect for a plain form post."""
+def _new_rule_form(line: Line, chosen: QueryDict) -> AlertRuleForm:
+    """An empty form, or (once a kind is chosen, by the htmx swap or the "Show the fields" button)
+    one showing that kind's fields, with what was already typed kept, unchecked."""
+    typed: dict[str, object] = {
+        name: value for name, value in chosen.items() if name in AlertRuleForm.base_fields
+    }
+    if "kind" in chosen:
+        typed["notify_email"] = "notify_email" in chosen
+        typed["notify_webhook"] = "notify_webhook" in chosen
+    return _kind_swaps_fields(AlertRuleForm(initial=typed), line)
+
+
+def _kind_swaps_fields(form: AlertRuleForm, line: Line) -> AlertRuleForm:
+    """The new-rule form's kind select asks (htmx) for the form with that kind's fields."""
+    form.fields["kind"].widget.attrs.update(
+        {
+            "hx-get": reverse("alerts:line_rules", args=[line.pk]),
+            # Not the CSRF token: it has no place in a URL.
+            "hx-include": "#new-rule [name]:not([name=csrfmiddlewaretoken])",
+            "hx-target": "#new-rule",
+            "hx-swap": "outerHTML",
+        }
+    )
+    return form
+
+
+def _done(request: AuthenticatedHttpRequest, line: Line, success: str = "") -> HttpResponse:
+    """After a change: its message, then the refreshed rules region for htmx or a redirect for a
+    plain form post."""
+    if success:
+        messages.success(request, success)
     if request.htmx:
         line.refresh_from_db()
         return _page(request, line)
@@ -79,13 +118,23 @@ def _done(request: AuthenticatedHttpRequest, line: Line) -> HttpResponse:
 def line_rules(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
     line = line_get_for_rules(request.user, line_id)
     if request.method == "GET":
+        if request.htmx and "kind" in request.GET:
+            # The kind select swapped: the new-rule form with that kind's fields.
+            return render(
+                request,
+                "alerts/rules.html#new_rule",
+                {"line": line, "form": _new_rule_form(line, request.GET)},
+            )
         return _page(request, line)
+    if "show_fields" in request.POST:
+        # Without JS, "Show the fields" posts the form: it comes back with the chosen kind's fields.
+        return _page(request, line, _new_rule_form(line, request.POST))
     form = AlertRuleForm(request.POST, instance=AlertRule(line=line, created_by=request.user))
     if not form.is_valid():
         # 200 for htmx, which swaps only successful responses; the errors sit beside their fields.
         return _page(request, line, form, status=200 if request.htmx else 400)
-    form.save()
-    return _done(request, line)
+    rule = form.save()
+    return _done(request, line, _("Rule “%(name)s” added.") % {"name": rule.name})
 
 
 @login_required
@@ -96,14 +145,28 @@ def rule_preset(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse
     percent = request.POST.get("percent", "")
     if not percent.isdigit() or int(percent) not in PRESET_PERCENTS:
         return HttpResponse(_("Choose 75, 90 or 100 %."), status=400)
-    AlertRule.objects.create(
-        line=line,
-        created_by=request.user,
-        kind=AlertRule.Kind.USED_PERCENT,
-        percent=int(percent),
-        name=_("%(percent)s %% used") % {"percent": percent},
-    )
-    return _done(request, line)
+    with transaction.atomic():
+        # The line's row lock makes a double click (two requests at once) one rule.
+        Line.objects.select_for_update().filter(pk=line.pk).first()
+        same = AlertRule.objects.filter(
+            line=line, kind=AlertRule.Kind.USED_PERCENT, percent=int(percent), deleted_at__isnull=True
+        ).first()
+        if same is None:
+            rule = AlertRule.objects.create(
+                line=line,
+                created_by=request.user,
+                kind=AlertRule.Kind.USED_PERCENT,
+                percent=int(percent),
+                name=_("%(percent)s %% used") % {"percent": percent},
+            )
+    if same is not None:
+        messages.info(
+            request,
+            _("The rule “%(name)s” already warns at %(percent)s %% used; nothing was added.")
+            % {"name": same.name, "percent": percent},
+        )
+        return _done(request, line)
+    return _done(request, line, _("Rule “%(name)s” added.") % {"name": rule.name})
 
 
 @login_required
@@ -113,7 +176,7 @@ def rule_edit(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> 
     form = AlertRuleForm(request.POST or None, instance=rule, prefix=f"rule{rule.pk}")
     if request.method == "POST" and form.is_valid():
         form.save()
-        return _done(request, rule.watched_line)
+        return _done(request, rule.watched_line, _("Rule “%(name)s” saved.") % {"name": rule.name})
     status = 400 if request.method == "POST" and not request.htmx else 200
     return render(
         request,
@@ -126,9 +189,26 @@ def rule_edit(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> 
 @login_required
 @require_POST
 def rule_delete(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> HttpResponse:
+    """Deleted at once, yet kept for AlertRule.UNDO_FOR: the page offers to bring it back meanwhile."""
     rule = _rule_for_user(request, line_id, rule_id)
-    rule.delete()
+    AlertRule.objects.filter(pk=rule.pk).update(deleted_at=timezone.now())
+    # Said by the page's undo bar ("… was deleted. Undo"), which stays for AlertRule.UNDO_FOR.
     return _done(request, rule.watched_line)
+
+
+@login_required
+@require_POST
+def rule_restore(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -> HttpResponse:
+    """Undoes a delete, while the rule is still kept."""
+    rule = get_object_or_404(
+        AlertRule,
+        pk=rule_id,
+        line_id=line_id,
+        line__in=lines_with_rules_set_by(request.user),
+        deleted_at__gt=timezone.now() - AlertRule.UNDO_FOR,
+    )
+    AlertRule.objects.filter(pk=rule.pk).update(deleted_at=None)
+    return _done(request, rule.watched_line, _("Rule “%(name)s” is back.") % {"name": rule.name})
 
 
 @login_required
@@ -143,7 +223,8 @@ def rule_snooze(request: AuthenticatedHttpRequest, line_id: int, rule_id: int) -
             return HttpResponse(_("Snooze for 1 to 168 hours."), status=400)
         rule.snoozed_until = timezone.now() + dt.timedelta(hours=form.cleaned_data["hours"])
     rule.save(update_fields=["snoozed_until"])
-    return _done(request, rule.watched_line)
+    success = _("Rule “%(name)s” is awake.") if rule.snoozed_until is None else _("Rule “%(name)s” snoozed.")
+    return _done(request, rule.watched_line, success % {"name": rule.name})
 
 
 @login_required
@@ -156,7 +237,7 @@ def firing_acknowledge(
     AlertFiring.objects.filter(pk=firing.pk, acknowledged_at__isnull=True).update(
         acknowledged_at=timezone.now()
     )
-    return _done(request, rule.watched_line)
+    return _done(request, rule.watched_line, _("Alert acknowledged."))
 
 
 @login_required
@@ -175,7 +256,8 @@ def line_resume_view(request: AuthenticatedHttpRequest, line_id: int) -> HttpRes
     line = line_get_for_rules(request.user, line_id)
     if not line_rule_release(line, at=timezone.now(), by=request.user):
         messages.info(request, _("The line was not held by a rule."))
-    return _done(request, line)
+        return _done(request, line)
+    return _done(request, line, _("The line is resumed."))
 
 
 def _visible(request: AuthenticatedHttpRequest):
@@ -190,11 +272,11 @@ def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 def _notifications_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     show = request.GET.get("show", "all")
-    entries = _visible(request).select_related("line")
+    entries = _visible(request)
     if show == "unread":
         entries = entries.filter(read_at__isnull=True)
     context = {
-        "entries": entries[:100],
+        "entries": _with_subjects(request, entries[:100]),
         "show": show,
         "unread": _visible(request).filter(read_at__isnull=True).count(),
     }
@@ -204,6 +286,62 @@ def _notifications_page(request: AuthenticatedHttpRequest) -> HttpResponse:
         else "alerts/notifications.html"
     )
     return render(request, template, context)
+
+
+def _with_subjects(request: AuthenticatedHttpRequest, entries) -> list[Notification]:
+    """The notices, each with `about`: its link, its actions or their outcome (or None)."""
+    entries = list(entries)
+    subjects = notices_subjects(request.user, entries)
+    for entry in entries:
+        entry.about = subjects.get(entry.pk)
+    return entries
+
+
+def _notice_for_user(request: AuthenticatedHttpRequest, notification_id: int) -> Notification:
+    return get_object_or_404(_visible(request), pk=notification_id)
+
+
+def _mark_read(notice: Notification) -> None:
+    Notification.objects.filter(pk=notice.pk, read_at__isnull=True).update(read_at=timezone.now())
+
+
+@login_required
+@require_GET
+def notification_open(request: AuthenticatedHttpRequest, notification_id: int) -> HttpResponse:
+    """Opening a notice's link marks it read, then leads to what it is about."""
+    notice = _notice_for_user(request, notification_id)
+    _mark_read(notice)
+    subject = notices_subjects(request.user, [notice]).get(notice.pk)
+    return redirect(subject.url if subject else "alerts:notifications")
+
+
+@login_required
+@require_POST
+def notification_act(request: AuthenticatedHttpRequest, notification_id: int, action: str) -> HttpResponse:
+    """Answers what the notice is about (approve a request, accept an invitation) through its app's
+    service, and marks the notice read. htmx gets the notice back, showing the outcome."""
+    notice = _notice_for_user(request, notification_id)
+    try:
+        success = notice_act(
+            user=request.user,
+            notice=notice,
+            action=action,
+            choice=request.POST.get("choice", ""),
+            at=timezone.now(),
+        )
+    except NoticeRefused as error:
+        messages.error(request, str(error))
+    else:
+        _mark_read(notice)
+        messages.success(request, success)
+    if request.htmx:
+        notice.refresh_from_db()
+        response = render(
+            request, "alerts/notifications.html#notice", {"entry": _with_subjects(request, [notice])[0]}
+        )
+        # The header's unread badge follows at once rather than at its next poll.
+        return trigger_client_event(response, "notices-changed")
+    return redirect("alerts:notifications")
 
 
 @login_required

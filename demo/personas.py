@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from stdnum import luhn
 from stdnum.iso7064 import mod_97_10
 
@@ -109,13 +110,15 @@ class FamilyMember:
     serial: int
 
 
+# The children's lines, named as their parents call them (Chinese writes full-width brackets).
+HAO_LINE = "小浩（14岁）"
+XIN_LINE = "小欣（9岁）"
+
 # Zhang Wei's family pool: his wife manages it with him; the children are supervised, with caps.
 FAMILY = (
     FamilyMember("liuyan", "刘燕", "zh-hans", "刘燕的手机", "manager", None, "throttle", "family_parent", 4),
-    FamilyMember(
-        "zhanghao", "张浩", "zh-hans", "Hao (14)", "supervised", 5 * GB, "throttle", "family_teen", 5
-    ),
-    FamilyMember("zhangxin", "张欣", "zh-hans", "Xin (9)", "supervised", 2 * GB, "pause", "family_child", 6),
+    FamilyMember("zhanghao", "张浩", "zh-hans", HAO_LINE, "supervised", 5 * GB, "throttle", "family_teen", 5),
+    FamilyMember("zhangxin", "张欣", "zh-hans", XIN_LINE, "supervised", 2 * GB, "pause", "family_child", 6),
 )
 FAMILY_PLAN = "docomo-share-30gb"
 
@@ -171,7 +174,7 @@ def demo_family_create(father: SimulatedLine, *, now: dt.datetime) -> list[Simul
             SimulatedLine.objects.filter(line__memberships__pool__members__line=line).exclude(line=line)
         )
     started = line.activated_at or now
-    pool = pool_create(user=line.owner, line=line, name="张家 Zhang family", at=started)
+    pool = pool_create(user=line.owner, line=line, name="张家", at=started)
     family = []
     for relative in FAMILY:
         user = User.objects.create_user(
@@ -211,15 +214,25 @@ def demo_family_create(father: SimulatedLine, *, now: dt.datetime) -> list[Simul
 
 
 def _demo_rules(line: Line, profile: str) -> None:
-    """The rules each persona would set: a 90 % warning, and the one their story calls for."""
+    """The rules each persona would set, named in their own language: a 90 % warning, and the one
+    their story calls for."""
     common = {"line": line, "created_by": line.owner, "notify_email": False}
     AlertRule.objects.create(**common, name="90 %", kind=AlertRule.Kind.USED_PERCENT, percent=90)
-    story = {
-        "student": {"name": "Hotspot 3 GB", "kind": AlertRule.Kind.TETHERED, "threshold_bytes": 3 * GB},
-        "consultant": {"name": "Backup leak", "kind": AlertRule.Kind.BACKGROUND_LEAK, "leak_factor": 5},
-        "family_trip": {"name": "Pack expiring", "kind": AlertRule.Kind.EXPIRY, "hours": 72},
-    }
-    AlertRule.objects.create(**common, **story[profile])
+    with translation.override(line.owner.language):
+        story = {
+            "student": {
+                "name": _("Hotspot 3 GB"),
+                "kind": AlertRule.Kind.TETHERED,
+                "threshold_bytes": 3 * GB,
+            },
+            "consultant": {
+                "name": _("Backup leak"),
+                "kind": AlertRule.Kind.BACKGROUND_LEAK,
+                "leak_factor": 5,
+            },
+            "family_trip": {"name": _("Pack expiring"), "kind": AlertRule.Kind.EXPIRY, "hours": 72},
+        }
+        AlertRule.objects.create(**common, **story[profile])
 
 
 def demo_history_fill(simulation: SimulatedLine, *, now: dt.datetime, seed: int, progress=None) -> int:

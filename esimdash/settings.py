@@ -91,7 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            "libraries": {"data_units": "esimdash.units"},
+            "libraries": {"data_units": "esimdash.units", "places": "esimdash.places"},
         },
     },
 ]
@@ -228,7 +228,7 @@ STORAGES = {
 # --- E-mail ------------------------------------------------------------------------------------------
 # EMAIL_BACKEND: "console" (prints mail; the local default), "file" (into EMAIL_FILE_PATH) or "smtp".
 _MAIL_BACKENDS = {
-    "console": "django.core.mail.backends.console.EmailBackend",
+    "console": "esimdash.console_mail.EmailBackend",
     "file": "django.core.mail.backends.filebased.EmailBackend",
     "smtp": "django.core.mail.backends.smtp.EmailBackend",
 }

@@ -1,8 +1,11 @@
 """Data units, defined once: decimal, as carriers sell them (1 GB = 1,000 MB = 10^9 bytes). Also the
 template filters that show bytes as MB and GB (`{% load data_units %}`)."""
 
+from babel.numbers import format_decimal
 from django import template
 from django.utils.formats import number_format
+
+from esimdash.places import reader_locale
 
 KB = 10**3
 MB = 10**6
@@ -34,8 +37,9 @@ def percent_of(part: int, whole: int) -> int:
 
 @register.filter
 def yen(value: int) -> str:
-    """¥1,234: whole yen, grouped in the active locale."""
-    return f"¥{number_format(value, 0, force_grouping=True)}"
+    """¥1,234: whole yen, grouped by thousands as CLDR groups them for the active language (Django's
+    zh-Hans formats do not group at all: ¥2000)."""
+    return f"¥{format_decimal(value, format='#,##0', locale=reader_locale())}"
 
 
 @register.filter

@@ -12,24 +12,25 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from esimdash.units import GB, MB
-from family.gifts import gift_limits
-from family.pools import CapChange, lines_free_to_join, lines_to_start_a_pool
-from plans.models import Line, PoolMember
+from family.gifts import gift_limits, line_digits
+from family.pools import CAP_MIN_BYTES, CapChange, cap_too_small, lines_free_to_join, lines_to_start_a_pool
+from plans.models import Line, Pool, PoolMember
 from plans.selectors import gift_sources, lines_for_user
 
 
 class GigabytesField(forms.Field):
     """An amount of data typed in GB (decimal, as carriers sell it), cleaned to whole bytes; empty
-    is None. More decimals than a byte has (9) are refused rather than cut off."""
+    is None. More decimals than a byte has (9) are refused rather than cut off, and with
+    `minimum_bytes`, less than that."""
 
     default_error_messages = {
         "invalid": gettext_lazy("Enter a number of GB."),
         "decimals": gettext_lazy("Enter a number of GB with at most 9 decimal places."),
-        "not_positive": gettext_lazy("Enter more than 0 GB."),
+        "below_minimum": gettext_lazy("Enter a larger number of GB."),
     }
 
-    def __init__(self, *, positive: bool = False, **kwargs: Any) -> None:
-        self.positive = positive
+    def __init__(self, *, minimum_bytes: int | None = None, **kwargs: Any) -> None:
+        self.minimum_bytes = minimum_bytes
         super().__init__(**kwargs)
 
     def to_python(self, value: object) -> int | None:
@@ -50,8 +51,8 @@ class GigabytesField(forms.Field):
 
     def validate(self, value: int | None) -> None:
         super().validate(value)
-        if self.positive and value is not None and value <= 0:
-            raise ValidationError(self.error_messages["not_positive"], code="not_positive")
+        if self.minimum_bytes is not None and value is not None and value < self.minimum_bytes:
+            raise ValidationError(self.error_messages["below_minimum"], code="below_minimum")
 
 
 class PoolStartForm(forms.Form):
@@ -80,18 +81,32 @@ class InviteForm(forms.Form):
 
 
 class InviteAnswerForm(forms.Form):
-    """The invitee's answer; accepting needs one of their lines that is free to join."""
+    """The invitee's answer. It offers the lines free to join the pool, and takes any line of
+    theirs: for one that may not join, pool_invite_accept says why (expired, in a pool, of
+    another carrier)."""
 
     line = forms.ModelChoiceField(queryset=Line.objects.none())
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any, pool: Pool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lines = lines_free_to_join(user)
-        cast(forms.ModelChoiceField, self.fields["line"]).queryset = self.lines
+        self.lines = lines_free_to_join(user, pool)
+        cast(forms.ModelChoiceField, self.fields["line"]).queryset = Line.objects.filter(owner=user)
 
     def declines(self) -> bool:
         """The Decline button was pressed: no line is needed then."""
         return self.data.get("answer") == "decline"
+
+
+class PoolLowForm(forms.Form):
+    """The share of the pool's data left at which its managers are told (pool_low_percent_set
+    checks the range and says it)."""
+
+    percent = forms.IntegerField(
+        error_messages={
+            "required": gettext_lazy("Enter the share of the pool's data, in percent."),
+            "invalid": gettext_lazy("Enter the share of the pool's data as a whole number."),
+        }
+    )
 
 
 class ReserveForm(forms.Form):
@@ -116,13 +131,15 @@ class CapsForm(forms.Form):
         self.members = list(members)
         for member in self.members:
             line = {"line": member.line.nickname}
+            # The minimum is the service's (pool_caps_set refuses the same, in the same words):
+            # the preview and the save run this form, so they agree on what a cap may be.
             self.fields[f"cap-{member.pk}"] = GigabytesField(
                 required=False,
-                positive=True,
+                minimum_bytes=CAP_MIN_BYTES,
                 error_messages={
                     "invalid": _("The cap for %(line)s is not a number of GB.") % line,
                     "decimals": _("The cap for %(line)s has more than 9 decimal places.") % line,
-                    "not_positive": _("The cap for %(line)s must be more than 0 GB.") % line,
+                    "below_minimum": cap_too_small(member.line.nickname),
                 },
             )
             # What happens at the cap: pool_caps_set checks it against PoolMember.CapAction.
@@ -131,6 +148,15 @@ class CapsForm(forms.Form):
     def first_error(self) -> str:
         """The first member's error, as one message for the page."""
         return str(next(iter(self.errors.values()))[0])
+
+    def errors_by_member(self) -> dict[int, str]:
+        """Each member's first error, for the page to show on that member's row."""
+        by_field = {name: str(errors[0]) for name, errors in self.errors.items()}
+        return {
+            member.pk: by_field.get(f"cap-{member.pk}") or by_field[f"action-{member.pk}"]
+            for member in self.members
+            if f"cap-{member.pk}" in by_field or f"action-{member.pk}" in by_field
+        }
 
     def changes(self) -> list[CapChange]:
         """The members whose cap or action was sent and differs from what they have."""
@@ -161,33 +187,53 @@ class GiftForm(forms.Form):
         super().__init__(*args, **kwargs)
         lines, pools = gift_sources(user)
         self.lines, self.pools = {line.pk: line for line in lines}, {pool.pk: pool for pool in pools}
-        cast(forms.ChoiceField, self.fields["source"]).choices = [
-            (f"line:{line.pk}", line.nickname) for line in lines
-        ] + [(f"pool:{pool.pk}", _("Pool: %(name)s") % {"name": pool.name}) for pool in pools]
+        self.source_choices = [(f"line:{line.pk}", line.nickname) for line in lines] + [
+            (f"pool:{pool.pk}", _("Pool: %(name)s") % {"name": pool.name}) for pool in pools
+        ]
+        cast(forms.ChoiceField, self.fields["source"]).choices = self.source_choices
         # Hints for the browser; gift_send checks the limits and says which one a gift breaks.
         limits = gift_limits()
         self.fields["amount_mb"].widget.attrs.update(
             min=limits.min_bytes // MB, max=limits.max_bytes // MB, step=limits.unit_bytes // MB
         )
+        self.fields["source"].widget.attrs["aria-describedby"] = "gift-room"  # what each source can give
         self.initial.setdefault("key", uuid.uuid4())
 
     def sender(self) -> dict:
         """from_line or from_pool, for gift_send."""
-        kind, pk = self.cleaned_data["source"].split(":")
+        return self._source_of(self.cleaned_data["source"])
+
+    def sources(self) -> list[tuple[str, dict]]:
+        """Each source as the list shows it, with its from_line or from_pool."""
+        return [(label, self._source_of(value)) for value, label in self.source_choices]
+
+    def _source_of(self, value: str) -> dict:
+        kind, pk = value.split(":")
         return {"from_line": self.lines[int(pk)]} if kind == "line" else {"from_pool": self.pools[int(pk)]}
 
 
+class _LineChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Line) -> str:
+        # The digits a sender confirms the recipient by (family.gifts.line_digits).
+        return f"{obj.nickname} · {line_digits(obj)}"
+
+
 class RedeemForm(forms.Form):
+    """The code and the line to put its data on: one of the user's lines that can receive a gift
+    (family.gifts.lines_to_receive)."""
+
     code = forms.CharField(label=gettext_lazy("Gift code"), max_length=32)
-    line = forms.ModelChoiceField(
+    line = _LineChoiceField(
         queryset=Line.objects.none(), label=gettext_lazy("Put the data on"), empty_label=None
     )
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, lines: Sequence[Line], **kwargs):
         super().__init__(*args, **kwargs)
-        cast(forms.ModelChoiceField, self.fields["line"]).queryset = lines_for_user(user).exclude(
-            status=Line.Status.EXPIRED
-        )
+        self.lines = list(lines)
+        self.has_lines = lines_for_user(user).exists()
+        self.code_valid_hours = int(gift_limits().code_valid_for.total_seconds() // 3600)
+        field = cast(forms.ModelChoiceField, self.fields["line"])
+        field.queryset = Line.objects.filter(pk__in=[line.pk for line in self.lines]).select_related("plan")
 
 
 class RequestForm(forms.Form):

@@ -27,15 +27,20 @@ from esimdash.units import MB, data_size
 from family.forms import GiftForm, RedeemForm, RequestForm
 from family.gifts import (
     GiftError,
+    GiftRoom,
     gift_cancel,
+    gift_check,
     gift_code,
     gift_limits,
     gift_redeem,
     gift_request_approve,
     gift_request_create,
     gift_request_decline,
+    gift_room,
     gift_send,
     gifts_this_month,
+    line_digits,
+    lines_to_receive,
     masked_line,
     masked_name,
     recipient_lines,
@@ -57,12 +62,17 @@ def _page(request: AuthenticatedHttpRequest, *, form=None, redeem=None, ask=None
     user, now = request.user, timezone.now()
     count, total = gifts_this_month(user, now)
     ask = ask or RequestForm(user=user)
+    form = form or GiftForm(user=user)
     return render(
         request,
         "family/gifts.html",
         {
-            "form": form or GiftForm(user=user),
-            "redeem": redeem or RedeemForm(user=user),
+            "form": form,
+            "rooms": [
+                (label, _room_said(gift_room(sender=user, at=now, **source), in_pool="from_pool" in source))
+                for label, source in form.sources()
+            ],
+            "redeem": redeem or _redeem_form(request),
             "ask": ask if ask.lines.exists() else None,
             "limits": gift_limits(),
             "month_count": count,
@@ -77,11 +87,66 @@ def _page(request: AuthenticatedHttpRequest, *, form=None, redeem=None, ask=None
     )
 
 
+def _room_said(room: GiftRoom, *, in_pool: bool) -> str:
+    """How much the source can give now and why, in one sentence, before anything is typed."""
+    limits = room.limits
+    figures = {
+        "most": data_size(room.most_bytes),
+        "keep": data_size(limits.sender_keeps_bytes),
+        "left": data_size(room.month_left_bytes) or "0 B",
+        "limit": data_size(limits.monthly_bytes),
+        "made": room.month_count,
+        "count": limits.monthly_count,
+        "min": data_size(limits.min_bytes),
+        "reserve": data_size(room.reserved_bytes),
+    }
+    if room.bound == "refused":
+        return room.refused
+    if room.bound == "month_count":
+        return _("Nothing now: you have made %(made)d of %(count)d gifts this month.") % figures
+    if not room.most_bytes:
+        return _("Nothing now: a gift is at least %(min)s, and less than that can be given.") % figures
+    if room.reserved_bytes:
+        kept = _(
+            "Up to %(most)s now: the owner's reserve of %(reserve)s and %(keep)s must stay in the pool; "
+            "%(made)d of %(count)d gifts this month used."
+        )
+    elif in_pool:
+        kept = _(
+            "Up to %(most)s now: %(keep)s must stay in the pool; %(made)d of %(count)d gifts this month used."
+        )
+    else:
+        kept = _(
+            "Up to %(most)s now: %(keep)s must stay on the line; %(made)d of %(count)d gifts this month used."
+        )
+    said = {
+        "keep": kept,
+        "regift": _(
+            "Up to %(most)s now: the rest was gifted on once already and cannot be given again; "
+            "%(made)d of %(count)d gifts this month used."
+        ),
+        "month_bytes": _(
+            "Up to %(most)s now: %(left)s of this month's %(limit)s is left to give; "
+            "%(made)d of %(count)d gifts this month used."
+        ),
+        "max": _(
+            "Up to %(most)s now, the most one gift can be; %(made)d of %(count)d gifts this month used."
+        ),
+    }
+    return said[room.bound] % figures
+
+
+def _redeem_form(request: AuthenticatedHttpRequest, **kwargs) -> RedeemForm:
+    lines = lines_to_receive(request.user, at=timezone.now())
+    return RedeemForm(user=request.user, lines=lines, **kwargs)
+
+
 def _labelled(gifts) -> list[Gift]:
     """Gifts with the other side's masked name and line, as the history shows them."""
     for gift in gifts:
         gift.recipient_label = masked_line(gift.to_line) if gift.to_line else ""
         gift.sender_label = masked_name(gift.sender)
+        gift.line_label = f"{gift.to_line.nickname} · {line_digits(gift.to_line)}" if gift.to_line else ""
     return list(gifts)
 
 
@@ -113,6 +178,19 @@ def gift_send_view(request: AuthenticatedHttpRequest):
     if not form.is_valid():
         return _page(request, form=form, status=400)
     now, to = timezone.now(), form.cleaned_data["to"].strip()
+    gift = {
+        "sender": request.user,
+        "amount_bytes": form.cleaned_data["amount_mb"] * MB,
+        "idempotency_key": form.cleaned_data["key"],
+        "at": now,
+        **form.sender(),
+    }
+    # Every limit is checked before a recipient is looked up or confirmed, by the checks gift_send makes.
+    try:
+        gift_check(**gift)
+    except GiftError as error:
+        form.add_error(None, str(error))
+        return _page(request, form=form, status=400)
     to_line = None
     if to:
         # Each search tells whether someone has a line: counted, so numbers cannot be tried at speed.
@@ -140,23 +218,44 @@ def gift_send_view(request: AuthenticatedHttpRequest):
                 "to", _("Nobody with that username or phone number has a line that can receive data.")
             )
             return _page(request, form=form, status=400)
-        to_line = next((line for line in candidates if str(line.pk) == request.POST.get("to_line")), None)
+        receiving, refusals = _lines_this_gift_reaches(gift, candidates)
+        if not receiving:
+            form.add_error("to", refusals[0])
+            return _page(request, form=form, status=400)
+        to_line = next((line for line in receiving if str(line.pk) == request.POST.get("to_line")), None)
         if to_line is None:
-            recipients = [(line, masked_name(line.owner), masked_line(line)) for line in candidates]
+            recipients = [(line, masked_name(line.owner), masked_line(line)) for line in receiving]
             return render(request, "family/gift_confirm.html", {"form": form, "recipients": recipients})
     try:
-        gift = gift_send(
-            sender=request.user,
-            amount_bytes=form.cleaned_data["amount_mb"] * MB,
-            idempotency_key=form.cleaned_data["key"],
-            to_line=to_line,
-            at=now,
-            **form.sender(),
-        )
+        made = gift_send(to_line=to_line, **gift)
     except GiftError as error:
         form.add_error(None, str(error))
         return _page(request, form=form, status=400)
-    return redirect("family:gift", gift.pk)
+    amount = data_size(made.amount_bytes)
+    if to_line is None:
+        messages.success(
+            request,
+            _("Your gift code for %(amount)s is ready: share it with your friend.") % {"amount": amount},
+        )
+    else:
+        to = f"{masked_name(to_line.owner)} · {masked_line(to_line)}"
+        messages.success(
+            request, _("You gave %(amount)s to %(recipient)s.") % {"amount": amount, "recipient": to}
+        )
+    return redirect("family:gift", made.pk)
+
+
+def _lines_this_gift_reaches(gift: dict, candidates: list) -> tuple[list, list[str]]:
+    """The candidates the gift may go to (gift_check passes), and why each other one may not."""
+    receiving, refusals = [], []
+    for line in candidates:
+        try:
+            gift_check(to_line=line, **gift)
+        except GiftError as error:
+            refusals.append(str(error))
+        else:
+            receiving.append(line)
+    return receiving, refusals
 
 
 def _qr_svg(url: str) -> str:
@@ -200,9 +299,9 @@ def gift_redeem_view(request: AuthenticatedHttpRequest):
     """Redeems a code (a QR code's link opens this page with the code filled in). Attempts are
     limited per user, so codes cannot be guessed by trying many."""
     if request.method == "GET":
-        redeem = RedeemForm(initial={"code": request.GET.get("code", "")}, user=request.user)
+        redeem = _redeem_form(request, initial={"code": request.GET.get("code", "")})
         return render(request, "family/gift_redeem.html", {"redeem": redeem})
-    redeem = RedeemForm(request.POST, user=request.user)
+    redeem = _redeem_form(request, data=request.POST)
     try:
         hit = _rate_limit_hit(request, "gift-redeem", settings.GIFT_REDEEM_RATE)
     except (redis.exceptions.RedisError, OSError):

@@ -25,6 +25,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from alerts.models import Notification
 from alerts.notify import tell_managers, user_notify
 from esimdash.accounts.models import User
 from esimdash.units import data_size
@@ -97,16 +98,22 @@ def masked_name(user: User) -> str:
     return " ".join(part[0] + "*" * max(2, len(part) - 1) for part in name.split())
 
 
+def line_digits(line: Line) -> str:
+    """The digits that confirm a recipient, the same on both sides: the sender's confirmation and
+    the recipient's own pages show a line by its ICCID's last four (every line has an ICCID; a
+    data-only eSIM has no phone number)."""
+    return f"ICCID ···{line.iccid[-4:]}"
+
+
 def masked_line(line: Line) -> str:
-    number = line.phone_number or line.iccid
-    return f"{line.nickname[:1]}*** ···{number[-4:]}"
+    return f"{line.nickname[:1]}*** · {line_digits(line)}"
 
 
 def recipient_lines(query: str, *, at: dt.datetime) -> list[Line]:
     """The lines a gift can go to, found by phone number (a Japanese number may be written
     domestically: 090-…) or by username; empty when nothing matches."""
     query = query.strip()
-    lines = Line.objects.select_related("plan", "owner").exclude(plan__kind="unlimited")
+    lines = Line.objects.select_related("plan", "owner")
     if query[:1] in "+0123456789" and query:
         try:
             number = phonenumbers.parse(query, "JP")
@@ -116,7 +123,16 @@ def recipient_lines(query: str, *, at: dt.datetime) -> list[Line]:
         found = lines.filter(phone_number=e164)
     else:
         found = lines.filter(owner__username__iexact=query)
-    return [line for line in found if _can_receive(line, at)]
+    return _receiving(found, at)
+
+
+def lines_to_receive(user: User, *, at: dt.datetime) -> list[Line]:
+    """The user's lines a gift code can be redeemed on."""
+    return _receiving(Line.objects.filter(owner=user).select_related("plan", "owner"), at)
+
+
+def _receiving(lines, at: dt.datetime) -> list[Line]:
+    return [line for line in lines.exclude(plan__kind="unlimited") if _can_receive(line, at)]
 
 
 def _can_receive(line: Line, at: dt.datetime) -> bool:
@@ -139,22 +155,6 @@ def _month_start(user: User, at: dt.datetime) -> dt.datetime:
     return dt.datetime(local.year, local.month, 1, tzinfo=user.tz)
 
 
-def _monthly_check(sender: User, amount_bytes: int, limits: GiftLimits, at: dt.datetime) -> None:
-    count, total = gifts_this_month(sender, at)
-    if count >= limits.monthly_count:
-        raise GiftError(
-            _("You have made %(count)d gifts this month, the most a month allows.") % {"count": count}
-        )
-    if total + amount_bytes > limits.monthly_bytes:
-        raise GiftError(
-            _("That would take your gifts this month past %(limit)s; %(left)s is left to give.")
-            % {
-                "limit": data_size(limits.monthly_bytes),
-                "left": data_size(limits.monthly_bytes - total) or "0 B",
-            }
-        )
-
-
 def gifts_this_month(sender: User, at: dt.datetime) -> tuple[int, int]:
     """How many gifts the sender made this calendar month (in their time zone), and how much data:
     what the monthly limits count. Gifts cancelled or expired gave their data back; they do not."""
@@ -174,6 +174,7 @@ class _Source:
     queue: "tuple[LotBalance, ...]"
     available_bytes: int
     lines: list[int]
+    reserved_bytes: int = 0  # the owner's reserve, kept back from a manager who is not the owner
 
 
 def _line_source(sender: User, line: Line, at: dt.datetime) -> _Source:
@@ -198,36 +199,169 @@ def _pool_source(sender: User, pool: Pool, at: dt.datetime) -> _Source:
         raise GiftError(str(error)) from error
     balance = pool_balances([pool], at=at)[pool.pk]
     lines = [usage.member.line_id for usage in balance.members]
-    return _Source(None, pool, balance.queue, balance.available_bytes_for(member.role), lines)
+    available = balance.available_bytes_for(member.role)
+    return _Source(None, pool, balance.queue, available, lines, balance.remaining_bytes - available)
 
 
-def _take_from_lots(source: _Source, amount_bytes: int, limits: GiftLimits, at: dt.datetime):
-    """The lots the gift empties, in consumption order: (lot, bytes) pairs. Data already gifted on
-    once cannot be given again."""
-    if source.available_bytes - amount_bytes < limits.sender_keeps_bytes:
-        raise GiftError(
-            _("You can give at most %(most)s: %(keep)s stays on the line.")
-            % {
-                "most": data_size(max(0, source.available_bytes - limits.sender_keeps_bytes)) or "0 B",
-                "keep": data_size(limits.sender_keeps_bytes),
-            }
-        )
-    givable = [
+@dataclass(frozen=True)
+class GiftRoom:
+    """How much one source can give now and each limit that bounds it: the figures gift_send
+    checks a gift against, and the gift form shows before anything is typed."""
+
+    limits: GiftLimits
+    available_bytes: int  # the source's data now (a manager's: without the owner's reserve)
+    regiftable_bytes: int  # what lots valid now hold that may still be gifted
+    month_count: int
+    month_bytes: int
+    refused: str = ""  # the source cannot give at all, and why
+    reserved_bytes: int = 0  # kept back for the pool's owner, on top of what the sender keeps
+
+    @property
+    def after_keep_bytes(self) -> int:
+        return max(0, self.available_bytes - self.limits.sender_keeps_bytes)
+
+    @property
+    def month_left_bytes(self) -> int:
+        return max(0, self.limits.monthly_bytes - self.month_bytes)
+
+    @property
+    def bound(self) -> str:
+        """The limit that sets `most_bytes`: refused, month_count, keep, regift, month_bytes or max."""
+        if self.refused:
+            return "refused"
+        if self.month_count >= self.limits.monthly_count:
+            return "month_count"
+        bounds = {
+            "keep": self.after_keep_bytes,
+            "regift": self.regiftable_bytes,
+            "month_bytes": self.month_left_bytes,
+            "max": self.limits.max_bytes,
+        }
+        return min(bounds, key=lambda name: bounds[name])  # the first of equals, in this order
+
+    @property
+    def most_bytes(self) -> int:
+        """The largest gift this source can make now, in whole units; 0 when none can be made."""
+        if self.bound in ("refused", "month_count"):
+            return 0
+        most = min(self.after_keep_bytes, self.regiftable_bytes, self.month_left_bytes, self.limits.max_bytes)
+        most -= most % self.limits.unit_bytes
+        return most if most >= self.limits.min_bytes else 0
+
+
+def _givable(source: _Source, at: dt.datetime) -> list[LotBalance]:
+    """The lots a gift may take from, in consumption order: valid now, with data left that was not
+    already gifted on once."""
+    return [
         entry
         for entry in source.queue
         if entry.lot.valid_at(at) and entry.lot.gift_hops < MAX_GIFT_HOPS and entry.remaining_bytes > 0
     ]
+
+
+def _room(sender: User, source: _Source, limits: GiftLimits, at: dt.datetime) -> GiftRoom:
+    count, total = gifts_this_month(sender, at)
+    regiftable = sum(entry.remaining_bytes for entry in _givable(source, at))
+    return GiftRoom(
+        limits, source.available_bytes, regiftable, count, total, reserved_bytes=source.reserved_bytes
+    )
+
+
+def gift_room(
+    *, sender: User, at: dt.datetime, from_line: Line | None = None, from_pool: Pool | None = None
+) -> GiftRoom:
+    """What the sender can give from the line or pool now, for the form to say before a gift is typed."""
+    limits = gift_limits()
+    try:
+        source = _source(sender, at, from_line=from_line, from_pool=from_pool)
+    except GiftError as error:
+        count, total = gifts_this_month(sender, at)
+        return GiftRoom(limits, 0, 0, count, total, refused=str(error))
+    return _room(sender, source, limits, at)
+
+
+def _room_check(room: GiftRoom, amount_bytes: int) -> None:
+    limits = room.limits
+    if room.month_count >= limits.monthly_count:
+        raise GiftError(
+            _("You have made %(count)d gifts this month, the most a month allows.")
+            % {"count": room.month_count}
+        )
+    if amount_bytes > room.month_left_bytes:
+        raise GiftError(
+            _("That would take your gifts this month past %(limit)s; %(left)s is left to give.")
+            % {"limit": data_size(limits.monthly_bytes), "left": data_size(room.month_left_bytes) or "0 B"}
+        )
+    if amount_bytes > room.after_keep_bytes:
+        raise GiftError(
+            _("You can give at most %(most)s: %(keep)s stays on the line.")
+            % {
+                "most": data_size(room.after_keep_bytes) or "0 B",
+                "keep": data_size(limits.sender_keeps_bytes),
+            }
+        )
+    if amount_bytes > room.regiftable_bytes:
+        raise GiftError(
+            _("Only %(givable)s can be given: data that was already gifted on cannot be given again.")
+            % {"givable": data_size(room.regiftable_bytes) or "0 B"}
+        )
+
+
+def _take_from_lots(source: _Source, amount_bytes: int, at: dt.datetime) -> list[tuple[Lot, int]]:
+    """The lots the gift empties, in consumption order: (lot, bytes) pairs. _room_check has made
+    sure they hold enough."""
     taken, left = [], amount_bytes
-    for entry in givable:
+    for entry in _givable(source, at):
         take = min(left, entry.remaining_bytes)
         taken.append((entry.lot, take))
         left -= take
         if not left:
-            return taken
-    raise GiftError(
-        _("Only %(givable)s can be given: data that was already gifted on cannot be given again.")
-        % {"givable": data_size(amount_bytes - left) or "0 B"}
-    )
+            break
+    return taken
+
+
+def _source(sender: User, at: dt.datetime, *, from_line: Line | None, from_pool: Pool | None) -> _Source:
+    if from_pool is not None:
+        return _pool_source(sender, from_pool, at)
+    return _line_source(sender, from_line, at)  # type: ignore[arg-type]
+
+
+def _gift_checked(
+    sender: User,
+    amount_bytes: int,
+    limits: GiftLimits,
+    at: dt.datetime,
+    *,
+    from_line: Line | None,
+    from_pool: Pool | None,
+    to_line: Line | None,
+) -> _Source:
+    """Every check of a gift past its amount, in the order its refusals are given; the source to
+    take the data from when it passes. Writes nothing."""
+    source = _source(sender, at, from_line=from_line, from_pool=from_pool)
+    if to_line is not None:
+        _recipient_check(to_line, at, from_line=source.line, from_pool=source.pool)
+    _room_check(_room(sender, source, limits, at), amount_bytes)
+    return source
+
+
+def gift_check(
+    *,
+    sender: User,
+    amount_bytes: int,
+    idempotency_key: uuid.UUID,
+    at: dt.datetime,
+    from_line: Line | None = None,
+    from_pool: Pool | None = None,
+    to_line: Line | None = None,
+) -> None:
+    """Raises the GiftError gift_send would raise now, and writes nothing: the page asks before it
+    shows the confirmation. A gift already made with this key passes (gift_send returns it)."""
+    if _existing(sender, idempotency_key):
+        return
+    limits = gift_limits()
+    _amount_check(amount_bytes, limits)
+    _gift_checked(sender, amount_bytes, limits, at, from_line=from_line, from_pool=from_pool, to_line=to_line)
 
 
 def _locked(model, pks: Sequence[int]) -> None:
@@ -284,15 +418,12 @@ def gift_send(
             )
             if to_line is not None:  # checked as it is now, locked, not as the caller read it
                 to_line = Line.objects.select_related("plan").get(pk=to_line.pk)
-            source = (
-                _pool_source(sender, from_pool, at)
-                if from_pool is not None
-                else _line_source(sender, Line.objects.select_related("plan").get(pk=from_line.pk), at)  # type: ignore[union-attr]
+            if from_line is not None:
+                from_line = Line.objects.select_related("plan").get(pk=from_line.pk)
+            source = _gift_checked(
+                sender, amount_bytes, limits, at, from_line=from_line, from_pool=from_pool, to_line=to_line
             )
-            if to_line is not None:
-                _recipient_check(to_line, at, from_line=source.line, from_pool=source.pool)
-            _monthly_check(sender, amount_bytes, limits, at)
-            taken = _take_from_lots(source, amount_bytes, limits, at)
+            taken = _take_from_lots(source, amount_bytes, at)
             gift = Gift.objects.create(
                 sender=sender,
                 from_line=source.line,
@@ -518,6 +649,7 @@ def _tell_managers_of_request(request_id: int, at: dt.datetime) -> None:
         gettext_noop("%(line)s asks for %(amount)s of data."),
         params,
         path=reverse("family:gifts") + "#requests",
+        subject=(Notification.Subject.GIFT_REQUEST, request.pk),
     )
 
 
@@ -591,6 +723,9 @@ def _tell(
             % {"amount": data_size(amount), "sender": masked_name(gift.sender) if gift else ""},
             path=reverse("family:gifts"),
             at=at,
+            subject=(Notification.Subject.GIFT, gift.pk)
+            if gift
+            else (Notification.Subject.GIFT_REQUEST, request.pk),  # type: ignore[union-attr]
         )
 
 

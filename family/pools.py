@@ -19,8 +19,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from alerts.engine import pool_rules_create, pool_rules_evaluate
+from alerts.models import AlertRule, Notification
 from alerts.notify import user_notify
 from esimdash.accounts.models import User, email_confirmed_by_another
+from esimdash.units import MB
 from family.models import PoolInvite
 from plans.models import Grant, Line, Plan, Pool, PoolMember
 from plans.services import cycle_grants_ensure
@@ -29,6 +31,8 @@ from usage.status import line_manager_pause, line_manager_release, lines_status_
 Role = PoolMember.Role
 
 INVITE_VALID_FOR = dt.timedelta(days=7)
+CAP_MIN_BYTES = 100 * MB
+"""The smallest monthly cap (0.1 GB); the caps form and pool_caps_set both refuse less."""
 
 
 class PoolError(Exception):
@@ -36,7 +40,7 @@ class PoolError(Exception):
 
 
 def _pool_locked(pool: Pool) -> Pool:
-    return Pool.objects.select_for_update().select_related("plan").get(pk=pool.pk)
+    return Pool.objects.select_for_update().select_related("plan__carrier").get(pk=pool.pk)
 
 
 def membership_of(pool: Pool, user: User) -> PoolMember | None:
@@ -172,12 +176,14 @@ def pool_create(*, user: User, line: Line, name: str, at: dt.datetime) -> Pool:
     return pool
 
 
-def lines_free_to_join(user: User) -> QuerySet[Line]:
-    """The user's lines that may join a pool: not expired and in no pool now. The pages offer these
-    and the services take no other (`pool_invite_accept`, and `pool_create` through
+def lines_free_to_join(user: User, pool: Pool | None = None) -> QuerySet[Line]:
+    """The user's lines that may join `pool` (any pool, when None): not expired, in no pool now,
+    and on a plan of the pool's carrier, which alone shares its data. The pages offer these and
+    the services take no other (`pool_invite_accept`, and `pool_create` through
     `lines_to_start_a_pool`)."""
     in_pools = PoolMember.objects.filter(left_at__isnull=True).values("line")
-    return Line.objects.filter(owner=user).exclude(status=Line.Status.EXPIRED).exclude(pk__in=in_pools)
+    lines = Line.objects.filter(owner=user).exclude(status=Line.Status.EXPIRED).exclude(pk__in=in_pools)
+    return lines if pool is None else lines.filter(plan__carrier_id=pool.plan.carrier_id)
 
 
 def lines_to_start_a_pool(user: User) -> QuerySet[Line]:
@@ -214,7 +220,9 @@ def pool_member_invite(
             _("No one has the username %(name)s. To invite by e-mail, enter an address.") % {"name": to}
         )
     if invitee and PoolMember.objects.filter(pool=pool, line__owner=invitee, left_at__isnull=True).exists():
-        raise PoolError(_("%(name)s is already in this pool.") % {"name": invitee.username})
+        # Named as invites are shown: a username as typed, an address masked.
+        shown = to if invitee.username == to else masked_email(to)
+        raise PoolError(_("%(name)s is already in this pool.") % {"name": shown})
     if _seats_taken(pool, at) >= pool.member_limit:
         raise PoolError(
             _("The pool has room for %(limit)d lines, counting pending invites.")
@@ -225,7 +233,9 @@ def pool_member_invite(
         pool=pool,
         invited_by=by,
         user=invitee,
-        email=invitee.email if invitee else to,
+        # Only an address the inviter typed is kept: invited by username, the invitee's own
+        # address stays out of the invite, so no page can show it to the pool's managers.
+        email="" if invitee and invitee.username == to else to,
         role=role,
         token_hash=_token_hash(token),
         expires_at=at + INVITE_VALID_FOR,
@@ -243,6 +253,7 @@ def pool_member_invite(
                 % {"who": by.username, "pool": pool.name},
                 path=path,
                 at=at,
+                subject=(Notification.Subject.POOL_INVITE, invite.pk),
             )
     else:
         transaction.on_commit(lambda: _invite_email(invite, token))
@@ -261,9 +272,25 @@ def _invite_email(invite: PoolInvite, token: str) -> None:
     )
 
 
+def masked_email(address: str) -> str:
+    """'h***@example.com': enough for the managers to recognise whom they invited."""
+    local, _at, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def invitee_label(invite: PoolInvite) -> str:
+    """Whom an invitation is for, as the pool's managers see it: the username the inviter typed,
+    or the address masked. An invitee's e-mail address is never shown to the pool."""
+    if invite.email:
+        return masked_email(invite.email)
+    return invite.user.username if invite.user else ""
+
+
 def invite_for_token(token: str) -> PoolInvite | None:
     return (
-        PoolInvite.objects.select_related("pool", "invited_by").filter(token_hash=_token_hash(token)).first()
+        PoolInvite.objects.select_related("pool__plan__carrier", "invited_by")
+        .filter(token_hash=_token_hash(token))
+        .first()
     )
 
 
@@ -312,13 +339,15 @@ def pool_invite_accept(*, invite: PoolInvite, user: User, line: Line, at: dt.dat
     pool = _pool_locked(invite.pool)
     invite = PoolInvite.objects.select_for_update().get(pk=invite.pk)
     _invite_open_for(invite, user, at)
-    line = Line.objects.select_for_update().get(pk=line.pk)
-    if not lines_free_to_join(user).filter(pk=line.pk).exists():
+    line = Line.objects.select_for_update().select_related("plan__carrier").get(pk=line.pk)
+    if not lines_free_to_join(user, pool).filter(pk=line.pk).exists():
         # The queryset decides; these only say why, for the person.
         if line.owner_id != user.pk:
             raise PoolError(_("That line is not yours."))
         if line.status == Line.Status.EXPIRED:
             raise PoolError(_("An expired line cannot join a pool."))
+        if line.plan.carrier_id != pool.plan.carrier_id:
+            raise PoolError(_carrier_refusal(line, pool))
         raise PoolError(_("This line is already in a pool; it must leave that one first."))
     if pool.members.filter(left_at__isnull=True).count() >= pool.member_limit:
         raise PoolError(_("The pool is full."))
@@ -328,6 +357,17 @@ def pool_invite_accept(*, invite: PoolInvite, user: User, line: Line, at: dt.dat
     lines_status_sync([line], at=at)
     pool_rules_evaluate(pool, at=at)
     return member
+
+
+def _carrier_refusal(line: Line, pool: Pool) -> str:
+    return _(
+        "%(line)s is a %(carrier)s line, and only %(pool_carrier)s lines can share the data of %(pool)s."
+    ) % {
+        "line": line.nickname,
+        "carrier": line.plan.carrier.name,
+        "pool_carrier": pool.plan.carrier.name,
+        "pool": pool.name,
+    }
 
 
 @transaction.atomic
@@ -371,6 +411,12 @@ class CapChange:
     cap_action: str
 
 
+def cap_too_small(line_nickname: str) -> str:
+    """The refusal of a cap under CAP_MIN_BYTES, naming the member's field (the form's and the
+    service's, so the preview and the save say the same)."""
+    return _("The cap for %(line)s must be at least 0.1 GB.") % {"line": line_nickname}
+
+
 @transaction.atomic
 def pool_caps_set(*, pool: Pool, by: User, changes: list[CapChange], at: dt.datetime) -> None:
     """Sets several members' monthly caps at once. A cap below what the member has used this cycle
@@ -385,6 +431,8 @@ def pool_caps_set(*, pool: Pool, by: User, changes: list[CapChange], at: dt.date
         pool_permission_check(pool, by, PoolAction.SET_CAP, member.role)
         if change.cap_action not in PoolMember.CapAction.values:
             raise PoolError(_("Choose what happens at the cap."))
+        if change.cap_bytes is not None and change.cap_bytes < CAP_MIN_BYTES:
+            raise PoolError(cap_too_small(member.line.nickname))
     for change in changes:
         member = members[change.member_id]
         member.cap_bytes, member.cap_action = change.cap_bytes, change.cap_action
@@ -460,3 +508,15 @@ def pool_member_role_set(*, pool: Pool, by: User, member_id: int, role: str, at:
             _("Choose manager, member or supervised member; to change owner, hand the pool over.")
         )
     PoolMember.objects.filter(pk=member.pk).update(role=role)
+
+
+@transaction.atomic
+def pool_low_percent_set(*, pool: Pool, by: User, percent: int, at: dt.datetime) -> None:
+    """The share of the pool's data at which its managers are told it runs low (its `pool_low`
+    rules); the rules are evaluated again at once against the new threshold."""
+    pool = _pool_locked(pool)
+    require_manager(pool, by)
+    if not 1 <= percent <= 99:
+        raise PoolError(_("Enter a whole percentage from 1 to 99."))
+    AlertRule.objects.filter(pool=pool, kind=AlertRule.Kind.POOL_LOW).update(percent=percent)
+    pool_rules_evaluate(pool, at=at)

@@ -13,8 +13,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from alerts.models import AlertRule
 from esimdash.accounts.requests import AuthenticatedHttpRequest
-from family.forms import CapsForm, InviteAnswerForm, InviteForm, PoolStartForm, ReserveForm
+from esimdash.units import gigabytes
+from family.forms import CapsForm, InviteAnswerForm, InviteForm, PoolLowForm, PoolStartForm, ReserveForm
 from family.models import PoolInvite
 from family.pools import (
     PoolAction,
@@ -22,6 +24,7 @@ from family.pools import (
     invite_email_confirm,
     invite_for_token,
     invite_is_for,
+    invitee_label,
     invites_addressed_to,
     membership_of,
     pool_caps_set,
@@ -29,6 +32,7 @@ from family.pools import (
     pool_invite_accept,
     pool_invite_decline,
     pool_invite_revoke,
+    pool_low_percent_set,
     pool_may,
     pool_member_invite,
     pool_member_pause,
@@ -38,7 +42,7 @@ from family.pools import (
     pool_ownership_hand_over,
     pool_reserve_set,
 )
-from family.selectors import pool_caps_outcome
+from family.selectors import SWATCHES, pool_allocation, pool_caps_outcome
 from plans.models import Line, Pool, PoolMember
 from usage.balances import MemberUsage
 from usage.history import usage_history
@@ -47,7 +51,7 @@ from usage.summaries import pool_summary
 
 def _pool_for_user(request: AuthenticatedHttpRequest, pool_id: int) -> tuple[Pool, PoolMember]:
     """The pool and the user's membership of it, or 404 for anyone who is not a member."""
-    pool = get_object_or_404(Pool.objects.select_related("plan"), pk=pool_id)
+    pool = get_object_or_404(Pool.objects.select_related("plan__carrier"), pk=pool_id)
     member = membership_of(pool, request.user)
     if member is None:
         raise Http404
@@ -87,10 +91,14 @@ def pools(request: AuthenticatedHttpRequest):
     )
 
 
-def _context(pool: Pool, member: PoolMember, **extra) -> dict:
+def _context(
+    pool: Pool, member: PoolMember, *, cap_errors: dict[int, str] | None = None, typed: dict | None = None
+) -> dict:
+    """The pool page. `cap_errors` (by member id) and `typed` (the posted fields) come from a caps
+    form that did not parse: its rows open again with what was typed and the error beside it."""
     summary = pool_summary(pool)
     invites = (
-        pool.invites.filter(state=PoolInvite.State.PENDING, expires_at__gt=summary.at)
+        pool.invites.filter(state=PoolInvite.State.PENDING, expires_at__gt=summary.at).select_related("user")
         if member.manages
         else []
     )
@@ -98,8 +106,17 @@ def _context(pool: Pool, member: PoolMember, **extra) -> dict:
         "pool": pool,
         "me": member,
         "summary": summary,
-        "members": [_row(usage, member) for usage in summary.balance.members],
-        "invites": [(invite, pool_may(member, PoolAction.REVOKE_INVITE, invite.role)) for invite in invites],
+        "allocation": pool_allocation(summary.balance),
+        "members": [
+            _row(usage, member, index, (cap_errors or {}).get(usage.member.pk), typed or {})
+            for index, usage in enumerate(summary.balance.members)
+        ],
+        "invites": [
+            (invite, invitee_label(invite), pool_may(member, PoolAction.REVOKE_INVITE, invite.role))
+            for invite in invites
+        ],
+        "rules": list(pool.rules.order_by("kind")) if member.manages else [],
+        "pool_low": AlertRule.Kind.POOL_LOW,
         "roles": [
             (value, label) for value, label in PoolMember.Role.choices if value != PoolMember.Role.OWNER
         ],
@@ -109,21 +126,29 @@ def _context(pool: Pool, member: PoolMember, **extra) -> dict:
             if pool_may(member, PoolAction.INVITE, value)
         ],
         "cap_actions": PoolMember.CapAction.choices,
-        **extra,
     }
 
 
-def _row(usage: MemberUsage, me: PoolMember) -> dict:
+def _row(usage: MemberUsage, me: PoolMember, index: int, cap_error: str | None, typed: dict) -> dict:
     """A member as the viewer may see them: managers see supervised members' lines in detail,
     adults' totals only; everyone sees their own line."""
     member = usage.member
     is_me = member.line.owner_id == me.line.owner_id
+    cap_key, action_key = f"cap-{member.pk}", f"action-{member.pk}"
     return {
         "usage": usage,
         "member": member,
         "is_me": is_me,
+        "swatch": index % SWATCHES,  # the member's colour in the pool's bar
         "detail": _row_detail(member, me),
         "paused": member.line.status_reason == Line.StatusReason.MANAGER,
+        "cap_error": cap_error,
+        "cap_value": typed[cap_key]
+        if cap_key in typed
+        else gigabytes(member.cap_bytes)
+        if member.cap_bytes
+        else "",
+        "cap_action": typed.get(action_key, member.cap_action),
         # What the viewer may do to this member: the service's permission table decides.
         "may": {
             action.value: pool_may(me, action, member.role)
@@ -146,9 +171,11 @@ def _row_detail(member: PoolMember, me: PoolMember) -> bool:
     )
 
 
-def _render_pool(request: AuthenticatedHttpRequest, pool: Pool, member: PoolMember, **extra) -> HttpResponse:
+def _render_pool(
+    request: AuthenticatedHttpRequest, pool: Pool, member: PoolMember, *, status: int = 200, **extra
+) -> HttpResponse:
     template = "family/pool.html#pool" if request.htmx and not request.htmx.boosted else "family/pool.html"
-    return render(request, template, _context(pool, member, **extra))
+    return render(request, template, _context(pool, member, **extra), status=status)
 
 
 @require_GET
@@ -193,12 +220,13 @@ def pool_invite(request: AuthenticatedHttpRequest, pool_id: int):
     if not form.is_valid():  # only a NUL character fails here: the service judges the rest
         return _refused(request, pool, str(next(iter(form.errors.values()))[0]))
     to, role = form.cleaned_data["to"], form.cleaned_data["role"]
-    return _after(
-        request,
-        pool,
-        lambda: pool_member_invite(pool=pool, by=request.user, to=to, role=role, at=timezone.now()),
-        _("Invitation sent to %(who)s.") % {"who": to},
-    )
+    try:
+        invite, _token = pool_member_invite(pool=pool, by=request.user, to=to, role=role, at=timezone.now())
+    except PoolError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Invitation sent to %(who)s.") % {"who": invitee_label(invite)})
+    return _back_to_pool(request, pool)
 
 
 @require_POST
@@ -233,16 +261,42 @@ def pool_reserve(request: AuthenticatedHttpRequest, pool_id: int):
 @require_POST
 @login_required
 def pool_caps(request: AuthenticatedHttpRequest, pool_id: int):
-    pool, _member = _pool_for_user(request, pool_id)
+    pool, member = _pool_for_user(request, pool_id)
     form = CapsForm(request.POST, members=[usage.member for usage in pool_summary(pool).balance.members])
     if not form.is_valid():
-        return _refused(request, pool, form.first_error())
+        # The page again, the error on the member's row beside what was typed (the preview runs
+        # the same form and says the same).
+        return _render_pool(
+            request,
+            pool,
+            member,
+            status=200 if request.htmx else 400,
+            cap_errors=form.errors_by_member(),
+            typed=request.POST,
+        )
     changes = form.changes()
     return _after(
         request,
         pool,
         lambda: pool_caps_set(pool=pool, by=request.user, changes=changes, at=timezone.now()),
         _("Caps saved."),
+    )
+
+
+@require_POST
+@login_required
+def pool_rules(request: AuthenticatedHttpRequest, pool_id: int):
+    """The pool's own alert rules: the share of its data left at which the managers are told."""
+    pool, _member = _pool_for_user(request, pool_id)
+    form = PoolLowForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, pool, str(form.errors["percent"][0]))
+    percent = form.cleaned_data["percent"]
+    return _after(
+        request,
+        pool,
+        lambda: pool_low_percent_set(pool=pool, by=request.user, percent=percent, at=timezone.now()),
+        _("The pool's alert is saved."),
     )
 
 
@@ -341,7 +395,9 @@ def invite(request, token: str):
 @login_required
 def invitation(request: AuthenticatedHttpRequest, invite_id: int):
     """An invitation answered from the pools page: only its invitee finds it (404 for others)."""
-    found = get_object_or_404(PoolInvite.objects.select_related("pool", "invited_by"), pk=invite_id)
+    found = get_object_or_404(
+        PoolInvite.objects.select_related("pool__plan__carrier", "invited_by"), pk=invite_id
+    )
     if not invite_is_for(found, request.user):
         raise Http404
     return _answer(request, found)
@@ -349,7 +405,7 @@ def invitation(request: AuthenticatedHttpRequest, invite_id: int):
 
 def _answer(request: AuthenticatedHttpRequest, invitation: PoolInvite) -> HttpResponse:
     now = timezone.now()
-    form = InviteAnswerForm(request.POST or None, user=request.user)
+    form = InviteAnswerForm(request.POST or None, user=request.user, pool=invitation.pool)
     if request.method == "POST":
         try:
             if form.declines():

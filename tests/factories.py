@@ -14,6 +14,8 @@ from django.utils import timezone
 from stdnum import luhn
 
 from alerts.evaluation import lines_evaluate
+from alerts.models import Notification
+from alerts.notify import forecast_said
 from esimdash.accounts.models import User
 from esimdash.celery import app as celery_app
 from esimdash.units import GB
@@ -22,6 +24,7 @@ from plans.models import Carrier, Grant, Line, Plan, Pool, PoolMember
 from plans.services import line_create
 from tests import clock
 from usage.services import UsageRecordIn, usage_ingest
+from usage.summaries import line_summaries
 
 PASSWORD = "correct-horse-battery-staple"
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
@@ -51,7 +54,9 @@ def make_iccid() -> str:
 
 
 def make_plan(kind: str = Plan.Kind.MONTHLY, **fields) -> Plan:
-    carrier, _ = Carrier.objects.get_or_create(slug="test-carrier", defaults={"name": "Test carrier"})
+    carrier = fields.pop("carrier", None)
+    if carrier is None:
+        carrier, _ = Carrier.objects.get_or_create(slug="test-carrier", defaults={"name": "Test carrier"})
     defaults = {
         Plan.Kind.MONTHLY: {"allowance_bytes": 20 * GB},
         Plan.Kind.TRAVEL_PACK: {"allowance_bytes": 10 * GB, "validity_days": 30},
@@ -238,3 +243,13 @@ def in_threads(work: Callable[[int], None], workers: int) -> list[BaseException]
     for thread in threads:
         thread.join()
     return errors
+
+
+def forecast_said_when_fired(line: Line) -> str:
+    """What a low-data notice on `line` adds after its figure: the forecast when it was raised
+    (alerts.notify.forecast_said), in English, the tests' users' language."""
+    fired_at = Notification.objects.filter(line=line).values_list("created_at", flat=True).first()
+    assert fired_at is not None
+    said = forecast_said(line_summaries([line], at=fired_at)[0].forecast, line.owner)
+    assert said.startswith(" The data ")
+    return said

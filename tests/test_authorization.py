@@ -23,7 +23,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, include, path, re
 from django.urls.resolvers import RegexPattern
 from django.utils import timezone
 
-from alerts.models import AlertFiring, AlertRule, WebhookEndpoint
+from alerts.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
+from alerts.notify import user_notify
 from esimdash.accounts.models import User
 from esimdash.accounts.views import email_change_token
 from esimdash.units import GB, MB
@@ -59,6 +60,9 @@ class World:
     invitee_line: Line
     gift_request: GiftRequest
     email_change_token: str
+    deleted_rule: AlertRule
+    request_notice: Notification
+    invite_notice: Notification
     theirs: dict[str, object] = field(default_factory=dict)
 
 
@@ -120,6 +124,22 @@ def build_world() -> World:
         at=now,
     )
 
+    deleted_rule = AlertRule.objects.create(
+        line=line, created_by=owner, name="Gone", kind=AlertRule.Kind.USED_PERCENT, percent=80, deleted_at=now
+    )
+    # Told on commit, which a test's transaction never reaches: the managers' notice by hand.
+    request_notice = user_notify(
+        owner,
+        title="Owner family",
+        body="supervised phone asks for 200 MB of data.",
+        path="/",
+        at=now,
+        subject=(Notification.Subject.GIFT_REQUEST, gift_request.pk),
+    )
+    invite_notice = Notification.objects.get(
+        user=users["invitee"], subject_kind=Notification.Subject.POOL_INVITE
+    )
+
     their_line, their_rule, their_firing = _objects_of(second, now, "Second phone")
     their_pool = _pool_of(second, now, "Second family")
     their_invite, _token = pool_member_invite(pool=their_pool, by=second, to="x@example.com", at=now)
@@ -152,6 +172,9 @@ def build_world() -> World:
         invitee_line=invitee_line,
         gift_request=gift_request,
         email_change_token=email_change_token(owner, "owner.new@example.com"),
+        deleted_rule=deleted_rule,
+        request_notice=request_notice,
+        invite_notice=invite_notice,
         theirs=theirs,
     )
 
@@ -203,6 +226,11 @@ def pool_page(world: World) -> str:
 
 def rule_form(world: World) -> dict:
     return {"name": "Nearly out", "kind": "remaining", "threshold_mb": "500", "action": "notify"}
+
+
+def rule_edit_form(world: World) -> dict:
+    """A rule's kind is fixed once made: the world's rule is a used-% one."""
+    return {"name": "Nearly out", "percent": "60", "action": "notify"}
 
 
 def line_kwargs(world: World) -> dict:
@@ -297,9 +325,38 @@ CASES: dict[str, tuple[Case, ...]] = {
     ),
     "alerts:rule_preview": rules_case((Call("post", 200, data=rule_form),), kwargs=line_kwargs, crossed=None),
     "alerts:rule_edit": rules_case(
-        (get(), post(rules_page, lambda w: {f"rule{w.rule.pk}-{k}": v for k, v in rule_form(w).items()}))
+        (get(), post(rules_page, lambda w: {f"rule{w.rule.pk}-{k}": v for k, v in rule_edit_form(w).items()}))
     ),
     "alerts:rule_delete": rules_case((post(rules_page),)),
+    "alerts:rule_restore": rules_case(
+        (post(rules_page),),
+        kwargs=lambda w: {"line_id": w.line.pk, "rule_id": w.deleted_rule.pk},
+        crossed=lambda w: {"line_id": w.theirs["line"].pk, "rule_id": w.deleted_rule.pk},  # type: ignore[attr-defined]
+    ),
+    # A notice is its addressee's alone; what it answers, its app's service decides (tests/alerts).
+    "alerts:notification_open": (
+        Case(
+            lambda w: {"notification_id": w.request_notice.pk},
+            (Call("get", 302, lambda w: reverse("family:gifts") + "#requests", changes=True),),
+            not_found=("second", Role.MANAGER, Role.SUPERVISED),
+        ),
+    ),
+    "alerts:notification_act": (
+        *(
+            Case(
+                lambda w, action=action: {"notification_id": w.request_notice.pk, "action": action},
+                (post(lambda w: reverse("alerts:notifications")),),
+                not_found=("second", Role.MANAGER, Role.SUPERVISED),
+            )
+            for action in ("approve", "decline")
+        ),
+        Case(
+            lambda w: {"notification_id": w.invite_notice.pk, "action": "accept"},
+            (post(lambda w: reverse("alerts:notifications"), lambda w: {"choice": w.invitee_line.pk}),),
+            allowed=("invitee",),
+            not_found=("second", "owner"),
+        ),
+    ),
     "alerts:rule_snooze": rules_case((post(rules_page, lambda world: {"hours": "2"}),)),
     "alerts:firing_acknowledge": rules_case(
         (post(rules_page),),
@@ -351,6 +408,14 @@ CASES: dict[str, tuple[Case, ...]] = {
             pool_kwargs,
             (post(pool_page, lambda world: {"reserve": "2"}),),
             refused={Role.MANAGER: 302, **NOT_MANAGERS},
+        ),
+    ),
+    "family:pool_rules": (
+        Case(
+            pool_kwargs,
+            (post(pool_page, lambda world: {"percent": "20"}),),
+            allowed=MANAGERS,
+            refused=NOT_MANAGERS,
         ),
     ),
     "family:pool_caps_preview": (

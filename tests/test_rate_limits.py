@@ -200,4 +200,4 @@ def test_the_refusal_is_in_the_users_language(client, settings, rate_limit_cache
     client.force_login(line.owner)
     form = {"source": f"line:{line.pk}", "amount_mb": "500", "to": "friend", "key": str(uuid.uuid4())}
     refused = client.post(reverse("family:gift_send"), form)
-    assert refused.context["form"].errors == {"to": ["查找收礼人的次数过多，请 30 分钟后再试。"]}  # noqa: RUF001
+    assert refused.context["form"].errors == {"to": ["查找收礼人的次数过多，请 30 分钟后再试。"]}

@@ -5,15 +5,19 @@ the last 48 hours from the hourly rollups, days, weeks and months from the daily
 the line's time zone, as its billing cycle and fair-use day are)."""
 
 import datetime as dt
+import math
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from babel.dates import format_skeleton, get_datetime_format
 from django.db.models import Count, F, Sum
 from django.utils.functional import Promise
+from django.utils.translation import gettext, to_locale
 from django.utils.translation import gettext_lazy as _
 
 from esimdash.clock import hour_floor, midnight
+from esimdash.places import country_name
 from plans.models import Line
 from usage.models import AppCategory, DailyUsage, Device, HourlyUsage, UsageRecord
 from usage.totals import usage_in_windows
@@ -45,13 +49,6 @@ DEFAULT_RANGE = "30d"
 class Bar:
     starts_at: dt.datetime
     total_bytes: int
-    height: float
-    """0-100: the bar's share of the tallest bar. The chart is 10 units a bar wide, 100 high."""
-    x: int
-
-    @property
-    def y(self) -> float:
-        return round(100 - self.height, 1)
 
 
 @dataclass(frozen=True)
@@ -161,7 +158,7 @@ def usage_history(line: Line, *, range_key: str, at: dt.datetime) -> History:
         by_app=_shares(combos, lambda c: c[1], lambda key: str(apps.get(key, key)), total),
         by_country=[
             Share(s.key, s.label, s.total_bytes, s.percent, days=days_by_country.get(s.key, 0))
-            for s in _shares(combos, lambda c: c[2], str, total)
+            for s in _shares(combos, lambda c: c[2], country_name, total)
         ],
         by_background=_shares(
             combos, lambda c: c[3], lambda key: str(_("Background") if key else _("Foreground")), total
@@ -191,16 +188,7 @@ def _bars(line: Line, chosen: Range, start: dt.datetime, totals) -> list[Bar]:
         while index + 1 < len(starts) and bucket_start >= starts[index + 1]:
             index += 1
         sums[starts[index]] += int(total)
-    tallest = max(sums.values(), default=0)
-    return [
-        Bar(
-            starts_at=start,
-            total_bytes=sums[start],
-            height=round(100 * sums[start] / tallest, 1) if tallest else 0,
-            x=10 * index + 1,
-        )
-        for index, start in enumerate(starts)
-    ]
+    return [Bar(starts_at=start, total_bytes=sums[start]) for start in starts]
 
 
 def _shares(combos, key_of, label_of, total: int) -> list[Share]:
@@ -213,6 +201,161 @@ def _shares(combos, key_of, label_of, total: int) -> list[Share]:
         for key, used in ordered
         if used
     ]
+
+
+# The chart is drawn in SVG user units, about a pixel each on a phone, and scaled to the page's
+# width. The plot sits right of the y-axis labels, below the readout line (the focused bar's date
+# and amount) and above the dates. Months stand close: every other one drops to a second row, so
+# that twelve of them fit a phone without overlapping.
+CHART_WIDTH = 360
+CHART_HEIGHT = 210
+PLOT_LEFT = 58
+PLOT_RIGHT = 356
+PLOT_TOP = 30
+BASELINE = 170
+READOUT_Y = 16
+DATES_Y = 186
+DATES_ROW_HEIGHT = 14
+RIGHT_EDGE_ROOM = 24
+STAGGERED_STEPS = {"month"}
+# Gridlines fall on 1, 2, 2.5 or 5 times a power of ten, at most four steps up, 1 MB at the least
+# so that a quiet line's chart does not count kilobytes.
+NICE_MULTIPLES = (1, 2, 2.5, 5, 10)
+MOST_STEPS = 4
+SMALLEST_STEP_BYTES = 10**6
+
+
+@dataclass(frozen=True)
+class ChartBar:
+    name: str
+    """The bar's date or time in full, as a reader hears it and the table shows it."""
+    tick: str
+    """The short date under the bar, or "" where the axis skips it to leave room."""
+    tick_y: int
+    total_bytes: int
+    x: float
+    width: float
+    y: float
+    height: float
+
+    @property
+    def center(self) -> float:
+        return round(self.x + self.width / 2, 1)
+
+    @property
+    def tick_at_right_edge(self) -> bool:
+        """A date under one of the last bars ends at the chart's edge instead of running past it."""
+        return self.center > PLOT_RIGHT - RIGHT_EDGE_ROOM
+
+
+@dataclass(frozen=True)
+class Gridline:
+    total_bytes: int
+    y: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    bars: list[ChartBar]
+    gridlines: list[Gridline]
+    width: int = CHART_WIDTH
+    height: int = CHART_HEIGHT
+    plot_left: int = PLOT_LEFT
+    plot_right: int = PLOT_RIGHT
+    plot_top: int = PLOT_TOP
+    plot_height: int = BASELINE - PLOT_TOP
+    baseline: int = BASELINE
+    axis_label_x: int = PLOT_LEFT - 6
+    readout_y: int = READOUT_Y
+    right_edge: int = CHART_WIDTH - 2
+
+
+def axis_step(tallest_bytes: int) -> int:
+    """The distance between gridlines: the smallest round figure that reaches the tallest bar in
+    at most four steps."""
+    wanted = max(tallest_bytes / MOST_STEPS, SMALLEST_STEP_BYTES)
+    power = 10 ** math.floor(math.log10(wanted))
+    return next(int(multiple * power) for multiple in NICE_MULTIPLES if multiple * power >= wanted)
+
+
+def axis_ticks(tallest_bytes: int) -> list[int]:
+    """The y-axis gridlines from 0 up to the first one at or above the tallest bar."""
+    step = axis_step(tallest_bytes)
+    steps = max(1, -(-tallest_bytes // step))
+    return [step * index for index in range(steps + 1)]
+
+
+def labelled_bars(chosen: Range, local_starts: list[dt.datetime]) -> set[int]:
+    """The bars that get a date under them: every 6 hours, every 7th day and every 3rd week
+    counted back from the latest, and every month."""
+    last = len(local_starts) - 1
+    if chosen.step == "hour":
+        return {index for index, start in enumerate(local_starts) if start.hour % 6 == 0}
+    every = {"day": 7, "week": 3, "month": 1}[chosen.step]
+    return {index for index in range(len(local_starts)) if (last - index) % every == 0}
+
+
+def bar_name(step: str, local_start: dt.datetime, *, locale: str) -> str:
+    """A bar's start in full in `locale`: "Nov 20, 13:00", "Fri, Nov 20", "Week of Nov 16, 2026",
+    "November 2026"."""
+    if step == "hour":
+        date = format_skeleton("MMMd", local_start, tzinfo=local_start.tzinfo, locale=locale)
+        time = format_skeleton("Hm", local_start, tzinfo=local_start.tzinfo, locale=locale)
+        return str(get_datetime_format("medium", locale=locale)).replace("{1}", date).replace("{0}", time)
+    if step == "week":
+        date = format_skeleton("yMMMd", local_start, tzinfo=local_start.tzinfo, locale=locale)
+        return gettext("Week of %(date)s") % {"date": date}
+    skeleton = "MMMEd" if step == "day" else "yMMMM"
+    return format_skeleton(skeleton, local_start, tzinfo=local_start.tzinfo, locale=locale)
+
+
+def tick_label(step: str, local_start: dt.datetime, *, locale: str) -> str:
+    """A bar's start under the chart, short: "13:00" (the date at midnight), "11/20", "Nov"."""
+    if step == "hour" and local_start.hour:
+        skeleton = "Hm"
+    elif step == "month":
+        skeleton = "MMM"
+    else:
+        skeleton = "Md"
+    return format_skeleton(skeleton, local_start, tzinfo=local_start.tzinfo, locale=locale)
+
+
+def history_chart(history: History, *, tz: dt.tzinfo, language: str) -> Chart:
+    """The history's bars drawn to scale with gridlines and dates in `language`. Hours are shown in
+    `tz` (the reader's zone); days, weeks and months are the line's, as its rollups count them."""
+    locale = to_locale(language)
+    step = history.range.step
+    zone = tz if step == "hour" else history.line.tz
+    local_starts = [bar.starts_at.astimezone(zone) for bar in history.bars]
+    labelled = labelled_bars(history.range, local_starts)
+    ticks = axis_ticks(max((bar.total_bytes for bar in history.bars), default=0))
+    plot_height = BASELINE - PLOT_TOP
+    slot = (PLOT_RIGHT - PLOT_LEFT) / len(history.bars)
+
+    def height_of(total_bytes: int) -> float:
+        return round(plot_height * total_bytes / ticks[-1], 1)
+
+    def tick_y(index: int) -> int:
+        row = sorted(labelled).index(index) % 2 if index in labelled and step in STAGGERED_STEPS else 0
+        return DATES_Y + row * DATES_ROW_HEIGHT
+
+    bars = []
+    for index, (bar, local_start) in enumerate(zip(history.bars, local_starts, strict=True)):
+        height = height_of(bar.total_bytes)
+        bars.append(
+            ChartBar(
+                name=bar_name(step, local_start, locale=locale),
+                tick=tick_label(step, local_start, locale=locale) if index in labelled else "",
+                tick_y=tick_y(index),
+                total_bytes=bar.total_bytes,
+                x=round(PLOT_LEFT + slot * index + slot * 0.1, 1),
+                width=round(slot * 0.8, 1),
+                y=round(BASELINE - height, 1),
+                height=height,
+            )
+        )
+    gridlines = [Gridline(total_bytes=tick, y=round(BASELINE - height_of(tick), 1)) for tick in ticks]
+    return Chart(bars=bars, gridlines=gridlines)
 
 
 EXPORT_COLUMNS = (

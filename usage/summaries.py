@@ -1,5 +1,5 @@
-"""What the pages show of a line's or a pool's figures: the balance, and the pace of the last 24
-hours with the run-out it forecasts."""
+"""What the pages show of a line's or a pool's figures: the balance, today's use, and the forecast
+(usage/forecast.py) at the recent pace."""
 
 import datetime as dt
 import math
@@ -8,33 +8,40 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from plans.models import Line, Period, Pool
+from esimdash.clock import local_midnight
+from plans.models import Line, Period, Pool, PoolMember
 from usage.balances import BalanceReading, LineBalance, MemberUsage, PoolBalance, pool_balances
+from usage.forecast import (
+    Forecast,
+    NextExpiry,
+    Pace,
+    line_forecast,
+    member_forecast,
+    next_expiry,
+    pace_read,
+    pace_windows,
+    pool_forecast,
+    pool_pace_read,
+    pool_pace_windows,
+)
 from usage.totals import usage_in_windows
 
 STALE_AFTER = dt.timedelta(hours=1)
-PACE_WINDOW = dt.timedelta(hours=24)
-
-
-def pace_run_out_at(
-    remaining_bytes: int | None, used_last_24_hours_bytes: int, *, at: dt.datetime
-) -> dt.datetime | None:
-    """When the data runs out if use goes on at the last 24 hours' pace; None when nothing was
-    used (or nothing is left to run out of)."""
-    if not remaining_bytes or not used_last_24_hours_bytes:
-        return None
-    return at + PACE_WINDOW * (remaining_bytes / used_last_24_hours_bytes)
 
 
 @dataclass(frozen=True)
 class LineSummary:
-    """What a line's dashboard card shows."""
+    """What a line's dashboard card shows. A pool member's figures are its share of the pool: the
+    pool's cycle, what it may still draw, the pool's forecast (bounded by its cap)."""
 
     line: Line
     balance: LineBalance
     period: Period | None
     at: dt.datetime
-    used_last_24_hours_bytes: int
+    used_today_bytes: int
+    pace: Pace
+    """The line's own pace (for a pool member, the forecast's is the pool's)."""
+    forecast: Forecast | None
 
     @property
     def days_left(self) -> int | None:
@@ -50,13 +57,8 @@ class LineSummary:
         return self.balance.remaining_bytes // max(1, self.days_left)
 
     @property
-    def runs_out_at(self) -> dt.datetime | None:
-        return pace_run_out_at(self.balance.remaining_bytes, self.used_last_24_hours_bytes, at=self.at)
-
-    @property
-    def runs_out_early(self) -> bool:
-        """The forecast run-out comes before the period ends: worth a warning."""
-        return bool(self.runs_out_at and self.period and self.runs_out_at < self.period.ends_at)
+    def next_expiry(self) -> NextExpiry | None:
+        return next_expiry(self.balance.queue, at=self.at)
 
     @property
     def is_stale(self) -> bool:
@@ -65,42 +67,72 @@ class LineSummary:
         return updated_at is None or self.at - updated_at > STALE_AFTER
 
 
+def _line_period(line: Line, balance: LineBalance, at: dt.datetime) -> Period | None:
+    return balance.pool.cycle if balance.pool is not None else line.current_period(at)
+
+
+def _renews_at(line: Line, at: dt.datetime) -> dt.datetime | None:
+    """When a recurring allowance renews: a pass's or a pack's data does not."""
+    return line.billing_cycle(at).ends_at if line.plan.has_billing_cycle else None
+
+
 def line_summaries(lines: Sequence[Line], *, at: dt.datetime | None = None) -> list[LineSummary]:
-    """Balances and pace for the lines: the queries of `line_balances`, however many lines and
-    records (the pace windows are summed with the balances' own)."""
+    """Balances, today's use and forecasts for the lines: the queries of `line_balances`, however
+    many lines and records (every window is summed with the balances' own)."""
     at = at or timezone.now()
     reading = BalanceReading.prepare(lines, at)
-    pace = {f"l{line.pk}pace": (line.pk, at - PACE_WINDOW, at, line.tz) for line in lines}
-    totals = usage_in_windows({**reading.windows, **pace})
+    pool_members = {
+        pool_id: [member for member in pool.memberships if _is_member(member, at)]
+        for pool_id, pool in reading.pools.items()
+    }
+    windows = dict(reading.windows)
+    for line in lines:
+        windows |= pace_windows(f"l{line.pk}", line.pk, line.tz, at=at)
+        windows[f"l{line.pk}day"] = (line.pk, local_midnight(at, line.tz), at, line.tz)
+    for pool_id, members in pool_members.items():
+        windows |= pool_pace_windows(pool_id, members, at=at)
+    totals = usage_in_windows(windows)
     balances = reading.balances(totals)
-    return [
-        LineSummary(
-            line=line,
-            balance=balances[line.pk],
-            period=line.current_period(at),
-            at=at,
-            used_last_24_hours_bytes=totals[f"l{line.pk}pace"],
+    summaries = []
+    for line in lines:
+        balance, pace = balances[line.pk], pace_read(totals, [f"l{line.pk}"], at=at)
+        if balance.pool is not None and balance.member is not None:
+            pool_id = balance.pool.pool.pk
+            pool_pace = pool_pace_read(totals, pool_id, pool_members[pool_id], at=at)
+            # Its own pace from its membership's windows: this hour's use before it joined was
+            # not the pool's.
+            own_pace = pool_pace_read(totals, pool_id, [balance.member.member], at=at)
+            forecast = member_forecast(
+                balance.pool, balance.member, pool_pace=pool_pace, own_pace=own_pace, at=at
+            )
+        else:
+            forecast = line_forecast(balance, pace=pace, at=at, renews_at=_renews_at(line, at))
+        summaries.append(
+            LineSummary(
+                line=line,
+                balance=balance,
+                period=_line_period(line, balance, at),
+                at=at,
+                used_today_bytes=totals[f"l{line.pk}day"],
+                pace=pace,
+                forecast=forecast,
+            )
         )
-        for line in lines
-    ]
+    return summaries
+
+
+def _is_member(member: PoolMember, at: dt.datetime) -> bool:
+    return member.joined_at <= at and (member.left_at is None or member.left_at > at)
 
 
 @dataclass(frozen=True)
 class PoolSummary:
-    """What a pool's page shows: its balance, and the pace of the last 24 hours."""
+    """What a pool's page shows: its balance and its forecast."""
 
     balance: PoolBalance
-    used_last_24_hours_bytes: int
+    pace: Pace
+    forecast: Forecast | None
     at: dt.datetime
-
-    @property
-    def runs_out_at(self) -> dt.datetime | None:
-        """When the pool runs out if its members go on at the last 24 hours' pace."""
-        return pace_run_out_at(self.balance.remaining_bytes, self.used_last_24_hours_bytes, at=self.at)
-
-    @property
-    def runs_out_early(self) -> bool:
-        return bool(self.runs_out_at and self.runs_out_at < self.balance.cycle.ends_at)
 
     @property
     def biggest_consumers(self) -> list[MemberUsage]:
@@ -111,10 +143,8 @@ class PoolSummary:
 def pool_summary(pool: Pool, *, at: dt.datetime | None = None) -> PoolSummary:
     at = at or timezone.now()
     balance = pool_balances([pool], at=at)[pool.pk]
-    recent = usage_in_windows(
-        {
-            str(member.pk): (member.line_id, max(at - PACE_WINDOW, member.joined_at), at, member.line.tz)
-            for member in (usage.member for usage in balance.members)
-        }
+    members = [usage.member for usage in balance.members]
+    pace = pool_pace_read(
+        usage_in_windows(pool_pace_windows(pool.pk, members, at=at)), pool.pk, members, at=at
     )
-    return PoolSummary(balance=balance, used_last_24_hours_bytes=sum(recent.values()), at=at)
+    return PoolSummary(balance=balance, pace=pace, forecast=pool_forecast(balance, pace=pace, at=at), at=at)

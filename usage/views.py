@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.decorators.http import require_GET
 from django_htmx.http import HTMX_STOP_POLLING
 
@@ -12,7 +12,7 @@ from esimdash.accounts.requests import AuthenticatedHttpRequest
 from plans.models import Line
 from plans.selectors import line_get_for_user, lines_for_user
 from usage.advice import plan_advice
-from usage.history import DEFAULT_RANGE, RANGES, export_rows, usage_history
+from usage.history import DEFAULT_RANGE, RANGES, export_rows, history_chart, usage_history
 from usage.summaries import line_summaries
 
 
@@ -60,8 +60,11 @@ def line_detail(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse
     if (range_key := _chosen_range(request)) is None:
         return _bad_range()
     now = timezone.now()
+    history = usage_history(line, range_key=range_key, at=now)
+    chart = history_chart(history, tz=timezone.get_current_timezone(), language=translation.get_language())
     context = {
-        "history": usage_history(line, range_key=range_key, at=now),
+        "history": history,
+        "chart": chart,
         "ranges": RANGES.values(),
         **_refresh(),
     }

@@ -4,7 +4,8 @@ from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from esimdash.accounts.models import User, default_time_zone, email_confirmed_by_another, time_zone_choices
+from esimdash.accounts.models import User, default_time_zone, email_confirmed_by_another
+from esimdash.places import time_zone_choices
 
 
 class TimeZoneField(forms.ChoiceField):

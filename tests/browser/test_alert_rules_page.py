@@ -35,9 +35,10 @@ def test_an_80_percent_rule_fires_and_the_badge_follows_without_a_reload(page: P
     page.evaluate("window.__sameDocument = true")
 
     form = page.locator("form.rule-form")
-    form.get_by_label("Name").fill("Almost out")
-    form.get_by_label("Kind").select_option("used_percent")
+    expect(form.get_by_label("Used (%)")).to_have_count(0)  # only the chosen kind's fields
+    form.get_by_label("What to watch").select_option("used_percent")
     form.get_by_label("Used (%)").fill("80")
+    form.get_by_label("Name").fill("Almost out")
     form.get_by_role("button", name="Add the rule").click()
     rule = page.locator("li.rule", has_text="Almost out")
     expect(rule.get_by_test_id("state")).to_have_text("OK")

@@ -26,10 +26,10 @@ def test_a_new_address_is_used_once_its_link_is_opened(browser: Browser, live_se
     page.get_by_label("Username").fill("lihua")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("link", name="设置")).to_be_visible()
+    expect(page.get_by_role("link", name="我的线路")).to_be_visible()
     page.goto(f"{live_server.url}/accounts/profile/")
     expect(page.get_by_test_id("email-unconfirmed")).to_have_text(
-        "尚未确认：请打开我们发送到该地址的链接。如需新的链接，请把地址更改为同一个地址。"  # noqa: RUF001
+        "尚未确认：请打开我们发送到该地址的链接。如需新的链接，请把地址更改为同一个地址。"
     )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "settings-unconfirmed-zh-phone.png", full_page=True)

@@ -9,10 +9,12 @@ import pytest
 from django.utils import timezone
 
 from alerts.models import AlertFiring, AlertRule, Notification
+from alerts.notify import forecast_said
 from esimdash.units import GB, MB
 from family.pools import CapChange, pool_caps_set
 from plans.models import PoolMember
 from tests.factories import make_line, make_pool, pool_join, use
+from usage.summaries import pool_summary
 
 pytestmark = [pytest.mark.django_db, pytest.mark.frozen]
 
@@ -54,7 +56,10 @@ def test_the_low_threshold_is_the_rules_and_its_firing_is_recorded(pool, member,
     use(member.line, 14 * GB, now + dt.timedelta(seconds=1))
     assert notices("left this cycle") == []
     use(member.line, 1 * GB, now + dt.timedelta(seconds=2))  # 15 GB of 30 left: 50 %
-    assert notices("left this cycle") == [("owner", "Zhang family has 15.0 GB left this cycle.")]
+    fired_at = Notification.objects.get(body__contains="left this cycle").created_at
+    said = forecast_said(pool_summary(pool, at=fired_at).forecast, pool.members.get(role="owner").line.owner)
+    assert said.startswith(" The data ")
+    assert notices("left this cycle") == [("owner", "Zhang family has 15.0 GB left this cycle." + said)]
     firing = AlertFiring.objects.get(rule__pool=pool)
     cycle = pool.billing_cycle(now).starts_at
     assert (firing.rule.kind, firing.period_key, firing.value) == (

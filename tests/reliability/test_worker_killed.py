@@ -29,6 +29,7 @@ from family.tasks import gift_codes_expire
 from plans.models import Gift, GiftEntry, Line
 from tests.factories import (
     WebhookReceiver,
+    forecast_said_when_fired,
     make_line,
     make_line_for_workers,
     make_plan,
@@ -108,7 +109,7 @@ def test_an_enforcement_killed_mid_evaluation_and_mid_provisioning_happens_once(
     assert AlertFiring.objects.count() == 1
     assert list(Notification.objects.values_list("body", flat=True)) == [
         "90% of the data on owner's line is used. The line has been slowed down. "
-        "Resume it from its rules page."
+        "Resume it from its rules page." + forecast_said_when_fired(line)
     ]
     assert Delivery.objects.count() == 1  # one state change, one call to make
     assert DeliveryAttempt.objects.filter(delivery=delivery, succeeded=True).count() == 1

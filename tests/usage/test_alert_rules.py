@@ -10,7 +10,7 @@ from alerts.evaluation import lines_status_and_rules_evaluate
 from alerts.models import AlertFiring, AlertRule, Delivery, Notification
 from esimdash.units import GB, MB
 from plans.models import Line
-from tests.factories import TOKYO, grant, make_line, make_plan, use
+from tests.factories import TOKYO, forecast_said_when_fired, grant, make_line, make_plan, use
 from usage.models import Device
 from usage.status import holding_rule_id
 
@@ -65,7 +65,10 @@ def test_used_percent_fires_once_past_the_threshold_and_not_below(line):
     evaluate(line)
     assert fired(watch) == [("cycle:2026-11-01T00:00:00+09:00", 81, None)]
     assert Notification.objects.filter(firing__rule=watch).count() == 1
-    assert Notification.objects.get().body == "81% of the data on owner's line is used."
+    assert (
+        Notification.objects.get().body
+        == "81% of the data on owner's line is used." + forecast_said_when_fired(line)
+    )
 
 
 def test_used_percent_re_arms_when_a_top_up_brings_it_back_below(line):
@@ -142,7 +145,7 @@ def test_new_country_fires_once_per_country(line):
     use(line, 10 * MB, NOW - dt.timedelta(hours=3), country="KR")
     assert fired(travel) == [("country:JP", 0, None), ("country:KR", 0, None)]
     assert Notification.objects.filter(firing__period_key="country:KR").get().body == (
-        "owner's line was used in Korea, Republic of for the first time."
+        "owner's line was used in South Korea for the first time."
     )
 
 

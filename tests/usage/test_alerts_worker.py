@@ -23,6 +23,7 @@ from esimdash.celery import app as celery_app
 from esimdash.units import GB, MB
 from tests.factories import (
     WebhookReceiver,
+    forecast_said_when_fired,
     make_line,
     make_line_for_workers,
     make_plan,
@@ -74,7 +75,7 @@ def test_a_batch_over_the_api_raises_the_notification_through_the_worker(
     assert response.json() == {"new": 1, "duplicate": 0}
     wait_for(lambda: Notification.objects.exists())
     assert list(Notification.objects.values_list("body", flat=True)) == [
-        "85% of the data on owner's line is used."
+        "85% of the data on owner's line is used." + forecast_said_when_fired(line)
     ]
     wait_for(lambda: Delivery.objects.filter(state="sent").exists())  # the e-mail, sent by the worker
     (sent,) = mailbox.iterdir()
@@ -146,7 +147,7 @@ def test_with_redis_down_ingestion_works_and_the_sweep_catches_up(line, own_redi
     alerts_sweep.delay()  # what beat sends every minute
     wait_for(lambda: Notification.objects.exists())
     assert list(Notification.objects.values_list("body", flat=True)) == [
-        "90% of the data on owner's line is used."
+        "90% of the data on owner's line is used." + forecast_said_when_fired(line)
     ]
     line.refresh_from_db()
     assert line.evaluation_requested_at is None

@@ -1,6 +1,8 @@
-"""The home card's pace (daily budget, run-out forecast), its freshness notice, and plan advice."""
+"""The home card's pace (daily budget, the forecast of usage/forecast.py), its freshness notice,
+and plan advice."""
 
 import datetime as dt
+import html
 import importlib
 
 import pytest
@@ -11,6 +13,7 @@ from esimdash.units import GB, MB
 from plans.models import Plan
 from tests.factories import TOKYO, make_line, make_plan, use
 from usage.advice import plan_advice
+from usage.forecast import Forecast
 from usage.summaries import line_summaries
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=TOKYO)  # a Friday
@@ -36,36 +39,42 @@ def test_the_daily_budget_spreads_whats_left_over_the_days_left(line):
     assert summary.daily_budget_bytes == 6 * GB // 11
 
 
-def test_the_forecast_runs_out_at_the_last_24_hours_pace_and_warns_before_the_plan_ends(line):
+def test_the_forecast_runs_out_at_the_last_24_hours_pace_before_the_plan_ends(line):
     use(line, 6 * GB, NOW - dt.timedelta(days=3))
     use(line, 2 * GB, NOW - dt.timedelta(hours=5))
     (summary,) = line_summaries([line], at=NOW)
-    assert summary.used_last_24_hours_bytes == 2 * GB
-    assert summary.runs_out_at == NOW + dt.timedelta(hours=24)  # 2 GB left at 2 GB a day
-    assert summary.runs_out_early is True
+    assert summary.pace.bytes_per_day == 2 * GB
+    assert summary.forecast == Forecast(
+        pace_bytes_per_day=2 * GB, runs_out_at=NOW + dt.timedelta(hours=24), lasts_until=None
+    )  # 2 GB left at 2 GB a day
 
 
-def test_a_slow_pace_gives_a_forecast_after_the_plan_ends_without_a_warning(line):
+def test_a_slow_pace_lasts_until_the_cycle_ends(line):
     use(line, 100 * MB, NOW - dt.timedelta(hours=2))
     (summary,) = line_summaries([line], at=NOW)
-    assert summary.runs_out_at == NOW + dt.timedelta(days=99)
-    assert summary.runs_out_early is False
+    assert (summary.forecast.runs_out_at, summary.forecast.lasts_until, summary.forecast.renews) == (
+        None,
+        dt.datetime(2026, 12, 1, tzinfo=TOKYO),
+        True,
+    )
 
 
-def test_no_usage_in_a_day_gives_no_forecast(line):
+def test_no_usage_in_a_day_lasts_until_the_cycle_ends(line):
     use(line, 100 * MB, NOW - dt.timedelta(days=2))
     (summary,) = line_summaries([line], at=NOW)
-    assert summary.runs_out_at is None
+    assert (summary.forecast.pace_bytes_per_day, summary.forecast.runs_out_at) == (0, None)
+    assert summary.forecast.lasts_until == dt.datetime(2026, 12, 1, tzinfo=TOKYO)
 
 
 def test_the_card_shows_the_forecast_and_the_budget(client, owner, line):
     use(line, 6 * GB, NOW - dt.timedelta(days=3))
     use(line, 2 * GB, NOW - dt.timedelta(minutes=50))
     client.force_login(owner)
-    body = client.get(reverse("usage:home")).content.decode()
-    assert "At the last 24 hours' pace you run out on Sat 12:00 (11/21/2026)." in body
-    assert "That is before your plan ends." in body
+    body = html.unescape(client.get(reverse("usage:home")).content.decode())
+    assert '<p class="pace warning" data-testid="forecast">' in body
+    assert "The data runs out on Nov. 21, 2026, noon at the last 24 hours' pace (2.00 GB a day)." in body
     assert 'data-testid="budget">182 MB<' in body
+    assert 'data-testid="used-today">2.00 GB<' in body
     assert "figures may be behind" not in body
 
 

@@ -127,5 +127,5 @@ def test_the_refusal_is_in_the_users_language(client, owner):
     client.force_login(owner)
     refused = client.post(reverse("alerts:webhooks"), {"url": "https://[::127.0.0.1]/hook"})
     assert refused.context["form"].errors == {
-        "url": ["ホスト ::127.0.0.1 は内部アドレスです（::7f00:1 に含まれる 127.0.0.1）。"]  # noqa: RUF001
+        "url": ["ホスト ::127.0.0.1 は内部アドレスです（::7f00:1 に含まれる 127.0.0.1）。"]
     }
