@@ -20,7 +20,8 @@ from family.pools import pool_member_invite
 from plans.models import GiftRequest, PoolMember
 from tests.factories import HTMX, make_line, make_pool, make_user, pool_join
 
-pytestmark = pytest.mark.django_db
+# At noon mid-cycle: at the clock matrix's midnights the notices would wait out their quiet hours.
+pytestmark = [pytest.mark.django_db, pytest.mark.frozen]
 Role = PoolMember.Role
 
 
