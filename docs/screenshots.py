@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,27 +18,15 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the suite's launch settings for Debian's Chromium, and its free-port helper
+
+from tests.services import CHROMIUM, CHROMIUM_FLAGS, free_port  # noqa: E402
+
 OUT = ROOT / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "esimdash-demo-2026"  # noqa: S105 - the demo's password, printed in the README
 # Who is shown in which language: the family pool's owner in English, its manager in Chinese.
 PEOPLE = (("en", "zhangwei", "en-US"), ("zh-hans", "liuyan", "zh-CN"))
 PAGES = ("lines", "line", "rules", "pool", "gifts", "notifications")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def demo_start(port: int, scratch: Path) -> subprocess.Popen:
@@ -114,7 +101,7 @@ def main() -> None:
     try:
         wait_until_up(base, demo)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             for number, (language, username, locale) in enumerate(PEOPLE, 1):
                 print(f"==> [{number}/{len(PEOPLE)}] {username} in {language}")
                 person_shoot(browser, base, language, username, locale)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from esimdash.clock import local_midnight
 from plans.models import Line, Period, Pool, PoolMember
-from usage.balances import BalanceReading, LineBalance, MemberUsage, PoolBalance, pool_balances
+from usage.balances import BalanceReading, LineBalance, PoolBalance, pool_balances
 from usage.forecast import (
     Forecast,
     NextExpiry,
@@ -133,11 +133,6 @@ class PoolSummary:
     pace: Pace
     forecast: Forecast | None
     at: dt.datetime
-
-    @property
-    def biggest_consumers(self) -> list[MemberUsage]:
-        ranked = sorted(self.balance.members, key=lambda usage: -usage.used_bytes)
-        return [usage for usage in ranked if usage.used_bytes][:3]
 
 
 def pool_summary(pool: Pool, *, at: dt.datetime | None = None) -> PoolSummary:
