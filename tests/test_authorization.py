@@ -32,7 +32,7 @@ from family.gifts import gift_request_create, gift_send
 from family.models import PoolInvite
 from family.pools import pool_member_invite
 from plans.models import Gift, GiftRequest, Line, Pool, PoolMember
-from tests.factories import HTMX, make_line, make_pool, make_user, pool_join
+from tests.factories import HTMX, NO_QUIET_HOURS, make_line, make_pool, make_user, pool_join
 from usage.models import IntegrationToken, UsageRecord
 from usage.tokens import integration_token_create
 
@@ -89,9 +89,8 @@ def _pool_of(user: User, now: dt.datetime, name: str) -> Pool:
 def build_world() -> World:
     now = timezone.now() - dt.timedelta(minutes=1)
     # No quiet hours: the notices the walk opens and answers are visible whatever the run's clock.
-    no_quiet_hours = {"quiet_hours_start": dt.time(0), "quiet_hours_end": dt.time(0)}
     users = {
-        role: make_user(role, **no_quiet_hours)
+        role: make_user(role, **NO_QUIET_HOURS)
         for role in ("owner", "second", "manager", "member", "supervised", "invitee", "recipient")
     }
     owner, second = users["owner"], users["second"]

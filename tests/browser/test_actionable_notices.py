@@ -16,15 +16,16 @@ from family.gifts import gift_request_create
 from family.pools import pool_member_invite
 from plans.models import GiftRequest, PoolMember
 from tests.browser.session import axe_violations, signed_in
-from tests.factories import make_line, make_plan, make_pool, make_user, pool_join
+from tests.factories import NO_QUIET_HOURS, make_line, make_plan, make_pool, make_user, pool_join
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
 
 
 def _family(language: str):
+    # The notices are read at the real clock, which may be inside the default quiet hours.
     now = timezone.now() - dt.timedelta(minutes=5)
-    wei = make_user("wei", language=language)
+    wei = make_user("wei", language=language, **NO_QUIET_HOURS)
     pool = make_pool(
         wei, founded_at=now, member_limit=6, name="张家", activated_at=now - dt.timedelta(days=3)
     )
@@ -63,7 +64,7 @@ def test_a_manager_approves_a_request_for_data_from_its_notice(browser: Browser,
 
 def test_an_invitee_accepts_an_invitation_from_its_notice(browser: Browser, live_server):
     wei, pool, _hao, _hao_line, now = _family("ja")
-    li = make_user("li", language="ja")
+    li = make_user("li", language="ja", **NO_QUIET_HOURS)
     li_line = make_line(li, activated_at=now - dt.timedelta(days=2), nickname="Li phone")
     pool_member_invite(pool=pool, by=wei, to="li", at=now)
     page = signed_in(browser, live_server.url, "li", language="ja")
