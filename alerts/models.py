@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from esimdash.validators import validate_name
-from plans.models import Line, Pool
+from plans.models import AddOn, Line, Pool
 
 
 class AlertRule(models.Model):
@@ -36,6 +36,7 @@ class AlertRule(models.Model):
         NOTIFY = "notify", _("Notify only")
         THROTTLE = "throttle", _("Slow the line down")
         SUSPEND = "suspend", _("Cut off the line's data")
+        TOP_UP = "top_up", _("Buy more data")
 
     POOL_KINDS = frozenset({Kind.POOL_LOW, Kind.MEMBER_CAP})
     POOL_LOW_PERCENT = 10
@@ -56,6 +57,14 @@ class AlertRule(models.Model):
     hours = models.PositiveIntegerField(_("hours"), null=True, blank=True)
     leak_factor = models.PositiveSmallIntegerField(_("times the usual level"), default=5)
     action = models.CharField(_("action"), max_length=8, choices=Action.choices, default=Action.NOTIFY)
+    # Auto top-up (action TOP_UP on a "remaining" or "pool_low" rule): what to buy, and the
+    # guardrails that bound what it may spend.
+    add_on = models.ForeignKey(
+        AddOn, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("buy")
+    )
+    top_up_max_per_cycle = models.PositiveSmallIntegerField(_("at most this many times a cycle"), default=2)
+    top_up_max_yen_per_month = models.PositiveIntegerField(_("at most this much a month (¥)"), default=3000)
+    top_up_not_in_quiet_hours = models.BooleanField(_("not during my quiet hours"), default=False)
     notify_email = models.BooleanField(_("e-mail me"), default=True)
     notify_webhook = models.BooleanField(_("call my webhooks"), default=False)
     snoozed_until = models.DateTimeField(null=True, blank=True)

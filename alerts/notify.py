@@ -255,14 +255,23 @@ _PROVISIONING_EVENTS = {
     Line.Status.THROTTLED: "line.throttle",
     Line.Status.SUSPENDED: "line.suspend",
     Line.Status.EXPIRED: "line.expire",
+    Line.Status.TERMINATED: "line.terminate",
 }
+# The operator's own moves, made through its API: it knows of them already.
+_OPERATOR_TRANSITIONS = frozenset(
+    {
+        LineStatusChange.Transition.OPERATOR_SUSPEND,
+        LineStatusChange.Transition.OPERATOR_RESUME,
+        LineStatusChange.Transition.TERMINATE,
+    }
+)
 
 
 @receiver(line_status_changed)
 def provisioning_notify(sender, *, change: LineStatusChange, **kwargs) -> None:
     """The one policy: every move of a line's status tells the operator's provisioning system
     (when one is configured), in the move's transaction, through the outbox."""
-    if not settings.PROVISIONING_WEBHOOK_URL:
+    if not settings.PROVISIONING_WEBHOOK_URL or change.transition in _OPERATOR_TRANSITIONS:
         return
     payload = {
         "event": _PROVISIONING_EVENTS[Line.Status(change.status)],

@@ -20,7 +20,7 @@ from esimdash.accounts.models import User
 from esimdash.celery import app as celery_app
 from esimdash.units import GB
 from family.pools import invite_for_token, pool_create, pool_invite_accept, pool_member_invite
-from plans.models import Carrier, Grant, Line, Plan, Pool, PoolMember
+from plans.models import AddOn, Carrier, Grant, Line, Plan, Pool, PoolMember
 from plans.services import line_create
 from tests import clock
 from usage.services import UsageRecordIn, usage_ingest
@@ -76,6 +76,21 @@ def make_plan(kind: str = Plan.Kind.MONTHLY, **fields) -> Plan:
         price_jpy=1000,
         **{**defaults, **fields},
     )
+
+
+def make_add_on(
+    plan: Plan, *, amount_bytes: int = 1 * GB, validity_days: int = 7, price_jpy: int = 390
+) -> AddOn:
+    serial = next(_serials)
+    add_on = AddOn.objects.create(
+        name=f"Add-on {serial}",
+        slug=f"add-on-{serial}",
+        amount_bytes=amount_bytes,
+        validity_days=validity_days,
+        price_jpy=price_jpy,
+    )
+    add_on.plans.add(plan)
+    return add_on
 
 
 def make_line(owner: User, *, plan: Plan | None = None, activated_at: dt.datetime, **fields) -> Line:

@@ -118,7 +118,7 @@ def line_rule_hold(line: Line, *, status: str, rule_id: int, at: dt.datetime) ->
     """A rule slows (THROTTLED) or cuts off (SUSPENDED) the line; a manager's pause, an expired line
     and an as strong rule hold stay as they are. Returns whether the line moved."""
     held = (
-        Q(status_reason=Reason.MANAGER)
+        Q(status_reason__in=[Reason.MANAGER, Reason.OPERATOR])
         | Q(status=Status.EXPIRED)
         | Q(status_reason=Reason.RULE, status__in=_AS_STRONG[status])
     )
@@ -171,11 +171,42 @@ def rule_holds_release(*, at: dt.datetime) -> int:
     return released
 
 
+def line_operator_suspend(line: Line, *, at: dt.datetime) -> bool:
+    """The operator cuts the line off (unpaid bill, lost phone), whatever held it before, until it
+    resumes it. A terminated line stays terminated."""
+    return _move(
+        line,
+        only_if=~Q(status=Status.TERMINATED),
+        status=Status.SUSPENDED,
+        reason=Reason.OPERATOR,
+        transition=Transition.OPERATOR_SUSPEND,
+        at=at,
+    )
+
+
+def line_operator_resume(line: Line, *, at: dt.datetime) -> bool:
+    """Lifts the operator's suspension; the line then follows its ledger (and any rule or pause
+    set since stays lifted with it). Returns whether the operator's suspension was on."""
+    return _release(line, held_by=Reason.OPERATOR, transition=Transition.OPERATOR_RESUME, at=at, by=None)
+
+
+def line_terminate(line: Line, *, at: dt.datetime) -> bool:
+    """The end of the line: no status moves it again. Returns whether it was not terminated yet."""
+    return _move(
+        line,
+        only_if=~Q(status=Status.TERMINATED),
+        status=Status.TERMINATED,
+        reason=Reason.OPERATOR,
+        transition=Transition.TERMINATE,
+        at=at,
+    )
+
+
 def line_manager_pause(line: Line, *, by: User, at: dt.datetime) -> bool:
     """A pool manager stops the member's data at once, whatever held it before."""
     return _move(
         line,
-        only_if=Q(),
+        only_if=~Q(status_reason=Reason.OPERATOR),
         status=Status.SUSPENDED,
         reason=Reason.MANAGER,
         transition=Transition.MANAGER_PAUSE,
