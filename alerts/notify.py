@@ -112,7 +112,7 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
         _pool_firing_announce(fired.rule, fired.firing, fired.pool, at)
         return
     rule, line, firing = fired.rule, fired.rule.watched_line, fired.firing
-    owner: User = line.owner
+    owner = line.claimed_owner
     acted = _act(rule, line, at)
     forecast = line_summaries([line], at=at)[0].forecast if rule.kind in _LOW_DATA_KINDS else None
     # Quiet hours hold notifications back, but not news of a line just slowed or cut off.

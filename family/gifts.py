@@ -714,7 +714,7 @@ def _tell(
 
 
 def _tell_recipient(gift: Gift, at: dt.datetime) -> None:
-    _tell(gift.to_line.owner, gift, at, gettext_noop("%(sender)s gave you %(amount)s of data."))  # type: ignore[union-attr]
+    _tell(gift.to_line.claimed_owner, gift, at, gettext_noop("%(sender)s gave you %(amount)s of data."))  # type: ignore[union-attr]
 
 
 def _tell_sender_redeemed(gift: Gift, at: dt.datetime) -> None:

@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from esimdash.accounts.models import default_time_zone, validate_time_zone
+from esimdash.accounts.models import User, default_time_zone, validate_time_zone
 from esimdash.validators import validate_name
 from plans.validators import validate_e164, validate_eid, validate_iccid
 
@@ -204,6 +204,14 @@ class Line(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+    @property
+    def claimed_owner(self) -> User:
+        """The owner of a claimed line. Rules, pools and gifts only ever reach claimed lines (a
+        person acts on their own lines), so meeting an unclaimed one there is a bug."""
+        if self.owner is None:
+            raise ValueError(f"line {self.pk} has not been claimed")
+        return self.owner
 
     def billing_cycle(self, at: dt.datetime) -> Period:
         """The billing cycle around `at`: from the cycle start day to the next, in the line's time zone."""
