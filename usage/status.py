@@ -134,11 +134,11 @@ def line_rule_hold(line: Line, *, status: str, rule_id: int, at: dt.datetime) ->
 
 
 def _release(line: Line, *, held_by: str, transition: str, at: dt.datetime, by: User | None) -> bool:
-    """Lifts a hold set for `held_by` (a rule's or a manager's reason); the line then follows its
-    ledger. Returns whether that hold was on."""
+    """Lifts a hold set for `held_by` (a rule's, a manager's or the operator's reason); the line
+    then follows its ledger. Returns whether that hold was on."""
     released = _move(
         line,
-        only_if=Q(status_reason=held_by),
+        only_if=Q(status_reason=held_by) & ~Q(status=Status.TERMINATED),
         status=Status.ACTIVE,
         reason=Reason.NONE,
         transition=transition,

@@ -24,7 +24,9 @@ def lines_roll_over() -> int:
     restores a throttled line; a pass past its validity expires). Returns the lines changed."""
     now = timezone.now()
     changed = 0
-    lines = Line.objects.exclude(status_reason__in=[Line.StatusReason.RULE, Line.StatusReason.MANAGER])
+    lines = Line.objects.exclude(
+        status_reason__in=[Line.StatusReason.RULE, Line.StatusReason.MANAGER]
+    ).exclude(status=Line.Status.TERMINATED)  # a terminated line gets no new allowance
     batch: list[Line] = []
     for line in lines.select_related("plan").order_by("pk").iterator(chunk_size=BATCH):
         batch.append(line)
