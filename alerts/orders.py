@@ -46,7 +46,7 @@ def order_requested_event(order: Order) -> dict:
         "validity_days": order.validity_days,
         "price_jpy": order.price_jpy,
         "automatic": order.automatic,
-        "created_at": order.created_at.isoformat(),
+        "created_at": order.created_at.astimezone(dt.UTC).isoformat(),
     }
 
 
