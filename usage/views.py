@@ -146,7 +146,9 @@ def orders(request: AuthenticatedHttpRequest) -> HttpResponse:
     waiting = any(order.state == Order.State.REQUESTED for order in placed)
     context = {"orders": placed, "waiting": waiting, **_refresh()}
     if request.htmx and not request.htmx.boosted:
-        return render(request, "usage/orders.html#order_list", context, status=200 if waiting else HTMX_STOP_POLLING)
+        return render(
+            request, "usage/orders.html#order_list", context, status=200 if waiting else HTMX_STOP_POLLING
+        )
     return render(request, "usage/orders.html", context)
 
 

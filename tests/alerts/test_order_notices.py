@@ -16,7 +16,15 @@ from alerts.outbox import delivery_send
 from alerts.webhooks import SIGNATURE_HEADER
 from esimdash.units import GB
 from plans.models import Order
-from tests.factories import NO_QUIET_HOURS, TOKYO, WebhookReceiver, make_add_on, make_line, make_plan, make_user
+from tests.factories import (
+    NO_QUIET_HOURS,
+    TOKYO,
+    WebhookReceiver,
+    make_add_on,
+    make_line,
+    make_plan,
+    make_user,
+)
 from usage.orders import order_confirm, order_place, order_refund, order_refuse
 
 NOW = dt.datetime(2026, 11, 20, 12, 30, tzinfo=TOKYO)
@@ -115,7 +123,11 @@ def test_each_decision_is_told_to_the_buyer_in_their_language_with_an_email(buye
         (title, f"旅行手机的{add_on.name}已退款（¥390）；剩余流量已扣除。 重复扣款。"),
     ]
     notice = Notification.objects.filter(user=buyer).first()
-    assert (notice.subject_kind, notice.subject_id, notice.line) == (Notification.Subject.ORDER, granted.pk, line)
+    assert (notice.subject_kind, notice.subject_id, notice.line) == (
+        Notification.Subject.ORDER,
+        granted.pk,
+        line,
+    )
     emails = Delivery.objects.filter(channel=Delivery.Channel.EMAIL).order_by("pk")
     assert [email.payload["subject"] for email in emails] == [title] * 3
     assert f"{reverse('usage:orders')}#order-{granted.pk}" in emails[0].payload["text"]
@@ -141,4 +153,7 @@ def test_the_notice_opens_the_order_on_the_orders_page(client, buyer, line, add_
     client.force_login(buyer)
     notice = Notification.objects.get(user=buyer)
     response = client.get(reverse("alerts:notification_open", args=[notice.pk]))
-    assert (response.status_code, response["Location"]) == (302, f"{reverse('usage:orders')}#order-{order.pk}")
+    assert (response.status_code, response["Location"]) == (
+        302,
+        f"{reverse('usage:orders')}#order-{order.pk}",
+    )

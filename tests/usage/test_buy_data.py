@@ -37,7 +37,9 @@ def add_ons(plan):
 
 @pytest.fixture
 def line(owner, plan):
-    return make_line(owner, plan=plan, activated_at=dt.datetime(2026, 11, 1, tzinfo=TOKYO), nickname="Trip phone")
+    return make_line(
+        owner, plan=plan, activated_at=dt.datetime(2026, 11, 1, tzinfo=TOKYO), nickname="Trip phone"
+    )
 
 
 def buy_url(line) -> str:
@@ -70,8 +72,18 @@ def test_ordering_places_one_requested_order_and_goes_to_the_orders_page(client,
     response = client.post(buy_url(line), {"add_on": add_ons[0].pk, "idempotency_key": key})
     assert (response.status_code, response["Location"]) == (302, reverse("usage:orders"))
     order = Order.objects.get()
-    assert (order.user, order.line, order.add_on, order.state) == (owner, line, add_ons[0], Order.State.REQUESTED)
-    assert (order.amount_bytes, order.validity_days, order.price_jpy, order.created_at) == (1 * GB, 7, 390, NOW)
+    assert (order.user, order.line, order.add_on, order.state) == (
+        owner,
+        line,
+        add_ons[0],
+        Order.State.REQUESTED,
+    )
+    assert (order.amount_bytes, order.validity_days, order.price_jpy, order.created_at) == (
+        1 * GB,
+        7,
+        390,
+        NOW,
+    )
     assert str(order.idempotency_key) == key
 
 

@@ -49,7 +49,9 @@ def test_the_orders_are_listed_newest_first_with_their_state_and_sentence(client
     client.force_login(owner)
     html = client.get(URL).content.decode()
     assert states(html) == ["Waiting for the operator", "Data added", "Refused", "Refunded"]
-    sentences = [" ".join(s.split()) for s in re.findall(r'data-testid="state-sentence">(.*?)</p>', html, re.S)]
+    sentences = [
+        " ".join(s.split()) for s in re.findall(r'data-testid="state-sentence">(.*?)</p>', html, re.S)
+    ]
     assert sentences == [
         "Waiting for the operator to confirm the payment. The data is added as soon as it does.",
         "The data has been added to the line.",
