@@ -28,9 +28,7 @@ def order_announce(sender, *, order: Order, **kwargs) -> None:
             # Nobody tapped "buy": the person learns of the charge from us.
             _buyer_tell(order, at=order.created_at)
         return
-    at = order.refunded_at if order.state == State.REFUNDED else order.decided_at
-    assert at is not None
-    _buyer_tell(order, at=at)
+    _buyer_tell(order, at=order.refunded_at or order.decided_at or order.created_at)
 
 
 def order_requested_event(order: Order) -> dict:

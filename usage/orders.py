@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import cast
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -175,7 +176,7 @@ def orders_on_the_way(lines: Iterable[Line]) -> dict[int, list[Order]]:
     for order in Order.objects.filter(
         line__in=[line.pk for line in lines], state=Order.State.REQUESTED
     ).order_by("created_at", "pk"):
-        waiting[order.line_id].append(order)
+        waiting[cast(int, order.line_id)].append(order)
     return waiting
 
 

@@ -56,7 +56,8 @@ def test_the_orders_are_listed_newest_first_with_their_state_and_sentence(client
         "Waiting for the operator to confirm the payment. The data is added as soon as it does.",
         "The data has been added to the line.",
         "The operator refused the payment: nothing was charged and no data was added. The card was declined.",
-        "The operator gave the money back; the data left of this order was taken off the line. Charged twice.",
+        "The operator gave the money back; the data left of this order was taken off the line."
+        " Charged twice.",
     ]
     assert re.findall(r'data-testid="price">([^<]*)<', html) == ["¥390"] * 4
     # Times in the person's zone (Tokyo).
