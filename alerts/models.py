@@ -133,6 +133,7 @@ class Notification(models.Model):
         GIFT = "gift"
         GIFT_REQUEST = "gift_request"
         POOL_INVITE = "pool_invite"
+        ORDER = "order"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     line = models.ForeignKey(Line, null=True, blank=True, on_delete=models.CASCADE, related_name="+")

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from alerts.models import AlertRule, Notification
 from esimdash.accounts.models import User
-from plans.models import Line
+from plans.models import Line, Order
 
 Subject = Notification.Subject
 
@@ -113,5 +113,14 @@ def _rules(user: User, ids: list[int]) -> dict[int, NoticeSubject]:
     return subjects
 
 
+def _orders(user: User, ids: list[int]) -> dict[int, NoticeSubject]:
+    url = reverse("usage:orders")
+    return {
+        order_id: NoticeSubject(f"{url}#order-{order_id}", _("Open my orders"))
+        for order_id in Order.objects.filter(pk__in=ids, user=user).values_list("pk", flat=True)
+    }
+
+
 notice_subject_register(Subject.LINE, resolve=_lines)
+notice_subject_register(Subject.ORDER, resolve=_orders)
 notice_subject_register(Subject.RULE, resolve=_rules)

@@ -349,6 +349,9 @@ ALERT_SWEEP_BATCH_LINES = env.int("ALERT_SWEEP_BATCH_LINES", default=500)
 # The operator's provisioning system: told when a rule slows, cuts off or resumes a line.
 PROVISIONING_WEBHOOK_URL = env.str("PROVISIONING_WEBHOOK_URL", default="")
 PROVISIONING_WEBHOOK_SECRET = env.str("PROVISIONING_WEBHOOK_SECRET", default="")
+# The demo billing backend: every order a person places is confirmed at once by a worker task, the
+# way an operator's billing confirms through the API (`make run` turns it on; docs/operations.md).
+BILLING_DEMO_CONFIRMS = env.bool("BILLING_DEMO_CONFIRMS", default=False)
 # Webhooks to http:// and to loopback or private addresses: for local development and tests only.
 WEBHOOK_ALLOW_LOCAL = env.bool("WEBHOOK_ALLOW_LOCAL", default=False)
 

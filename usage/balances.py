@@ -36,6 +36,8 @@ class Lot:
     worked out from that lot's usage, late records included)."""
     gifted_bytes: int = 0
     """What gifts moved on the lot: data given away from it (negative) or returned to it."""
+    note: str = ""
+    """What the lot is, in the operator's words (a bought add-on's name)."""
 
     @property
     def source_label(self) -> str:
@@ -62,6 +64,7 @@ LOT_FIELDS = (
     "gift_hops",
     "open_carried_from",
     "gifted_bytes",
+    "note",
 )
 
 

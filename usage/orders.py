@@ -5,8 +5,12 @@ a new order into the provisioning webhook and each decision into a notice)."""
 
 import datetime as dt
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import cast
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.dispatch import Signal
 from django.utils.translation import gettext as _
 
@@ -84,7 +88,12 @@ def _existing(user: User, idempotency_key: uuid.UUID, crossing_key: str) -> Orde
 
 
 def _locked_order(order_id: int) -> Order:
-    return Order.objects.select_for_update().select_related("line", "pool", "add_on").get(pk=order_id)
+    # Only the order's row: PostgreSQL cannot lock the nullable side of the line/pool outer joins.
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("line", "pool", "add_on")
+        .get(pk=order_id)
+    )
 
 
 def order_confirm(*, order: Order, at: dt.datetime, reference: str = "") -> Order:
@@ -158,3 +167,19 @@ def _evaluate_holder(order: Order) -> None:
     else:
         members = Line.objects.filter(memberships__pool=order.pool_id, memberships__left_at__isnull=True)
         lines_evaluate_after_commit(sorted(members.values_list("pk", flat=True)))
+
+
+def orders_on_the_way(lines: Iterable[Line]) -> dict[int, list[Order]]:
+    """The orders still waiting for the operator, by line, oldest first: a card says what data is
+    on its way until it lands as a lot."""
+    waiting: dict[int, list[Order]] = defaultdict(list)
+    for order in Order.objects.filter(
+        line__in=[line.pk for line in lines], state=Order.State.REQUESTED
+    ).order_by("created_at", "pk"):
+        waiting[cast(int, order.line_id)].append(order)
+    return waiting
+
+
+def orders_for_user(user: User) -> QuerySet[Order]:
+    """The person's orders, newest first (a pool's auto top-ups are the rule's owner's)."""
+    return Order.objects.filter(user=user).select_related("line", "pool", "add_on")

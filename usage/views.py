@@ -1,19 +1,28 @@
 import csv
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone, translation
-from django.views.decorators.http import require_GET
-from django_htmx.http import HTMX_STOP_POLLING
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
 from esimdash.accounts.requests import AuthenticatedHttpRequest
-from plans.models import Line
+from plans.models import Line, Order
 from plans.selectors import line_get_for_user, lines_for_user
 from usage.advice import plan_advice
+from usage.forms import BuyForm
 from usage.history import DEFAULT_RANGE, RANGES, export_rows, history_chart, usage_history
-from usage.summaries import line_summaries
+from usage.orders import OrderError, add_ons_for, order_place, orders_for_user, orders_on_the_way
+from usage.summaries import LineSummary, line_summaries
 
 
 def _refresh() -> dict[str, int]:
@@ -24,6 +33,13 @@ def _polled(request: AuthenticatedHttpRequest, template: str, context: dict, lin
     """A fragment the page polls; for an expired line, status 286 tells htmx to stop polling."""
     status = HTMX_STOP_POLLING if line.status == Line.Status.EXPIRED else 200
     return render(request, template, context, status=status)
+
+
+def _cards(lines: Sequence[Line], *, at: dt.datetime | None = None) -> list[LineSummary]:
+    """The lines' card figures, each with the data bought for it and still on its way."""
+    summaries = line_summaries(lines, at=at)
+    waiting = orders_on_the_way(lines)
+    return [replace(summary, orders_on_the_way=tuple(waiting[summary.line.pk])) for summary in summaries]
 
 
 def _chosen_range(request: AuthenticatedHttpRequest) -> str | None:
@@ -38,7 +54,7 @@ def _bad_range() -> HttpResponseBadRequest:
 @login_required
 @require_GET
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
-    summaries = line_summaries(list(lines_for_user(request.user)))
+    summaries = _cards(list(lines_for_user(request.user)))
     return render(request, "usage/home.html", {"summaries": summaries, **_refresh()})
 
 
@@ -47,7 +63,7 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
 def line_card(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
     """One line's card, polled by the dashboard to follow new usage without a page reload."""
     line = line_get_for_user(request.user, line_id)
-    (summary,) = line_summaries([line])
+    (summary,) = _cards([line])
     return _polled(request, "usage/home.html#line_card", {"summary": summary, **_refresh()}, line)
 
 
@@ -70,9 +86,70 @@ def line_detail(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse
     }
     if request.htmx and not request.htmx.boosted:
         return _polled(request, "usage/line_detail.html#history", context, line)
-    (summary,) = line_summaries([line], at=now)
+    (summary,) = _cards([line], at=now)
     context |= {"summary": summary, "advice": plan_advice(line, at=now)}
     return render(request, "usage/line_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def line_buy(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
+    """The add-ons the line's plan offers, one form each. Each form carries a key made when the
+    page was drawn, so a double tap or a resent form places one order."""
+    line = line_get_for_user(request.user, line_id)
+    refusal, status = "", 200
+    if request.method == "POST":
+        form = BuyForm(request.POST)
+        if not form.is_valid():
+            refusal = (
+                _("That add-on is not offered for this plan.")
+                if "add_on" in form.errors
+                else _("The order form was incomplete: choose the add-on again.")
+            )
+        else:
+            try:
+                order = order_place(
+                    user=request.user,
+                    line=line,
+                    add_on=form.cleaned_data["add_on"],
+                    idempotency_key=form.cleaned_data["idempotency_key"],
+                    at=timezone.now(),
+                )
+            except OrderError as error:
+                refusal = str(error)
+            else:
+                messages.success(
+                    request,
+                    _("Ordered %(add_on)s for %(line)s. The data is added once the operator confirms.")
+                    % {"add_on": order.add_on.name, "line": line.nickname},
+                )
+                if request.htmx:
+                    return HttpResponseClientRedirect(reverse("usage:orders"))
+                return redirect("usage:orders")
+        # 200 for htmx, which swaps only successful responses.
+        status = 200 if request.htmx else 400
+    context = {
+        "line": line,
+        "add_ons": add_ons_for(line) if line.status != Line.Status.TERMINATED else [],
+        "idempotency_key": uuid.uuid4(),
+        "refusal": refusal,
+    }
+    return render(request, "usage/line_buy.html", context, status=status)
+
+
+@login_required
+@require_GET
+def orders(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The person's orders. While one waits for the operator the list polls, and stops (286) once
+    none does."""
+    placed = list(orders_for_user(request.user))
+    waiting = any(order.state == Order.State.REQUESTED for order in placed)
+    context = {"orders": placed, "waiting": waiting, **_refresh()}
+    if request.htmx and not request.htmx.boosted:
+        return render(
+            request, "usage/orders.html#order_list", context, status=200 if waiting else HTMX_STOP_POLLING
+        )
+    return render(request, "usage/orders.html", context)
 
 
 # A spreadsheet takes a cell that begins with one of these for a formula (CSV injection, OWASP).

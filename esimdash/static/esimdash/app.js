@@ -113,3 +113,13 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+
+/* --- buying data (issue 22) --- */
+// A buy button goes quiet once its form is sent, so a second tap does not look like a second
+// purchase (the form's key already makes the server place one order).
+document.addEventListener("submit", (event) => {
+  const button = event.target instanceof HTMLFormElement ? event.target.querySelector("[data-submit-once]") : null;
+  if (button) {
+    setTimeout(() => button.setAttribute("disabled", ""));
+  }
+});
