@@ -6,8 +6,10 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from alerts.models import AlertRule, WebhookEndpoint
+from alerts.top_up import TOP_UP_KINDS
 from alerts.webhooks import UnsafeURL, webhook_url_check
-from esimdash.units import MB
+from esimdash.units import MB, data_size, yen
+from plans.models import AddOn
 
 Kind = AlertRule.Kind
 
@@ -32,6 +34,9 @@ _MISSING = {
     "leak_factor": _("Give how many times the usual level counts as a leak."),
 }
 
+
+# What an auto top-up buys and its guardrails: shown on the kinds that may buy.
+TOP_UP_FIELDS = ("add_on", "top_up_max_per_cycle", "top_up_max_yen_per_month", "top_up_not_in_quiet_hours")
 
 # Each bounded number's range, said in one message whichever end it misses.
 BOUNDS = {"percent": (1, 100), "days": (1, 365), "hours": (1, 2160), "leak_factor": (2, 100)}
@@ -66,6 +71,7 @@ class AlertRuleForm(forms.ModelForm):
             "leak_factor",
             "name",
             "action",
+            *TOP_UP_FIELDS,
             "notify_email",
             "notify_webhook",
         )
@@ -74,6 +80,10 @@ class AlertRuleForm(forms.ModelForm):
             "hours": _("Within (hours)"),
             "days": _("Days in a row"),
             "percent": _("Used (%)"),
+            "add_on": _("Buy"),
+            "top_up_max_per_cycle": _("At most this many times a cycle"),
+            "top_up_max_yen_per_month": _("At most this much a month (¥)"),
+            "top_up_not_in_quiet_hours": _("Not during my quiet hours (buy when they end)"),
         }
         error_messages = {
             "kind": {"required": _("Choose what to watch."), "invalid_choice": _("Choose what to watch.")}
@@ -107,6 +117,59 @@ class AlertRuleForm(forms.ModelForm):
             del self.fields[name]
         if self.instance.threshold_bytes is not None:
             self.initial["threshold_mb"] = Decimal(self.instance.threshold_bytes) / MB
+        self._top_up_fields_set()
+
+    def _top_up_fields_set(self) -> None:
+        """The add-ons of the line's plan to choose from, on the kinds that may buy; elsewhere no
+        top-up fields and no "Buy more data" action."""
+        action = cast(forms.TypedChoiceField, self.fields["action"])
+        action.error_messages["invalid_choice"] = _(
+            "Only a rule on remaining data can buy data. Choose another action."
+        )
+        if self.chosen_kind not in TOP_UP_KINDS:
+            action.choices = [c for c in action.choices if c[0] != AlertRule.Action.TOP_UP]
+            for name in TOP_UP_FIELDS:
+                del self.fields[name]
+            return
+        add_on = cast(forms.ModelChoiceField, self.fields["add_on"])
+        add_on.queryset = (
+            self.instance.line.plan.add_ons.filter(active=True) if self.instance.line_id else None
+        )
+        add_on.empty_label = _("Choose what to buy")
+        add_on.error_messages["invalid_choice"] = _("Choose one of this line's add-ons.")
+        add_on.label_from_instance = _add_on_label
+        add_on.help_text = _("Used when the action is “Buy more data”.")
+        for name, low, high in (("top_up_max_per_cycle", 1, 10), ("top_up_max_yen_per_month", 1, 100_000)):
+            field = cast(forms.IntegerField, self.fields[name])
+            message = _("Choose a number from %(low)s to %(high)s.") % {"low": low, "high": high}
+            field.required = False  # left empty: the model's default
+            field.validators = [MinValueValidator(low), MaxValueValidator(high)]
+            field.error_messages = {**field.error_messages, "min_value": message, "max_value": message}
+            field.widget.attrs.update(min=low, max=high)
+
+    def _top_up_clean(self, cleaned: dict) -> None:
+        """Only the line's owner spends on it; the rule must say what to buy, within its monthly cap."""
+        for name in ("top_up_max_per_cycle", "top_up_max_yen_per_month"):
+            if name not in self.errors and cleaned.get(name) is None:
+                cleaned[name] = AlertRule._meta.get_field(name).default
+        if cleaned.get("action") != AlertRule.Action.TOP_UP:
+            cleaned["add_on"] = None
+            return
+        if self.instance.line_id and self.instance.created_by_id != self.instance.line.owner_id:
+            self.add_error("action", _("Only the line's owner can have a rule buy data for it."))
+            return
+        add_on = cleaned.get("add_on")
+        if add_on is None:
+            if "add_on" not in self.errors:
+                self.add_error("add_on", _("Choose what to buy when the rule fires."))
+            return
+        cap = cleaned.get("top_up_max_yen_per_month")
+        if cap is not None and add_on.price_jpy > cap:
+            self.add_error(
+                "top_up_max_yen_per_month",
+                _("%(add_on)s costs %(price)s, more than this monthly limit: raise it or choose another.")
+                % {"add_on": add_on.name, "price": yen(add_on.price_jpy)},
+            )
 
     def _chosen_kind(self) -> Kind | None:
         if self.instance.pk:
@@ -127,6 +190,8 @@ class AlertRuleForm(forms.ModelForm):
                 self.add_error(name, _MISSING[name])
         for name in KIND_FIELDS - needed:
             cleaned.pop(name, None)  # save() clears it: a rule never carries a stale threshold
+        if Kind(kind) in TOP_UP_KINDS:
+            self._top_up_clean(cleaned)
         if not cleaned.get("name"):
             cleaned["name"] = str(Kind(kind).label)
         return cleaned
@@ -145,6 +210,15 @@ class AlertRuleForm(forms.ModelForm):
         if commit:
             rule.save()
         return rule
+
+
+def _add_on_label(add_on: AddOn) -> str:
+    return _("%(name)s · %(amount)s for %(days)s days · %(price)s") % {
+        "name": add_on.name,
+        "amount": data_size(add_on.amount_bytes),
+        "days": add_on.validity_days,
+        "price": yen(add_on.price_jpy),
+    }
 
 
 class SnoozeForm(forms.Form):
