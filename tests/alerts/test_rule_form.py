@@ -10,8 +10,8 @@ import pytest
 from django.urls import reverse
 
 from alerts.engine import rules_deleted_purge, rules_sweep_batches
-from alerts.forms import TOP_UP_FIELDS
 from alerts.evaluation import lines_status_and_rules_evaluate
+from alerts.forms import TOP_UP_FIELDS
 from alerts.models import AlertFiring, AlertRule
 from esimdash.units import GB, MB
 from plans.models import Line
