@@ -134,8 +134,11 @@ def _said(due: Due, owner: User) -> tuple[str, str, str]:
 def reminder_send(due: Due, *, at: dt.datetime) -> bool:
     """Sends the reminder unless it was sent before (or is being sent beside this). Returns
     whether this call sent it."""
-    owner: User = due.line.owner
-    if Reminder.objects.filter(line=due.line, reason=due.reason, deadline=due.deadline).exists():
+    owner = due.line.owner
+    if (
+        owner is None
+        or Reminder.objects.filter(line=due.line, reason=due.reason, deadline=due.deadline).exists()
+    ):
         return False
     try:
         with transaction.atomic():

@@ -27,7 +27,10 @@ _SPENDING = (Order.State.REQUESTED, Order.State.GRANTED)
 
 def top_up_owner(rule: AlertRule) -> User:
     """Who pays: the line's owner, or for a pool's rule the owner who set it."""
-    return rule.line.owner if rule.line_id and rule.line else rule.created_by
+    owner = rule.line.owner if rule.line_id and rule.line else rule.created_by
+    if owner is None:
+        raise ValueError(f"rule {rule.pk} is on a line nobody has claimed")
+    return owner
 
 
 def top_up_waits_for_quiet_hours(rule: AlertRule, at: dt.datetime) -> bool:

@@ -42,7 +42,7 @@ def _rule_for_user(request: AuthenticatedHttpRequest, line_id: int, rule_id: int
 
 
 def _rules(line: Line, at: dt.datetime) -> list[AlertRule]:
-    rules = list(
+    rules: list[AlertRule] = list(
         AlertRule.objects.filter(line=line, deleted_at__isnull=True)
         .annotate(open_firings=Count("firings", filter=Q(firings__resolved_at__isnull=True)))
         .prefetch_related(

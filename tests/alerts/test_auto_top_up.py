@@ -338,3 +338,68 @@ def test_a_pool_manager_may_not_have_a_members_line_buy(client, buyer, pool, add
         "action": ["Only the line's owner can have a rule buy data for it."]
     }
     assert AlertRule.objects.filter(line=kid_line).count() == 0
+
+
+# --- Setting the pool's auto top-up -------------------------------------------------------------
+
+
+def pool_top_up_post(client, pool, add_on, **fields):
+    data = {
+        "top-up-buy": "on",
+        "top-up-add_on": add_on.pk,
+        "top-up-top_up_max_per_cycle": "1",
+        "top-up-top_up_max_yen_per_month": "2000",
+        **fields,
+    }
+    return client.post(reverse("family:pool_top_up", args=[pool.pk]), data, follow=True)
+
+
+@pytest.fixture
+def pool_add_on(pool):
+    return make_add_on(pool.plan, amount_bytes=3 * GB, price_jpy=990)
+
+
+def test_the_pool_owner_turns_on_its_auto_top_up(client, buyer, pool, pool_add_on):
+    client.force_login(buyer)
+    response = pool_top_up_post(client, pool, pool_add_on)
+    assert [str(m) for m in response.context["messages"]] == ["Auto top-up is on."]
+    rule = AlertRule.objects.get(pool=pool, kind=AlertRule.Kind.POOL_LOW)
+    assert (rule.action, rule.add_on, rule.top_up_max_per_cycle, rule.top_up_max_yen_per_month) == (
+        AlertRule.Action.TOP_UP,
+        pool_add_on,
+        1,
+        2000,
+    )
+    assert rule.created_by == buyer
+    html = response.content.decode()
+    assert f"Buys {pool_add_on.name} (3.00 GB, ¥990)." in html
+    assert "Bought 0 times this cycle." in html
+
+
+def test_the_pool_form_explains_a_price_over_the_limit(client, buyer, pool, pool_add_on):
+    client.force_login(buyer)
+    response = pool_top_up_post(client, pool, pool_add_on, **{"top-up-top_up_max_yen_per_month": "500"})
+    assert [str(m) for m in response.context["messages"]] == [
+        f"At most this much a month (¥): {pool_add_on.name} costs ¥990, more than this monthly limit: "
+        "raise it or choose another."
+    ]
+    assert AlertRule.objects.get(pool=pool, kind=AlertRule.Kind.POOL_LOW).action == AlertRule.Action.NOTIFY
+
+
+@pytest.mark.parametrize("role", [PoolMember.Role.MANAGER, PoolMember.Role.MEMBER])
+def test_a_pool_manager_or_member_may_not_set_it(client, buyer, pool, pool_add_on, role):
+    other = make_user(f"as-{role}", time_zone="Asia/Tokyo")
+    other_line = make_line(other, plan=pool.plan, activated_at=tokyo(2026, 11, 1))
+    pool_join(pool, by=buyer, line=other_line, role=role, at=tokyo(2026, 11, 2))
+    client.force_login(other)
+    html = client.get(reverse("family:pool", args=[pool.pk])).content.decode()
+    assert 'data-testid="pool-top-up"' not in html
+    response = pool_top_up_post(client, pool, pool_add_on)
+    assert [str(m) for m in response.context["messages"]] == ["Only the pool's owner can have it buy data."]
+    assert AlertRule.objects.get(pool=pool, kind=AlertRule.Kind.POOL_LOW).action == AlertRule.Action.NOTIFY
+
+
+def test_an_outsider_gets_404(client, pool, pool_add_on):
+    client.force_login(make_user("stranger"))
+    response = client.post(reverse("family:pool_top_up", args=[pool.pk]), {"top-up-buy": "on"})
+    assert response.status_code == 404
