@@ -188,3 +188,22 @@ def test_a_monthly_allowance_ending_or_a_lot_used_up_is_not_reminded(tokyo_owner
     grant(line, 1 * GB, tokyo(2026, 11, 25), tokyo(2026, 12, 1), source=Grant.Source.TOP_UP, priority=1)
     usage_ingest(records=[usage_record(line, start=tokyo(2026, 11, 28), bytes_down=1 * GB)])
     assert reminders_send(at=tokyo(2026, 11, 30, 12, 0)) == 0
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "body"),
+    [
+        ("zh-hans", "请激活你的 eSIM", "请在 2026年12月10日 前激活 Trip，否则将作废。"),
+        (
+            "ja",
+            "eSIM を有効にしてください",
+            "2026年12月10日 までに Trip を有効にしてください。過ぎると無効になります。",
+        ),
+    ],
+)
+def test_a_reminder_is_in_the_owners_language(tokyo_owner, language, title, body):
+    tokyo_owner.language = language
+    tokyo_owner.save(update_fields=["language"])
+    waiting_pass(tokyo_owner)
+    reminders_send(at=ACTIVATE_BY - dt.timedelta(days=3))
+    assert list(Notification.objects.values_list("title", "body")) == [(title, body)]
