@@ -314,7 +314,10 @@ def test_a_saved_rule_lists_what_it_buys_and_its_guardrails(signed_in, line, add
     assert rule.top_up_not_in_quiet_hours is True
     html = signed_in.get(reverse("alerts:line_rules", args=[line.pk])).content.decode()
     assert f"Buys {add_on.name} (1.00 GB, ¥390)." in html
-    assert "At most 2 times a cycle and ¥3,000 a month. Waits for your quiet hours to end." in html
+    assert (
+        "<span>At most 2 times a cycle and ¥3,000 a month.</span><span>Waits for your quiet hours to end.</span>"
+        in html
+    )
     assert "Bought 0 times this cycle." in html
 
 
