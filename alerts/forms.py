@@ -248,6 +248,7 @@ class PoolTopUpForm(forms.ModelForm):
     paid by its owner (the only one who may set it)."""
 
     buy = forms.BooleanField(label=_("Buy more data when the pool runs low"), required=False)
+    field_order = ["buy", *TOP_UP_FIELDS]
 
     class Meta:
         model = AlertRule

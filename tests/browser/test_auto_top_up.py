@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, expect
 from alerts.models import AlertRule
 from esimdash.units import GB
 from tests.browser.session import axe_violations, signed_in
-from tests.factories import NO_QUIET_HOURS, make_add_on, make_line, make_plan, make_user
+from tests.factories import NO_QUIET_HOURS, make_add_on, make_line, make_plan, make_pool, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
@@ -44,5 +44,26 @@ def test_a_rule_that_buys_more_data_is_set_on_a_phone(browser: Browser, live_ser
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "auto-top-up-zh-hans-phone.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert axe_violations(page) == []
+
+
+def test_a_pool_owner_turns_on_the_pools_auto_top_up_on_a_phone(browser: Browser, live_server):
+    owner = make_user("zhang", language="zh-hans", **NO_QUIET_HOURS)
+    pool = make_pool(owner, founded_at=timezone.now(), member_limit=4, activated_at=timezone.now())
+    add_on = make_add_on(pool.plan, amount_bytes=3 * GB, validity_days=30, price_jpy=990)
+    page = signed_in(browser, live_server.url, "zhang", language="zh-hans")
+    page.goto(f"{live_server.url}/pools/{pool.pk}/")
+
+    page.get_by_text("自动充值", exact=True).click()
+    form = page.get_by_test_id("pool-top-up")
+    form.get_by_label("共享池流量不足时自动购买流量").check()
+    form.locator("select[name='top-up-add_on']").select_option(str(add_on.pk))
+    form.get_by_role("button", name="保存").click()
+
+    expect(page.get_by_role("status").filter(has_text="自动充值已开启。")).to_be_visible()
+    expect(page.get_by_test_id("top-up")).to_contain_text(f"购买 {add_on.name}（3.00 GB，¥990）。")
+    page.get_by_text("自动充值", exact=True).click()
+    page.screenshot(path=ARTIFACTS / "pool-auto-top-up-zh-hans-phone.png", full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     assert axe_violations(page) == []
