@@ -207,3 +207,21 @@ def test_a_reminder_is_in_the_owners_language(tokyo_owner, language, title, body
     waiting_pass(tokyo_owner)
     reminders_send(at=ACTIVATE_BY - dt.timedelta(days=3))
     assert list(Notification.objects.values_list("title", "body")) == [(title, body)]
+
+
+def test_a_day_pass_ending_with_data_left_is_reminded(tokyo_owner):
+    """A day pass's own allowance is lost when the pass ends, unlike a monthly one."""
+    line = make_line(
+        tokyo_owner,
+        plan=make_plan(Plan.Kind.DAY_PASS),
+        activated_at=tokyo(2026, 11, 20, 9, 0),
+        nickname="Day pass",
+        time_zone="Asia/Tokyo",
+        at=tokyo(2026, 11, 20, 9, 0),
+    )
+    assert line.expires_at == tokyo(2026, 11, 21, 9, 0)
+    usage_ingest(records=[usage_record(line, start=tokyo(2026, 11, 20, 10, 0), bytes_down=400 * 10**6)])
+    assert reminders_send(at=tokyo(2026, 11, 20, 20, 0)) == 1
+    assert bodies(tokyo_owner) == [
+        "600 MB on Day pass expires at Nov. 21, 2026 9 a.m. unused: use it, gift it, or it is gone."
+    ]
