@@ -315,8 +315,8 @@ def test_a_saved_rule_lists_what_it_buys_and_its_guardrails(signed_in, line, add
     html = signed_in.get(reverse("alerts:line_rules", args=[line.pk])).content.decode()
     assert f"Buys {add_on.name} (1.00 GB, ¥390)." in html
     assert (
-        "<span>At most 2 times a cycle and ¥3,000 a month.</span><span>Waits for your quiet hours to end.</span>"
-        in html
+        "<span>At most 2 times a cycle and ¥3,000 a month.</span>"
+        "<span>Waits for your quiet hours to end.</span>" in html
     )
     assert "Bought 0 times this cycle." in html
 
