@@ -227,6 +227,11 @@ def test_a_pools_low_rule_buys_for_the_pool_as_its_owner(buyer, pool):
     firing = AlertFiring.objects.get(rule=rule)
     order = Order.objects.get()
     assert (order.user, order.line, order.pool, order.price_jpy) == (buyer, None, pool, 990)
+    assert list(
+        Notification.objects.filter(user=buyer, title=f"{rule.name} · {pool.name}").values_list(
+            "body", flat=True
+        )
+    ) == [f"Auto top-up ordered {add_on.name} for ¥990."]
     assert order.crossing_key == f"rule:{rule.pk}:firing:{firing.pk}"
     order_confirm(order=order, at=NOW + dt.timedelta(minutes=1))
     lines_status_and_rules_evaluate([owner_line], at=NOW + dt.timedelta(minutes=1))
