@@ -134,6 +134,7 @@ class Notification(models.Model):
         GIFT_REQUEST = "gift_request"
         POOL_INVITE = "pool_invite"
         ORDER = "order"
+        REMINDER = "reminder"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     line = models.ForeignKey(Line, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
@@ -223,3 +224,28 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Reminder(models.Model):
+    """A reminder sent to keep a line alive: one per line, reason and deadline, ever (a unique
+    index, so two runs of the task never send it twice)."""
+
+    class Reason(models.TextChoices):
+        ACTIVATE_WEEK = "activate_week", _("Activate the pass: a week left")
+        ACTIVATE_DAY = "activate_day", _("Activate the pass: a day left")
+        INACTIVE_MONTH = "inactive_month", _("Top up to keep the line: a month left")
+        INACTIVE_WEEK = "inactive_week", _("Top up to keep the line: a week left")
+        EXPIRING = "expiring", _("Data expiring unused")
+
+    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    deadline = models.DateTimeField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["line", "reason", "deadline"], name="reminder_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} for line {self.line_id} by {self.deadline:%Y-%m-%d %H:%M}"

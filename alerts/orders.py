@@ -1,6 +1,7 @@
 """What becomes of an order's news (`usage.orders.order_changed`, sent inside the order's
 transaction): a new order goes to the operator's billing over the signed provisioning webhook;
-each decision, and an order an auto top-up placed, is told to the buyer in their language."""
+each decision is told to the buyer in their language. (An order an auto top-up placed is told in
+the notice of the crossing that placed it: `alerts.top_up`.)"""
 
 import datetime as dt
 
@@ -24,9 +25,6 @@ State = Order.State
 def order_announce(sender, *, order: Order, **kwargs) -> None:
     if order.state == State.REQUESTED:
         _operator_tell(order)
-        if order.automatic:
-            # Nobody tapped "buy": the person learns of the charge from us.
-            _buyer_tell(order, at=order.created_at)
         return
     _buyer_tell(order, at=order.refunded_at or order.decided_at or order.created_at)
 
@@ -82,8 +80,6 @@ def _buyer_tell(order: Order, *, at: dt.datetime) -> None:
 
 
 def _order_sentence(order: Order) -> str:
-    if order.state == State.REQUESTED:
-        return _("Auto top-up ordered %(amount)s for %(price)s on %(holder)s.")
     if order.state == State.GRANTED:
         return _("%(amount)s was added to %(holder)s (%(add_on)s, %(price)s).")
     if order.state == State.REFUSED:

@@ -277,6 +277,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "settle-carry-overs": {"task": "usage.tasks.settle_carry_overs", "schedule": 24 * 3600.0},
     "prune-sign-in-logs": {"task": "esimdash.accounts.tasks.sign_in_logs_prune", "schedule": 24 * 3600.0},
     "alerts-sweep": {"task": "alerts.tasks.alerts_sweep", "schedule": 60.0},
+    "reminders-send": {"task": "alerts.tasks.reminders_send", "schedule": 3600.0},
     "gift-codes-expire": {"task": "family.tasks.gift_codes_expire", "schedule": 60.0},
     "health-heartbeat": {"task": "esimdash.health.heartbeat", "schedule": 30.0},
 }

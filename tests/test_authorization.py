@@ -426,6 +426,13 @@ CASES: dict[str, tuple[Case, ...]] = {
             refused={Role.MANAGER: 302, **NOT_MANAGERS},
         ),
     ),
+    "family:pool_top_up": (
+        Case(
+            pool_kwargs,
+            (post(pool_page, lambda world: {"top-up-top_up_max_per_cycle": "3"}),),
+            refused={Role.MANAGER: 302, **NOT_MANAGERS},
+        ),
+    ),
     "family:pool_rules": (
         Case(
             pool_kwargs,

@@ -1,6 +1,6 @@
 """An order's news: a new order goes to the operator's billing over the signed provisioning
-webhook; each decision, and an order an auto top-up placed, is told to the buyer in their
-language, by e-mail too when their address is confirmed."""
+webhook; each decision is told to the buyer in their language, by e-mail too when their address
+is confirmed. An auto top-up's order is told once, in the notice of the crossing that placed it."""
 
 import datetime as dt
 import hashlib
@@ -141,10 +141,12 @@ def test_without_a_confirmed_address_the_notice_stays_in_the_portal(buyer, line,
     assert (len(notices(buyer)), Delivery.objects.count()) == (1, 0)
 
 
-def test_an_auto_top_up_order_is_told_when_placed(buyer, line, add_on, settings):
+def test_an_auto_top_up_order_is_told_once_in_its_crossings_notice_not_again_here(
+    buyer, line, add_on, settings
+):
     settings.PROVISIONING_WEBHOOK_URL = ""
     place(buyer, line, add_on, crossing_key="rule-1:cycle-1:1")
-    assert notices(buyer) == [(f"{add_on.name} · 旅行手机", "自动充值已为旅行手机订购1.00 GB，价格¥390。")]
+    assert notices(buyer) == []
 
 
 def test_the_notice_opens_the_order_on_the_orders_page(client, buyer, line, add_on, settings):
