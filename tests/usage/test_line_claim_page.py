@@ -127,7 +127,7 @@ def test_what_is_wrong_with_the_fields_is_said_beside_them(client, hana, iccid, 
 def test_a_wrong_code_and_another_persons_line_get_the_same_answer(client, hana, rate_limit_cache):
     unclaimed = make_unclaimed_line(code=CODE)
     theirs = make_unclaimed_line(code="OTHER-CODE-1", nickname="Osaka eSIM")
-    owner = make_user("ken")
+    owner = make_user("tanaka")
     client_of = client
     line_claim(user=owner, iccid=theirs.iccid, code="OTHER-CODE-1", at=AT)
     answers = [
@@ -139,7 +139,7 @@ def test_a_wrong_code_and_another_persons_line_get_the_same_answer(client, hana,
     # Nothing of the other person's line shows: not its nickname, plan or owner.
     for answer in answers:
         page = answer.content.decode()
-        assert "Osaka eSIM" not in page and "ken" not in page
+        assert "Osaka eSIM" not in page and "tanaka" not in page
     assert Line.objects.get(pk=theirs.pk).owner == owner
     assert Line.objects.get(pk=unclaimed.pk).owner is None
 
