@@ -106,7 +106,9 @@ def make_line(owner: User, *, plan: Plan | None = None, activated_at: dt.datetim
     )
 
 
-def make_unclaimed_line(*, code: str, plan: Plan | None = None, at: dt.datetime | None = None, **fields) -> Line:
+def make_unclaimed_line(
+    *, code: str, plan: Plan | None = None, at: dt.datetime | None = None, **fields
+) -> Line:
     """A line the operator provisioned that waits to be claimed with the activation code `code`."""
     return line_provision(
         plan=plan or make_plan(),

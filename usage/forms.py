@@ -2,8 +2,8 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy
 
-from plans.validators import validate_iccid
 from plans.services import activation_matching_id
+from plans.validators import validate_iccid
 from usage.claims import ClaimError, activation_text_in_photo, iccid_normalize
 
 
@@ -16,7 +16,9 @@ class LineClaimForm(forms.Form):
         label=gettext_lazy("ICCID"),
         max_length=40,
         help_text=gettext_lazy("19 or 20 digits, printed with your eSIM; spaces are fine."),
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "autocapitalize": "off"}),
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "off", "autocapitalize": "off"}
+        ),
     )
     code = forms.CharField(
         label=gettext_lazy("Activation code"),
@@ -26,12 +28,16 @@ class LineClaimForm(forms.Form):
             "The code printed with your eSIM, or the whole text that begins with LPA:1$ (upper or "
             "lower case, spaces are fine)."
         ),
-        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
     )
     photo = forms.FileField(
         label=gettext_lazy("Or scan the QR code"),
         required=False,
-        help_text=gettext_lazy("Take or choose a photo of the eSIM's QR code; its code fills the field above."),
+        help_text=gettext_lazy(
+            "Take or choose a photo of the eSIM's QR code; its code fills the field above."
+        ),
         widget=forms.FileInput(attrs={"accept": "image/*", "capture": "environment", "data-qr-photo": ""}),
     )
     nickname = forms.CharField(
@@ -77,12 +83,17 @@ class LineClaimForm(forms.Form):
         if text is None:
             self.add_error(
                 "photo",
-                gettext_lazy("No QR code was found in the photo. Take it again closer and in good light, or type the code."),
+                gettext_lazy(
+                    "No QR code was found in the photo. Take it again closer and in good light, or type the code."
+                ),
             )
             return ""
         if not text.strip().upper().startswith("LPA:"):
             self.add_error(
-                "photo", gettext_lazy("The QR code in the photo is not an eSIM's: its text does not begin with LPA:1$.")
+                "photo",
+                gettext_lazy(
+                    "The QR code in the photo is not an eSIM's: its text does not begin with LPA:1$."
+                ),
             )
             return ""
         self._check_text(text, field="photo")

@@ -127,7 +127,9 @@ def _claim_page(request: AuthenticatedHttpRequest, form: LineClaimForm, status: 
     return render(request, "usage/line_claim.html", {"form": form}, status=status)
 
 
-def _claim_rate_refusal(request: AuthenticatedHttpRequest, iccid: str) -> tuple[str, str, RateLimitHit] | None:
+def _claim_rate_refusal(
+    request: AuthenticatedHttpRequest, iccid: str
+) -> tuple[str, str, RateLimitHit] | None:
     """The field and message when this user, or anyone on this ICCID, has tried too often this
     hour; None when the attempt may be checked. Per ICCID too: codes tried from many accounts."""
     per_account = rate_limit_hit(scope="line-claim", key=str(request.user.pk), rate=settings.LINE_CLAIM_RATE)

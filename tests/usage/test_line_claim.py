@@ -78,12 +78,26 @@ def _refusals():
         ("unknown ICCID", {}, "8981100000000009998", CODE, {}),
         ("LPA text without a matching ID", {}, None, "LPA:1$smdp.example.com", {}),
         ("empty code", {}, None, "", {}),
-        ("invitation for another address", {"claim_invitation_only": True, "claim_email": "ken@example.com"}, None, CODE, {}),
-        ("invitation, address not confirmed", {"claim_invitation_only": True, "claim_email": "hana@example.com"}, None, CODE, {"email_confirmed_at": None}),
+        (
+            "invitation for another address",
+            {"claim_invitation_only": True, "claim_email": "ken@example.com"},
+            None,
+            CODE,
+            {},
+        ),
+        (
+            "invitation, address not confirmed",
+            {"claim_invitation_only": True, "claim_email": "hana@example.com"},
+            None,
+            CODE,
+            {"email_confirmed_at": None},
+        ),
     ]
 
 
-@pytest.mark.parametrize(("what", "line_fields", "iccid", "code", "user_fields"), _refusals(), ids=[r[0] for r in _refusals()])
+@pytest.mark.parametrize(
+    ("what", "line_fields", "iccid", "code", "user_fields"), _refusals(), ids=[r[0] for r in _refusals()]
+)
 def test_every_refusal_says_the_same_and_changes_nothing(what, line_fields, iccid, code, user_fields):
     line = make_unclaimed_line(code=CODE, **line_fields)
     before = _unchanged(line)
@@ -103,7 +117,9 @@ def test_a_claimed_line_is_never_claimable_again_not_even_by_its_owner():
 
     for person in (ken, hana):
         with pytest.raises(ClaimError, match="^This ICCID and activation code do not match"):
-            line_claim(user=person, iccid=line.iccid, code=CODE, nickname="Mine now", at=AT + dt.timedelta(hours=1))
+            line_claim(
+                user=person, iccid=line.iccid, code=CODE, nickname="Mine now", at=AT + dt.timedelta(hours=1)
+            )
     assert _unchanged(line) == (hana.pk, AT, line.plan.name, Line.Status.ACTIVE)
 
 
@@ -118,7 +134,9 @@ def test_a_line_sold_to_an_owner_or_without_a_code_cannot_be_claimed():
 
 def test_a_terminated_line_cannot_be_claimed():
     line = make_unclaimed_line(code=CODE)
-    Line.objects.filter(pk=line.pk).update(status=Line.Status.TERMINATED, status_reason=Line.StatusReason.OPERATOR)
+    Line.objects.filter(pk=line.pk).update(
+        status=Line.Status.TERMINATED, status_reason=Line.StatusReason.OPERATOR
+    )
     with pytest.raises(ClaimError) as refused:
         line_claim(user=make_user("hana"), iccid=line.iccid, code=CODE, at=AT)
     assert str(refused.value) == str(CLAIM_REFUSED)
@@ -135,7 +153,9 @@ def test_an_invitation_only_line_is_claimed_by_its_confirmed_address_in_any_case
 def test_the_invitation_mails_a_link_with_the_iccid_filled_in(django_capture_on_commit_callbacks, settings):
     settings.SITE_URL = "https://portal.example.com"
     plan = _airalo_pack()
-    line = make_unclaimed_line(code=CODE, plan=plan, claim_invitation_only=True, claim_email="ken@example.com")
+    line = make_unclaimed_line(
+        code=CODE, plan=plan, claim_invitation_only=True, claim_email="ken@example.com"
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         line_invitation_send(line=line, at=timezone.now())
@@ -147,7 +167,9 @@ def test_the_invitation_mails_a_link_with_the_iccid_filled_in(django_capture_on_
     assert CODE not in message.body
 
 
-def test_the_invitation_is_written_in_the_language_of_the_account_with_that_address(django_capture_on_commit_callbacks):
+def test_the_invitation_is_written_in_the_language_of_the_account_with_that_address(
+    django_capture_on_commit_callbacks,
+):
     make_user("ken", language="ja")
     line = make_unclaimed_line(code=CODE, claim_email="ken@example.com")
     with django_capture_on_commit_callbacks(execute=True):
@@ -156,7 +178,9 @@ def test_the_invitation_is_written_in_the_language_of_the_account_with_that_addr
     assert message.subject == f"eSIM {line.plan.name} を追加できます"
 
 
-def test_no_invitation_goes_for_a_line_already_claimed_or_without_an_address(django_capture_on_commit_callbacks):
+def test_no_invitation_goes_for_a_line_already_claimed_or_without_an_address(
+    django_capture_on_commit_callbacks,
+):
     claimed = make_unclaimed_line(code=CODE, claim_email="ken@example.com")
     line_claim(user=make_user("ken"), iccid=claimed.iccid, code=CODE, at=AT)
     without = make_unclaimed_line(code=CODE)

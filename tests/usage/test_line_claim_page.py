@@ -74,9 +74,13 @@ def test_signed_out_the_page_leads_to_the_login(client):
 @pytest.mark.frozen(AT)
 def test_the_right_code_adds_the_line_and_opens_its_page(client, hana, rate_limit_cache):
     line = make_unclaimed_line(code=CODE)
-    response = client.post(URL, {"iccid": line.iccid, "code": LPA.lower(), "nickname": "Trip phone"}, follow=True)
+    response = client.post(
+        URL, {"iccid": line.iccid, "code": LPA.lower(), "nickname": "Trip phone"}, follow=True
+    )
     assert response.redirect_chain == [(reverse("usage:line_detail", args=[line.pk]), 302)]
-    assert [str(message) for message in response.context["messages"]] == ["Trip phone is added to your lines."]
+    assert [str(message) for message in response.context["messages"]] == [
+        "Trip phone is added to your lines."
+    ]
     assert Line.objects.get(pk=line.pk).owner == hana
     assert "Trip phone" in client.get(reverse("usage:home")).content.decode()
 
@@ -92,10 +96,22 @@ def test_a_photo_of_the_qr_code_is_read_on_the_server(client, hana, rate_limit_c
 @pytest.mark.parametrize(
     ("photo", "message"),
     [
-        (plain_photo, "No QR code was found in the photo. Take it again closer and in good light, or type the code."),
-        (lambda: qr_photo("https://example.com/menu"), "The QR code in the photo is not an eSIM's: its text does not begin with LPA:1$."),
-        (lambda: qr_photo("LPA:1$smdp.example.com"), "This LPA:1$ text has no activation code: it ends before the part after its second $. Copy the whole text, or type the code printed with your eSIM."),
-        (lambda: SimpleUploadedFile("notes.txt", b"not a picture"), "The photo could not be opened: choose a JPEG or PNG picture."),
+        (
+            plain_photo,
+            "No QR code was found in the photo. Take it again closer and in good light, or type the code.",
+        ),
+        (
+            lambda: qr_photo("https://example.com/menu"),
+            "The QR code in the photo is not an eSIM's: its text does not begin with LPA:1$.",
+        ),
+        (
+            lambda: qr_photo("LPA:1$smdp.example.com"),
+            "This LPA:1$ text has no activation code: it ends before the part after its second $. Copy the whole text, or type the code printed with your eSIM.",
+        ),
+        (
+            lambda: SimpleUploadedFile("notes.txt", b"not a picture"),
+            "The photo could not be opened: choose a JPEG or PNG picture.",
+        ),
     ],
     ids=["no QR code", "not an eSIM's QR code", "LPA without a matching ID", "not an image"],
 )
@@ -114,7 +130,15 @@ def test_a_photo_that_gives_no_code_says_what_is_wrong_and_changes_nothing(clien
         ("8981100000000000018", CODE, {"iccid": ["The ICCID's check digit is wrong: check for a typo."]}),
         ("12345", CODE, {"iccid": ["An ICCID has 19 or 20 digits; this one has 5."]}),
         (NOBODYS_ICCID, "", {"code": ["Enter the activation code, or scan its QR code."]}),
-        (NOBODYS_ICCID, "LPA:1$smdp.example.com$", {"code": ["This LPA:1$ text has no activation code: it ends before the part after its second $. Copy the whole text, or type the code printed with your eSIM."]}),
+        (
+            NOBODYS_ICCID,
+            "LPA:1$smdp.example.com$",
+            {
+                "code": [
+                    "This LPA:1$ text has no activation code: it ends before the part after its second $. Copy the whole text, or type the code printed with your eSIM."
+                ]
+            },
+        ),
     ],
 )
 def test_what_is_wrong_with_the_fields_is_said_beside_them(client, hana, iccid, code, expected):
@@ -145,7 +169,9 @@ def test_a_wrong_code_and_another_persons_line_get_the_same_answer(client, hana,
 
 
 @pytest.mark.frozen(AT)
-def test_attempts_are_limited_per_account_and_one_over_is_not_checked(client, hana, settings, rate_limit_cache):
+def test_attempts_are_limited_per_account_and_one_over_is_not_checked(
+    client, hana, settings, rate_limit_cache
+):
     settings.LINE_CLAIM_RATE = "3/h"
     line = make_unclaimed_line(code=CODE)
     for number in range(3):
@@ -154,7 +180,9 @@ def test_attempts_are_limited_per_account_and_one_over_is_not_checked(client, ha
     over = client.post(URL, {"iccid": line.iccid, "code": CODE})
 
     assert (over.status_code, over["Retry-After"]) == (429, "2700")
-    assert errors(over) == {"__all__": ["Too many attempts to add a line from your account. Try again in 45 minutes."]}
+    assert errors(over) == {
+        "__all__": ["Too many attempts to add a line from your account. Try again in 45 minutes."]
+    }
     assert Line.objects.get(pk=line.pk).owner is None  # the right code, not even checked
 
 
@@ -171,7 +199,9 @@ def test_attempts_on_one_iccid_are_limited_whoever_makes_them(client, settings, 
     over = client.post(URL, {"iccid": line.iccid, "code": CODE})
 
     assert (over.status_code, over["Retry-After"]) == (429, "2700")
-    assert errors(over) == {"iccid": ["Too many attempts to add the line with this ICCID. Try again in 45 minutes."]}
+    assert errors(over) == {
+        "iccid": ["Too many attempts to add the line with this ICCID. Try again in 45 minutes."]
+    }
     assert Line.objects.get(pk=line.pk).owner is None
     # Another ICCID is another count.
     other = make_unclaimed_line(code=CODE)
@@ -179,11 +209,18 @@ def test_attempts_on_one_iccid_are_limited_whoever_makes_them(client, settings, 
 
 
 def test_without_the_rate_limit_cache_nothing_is_checked(client, hana, settings):
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
     line = make_unclaimed_line(code=CODE)
     response = client.post(URL, {"iccid": line.iccid, "code": CODE})
     assert response.status_code == 503
-    assert errors(response) == {"__all__": ["Lines cannot be added at the moment. Try again in a few minutes."]}
+    assert errors(response) == {
+        "__all__": ["Lines cannot be added at the moment. Try again in a few minutes."]
+    }
     assert Line.objects.get(pk=line.pk).owner is None
 
 
