@@ -84,7 +84,8 @@ class LineClaimForm(forms.Form):
             self.add_error(
                 "photo",
                 gettext_lazy(
-                    "No QR code was found in the photo. Take it again closer and in good light, or type the code."
+                    "No QR code was found in the photo. Take it again closer and in good light, "
+                    "or type the code."
                 ),
             )
             return ""

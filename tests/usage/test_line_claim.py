@@ -116,7 +116,7 @@ def test_a_claimed_line_is_never_claimable_again_not_even_by_its_owner():
     line_claim(user=hana, iccid=line.iccid, code=CODE, at=AT)
 
     for person in (ken, hana):
-        with pytest.raises(ClaimError, match="^This ICCID and activation code do not match"):
+        with pytest.raises(ClaimError, match=r"^This ICCID and activation code do not match"):
             line_claim(
                 user=person, iccid=line.iccid, code=CODE, nickname="Mine now", at=AT + dt.timedelta(hours=1)
             )
