@@ -228,9 +228,3 @@ def test_without_the_rate_limit_cache_nothing_is_checked(client, hana, settings)
 def test_home_offers_to_add_a_line_with_lines_too(client, hana):
     make_line(hana, plan=make_plan(), activated_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
     assert f'href="{URL}"' in client.get(reverse("usage:home")).content.decode()
-
-
-def test_redeeming_a_gift_without_a_line_says_to_add_one_first(client, hana):
-    page = client.get(reverse("family:gift_redeem") + "?code=ABCD").content.decode()
-    assert "add a line first" in page
-    assert f'href="{URL}"' in page
