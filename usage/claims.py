@@ -14,7 +14,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from PIL import Image, UnidentifiedImageError
-from zxingcpp import BarcodeFormat, read_barcodes
+from zxingcpp import BarcodeFormat, BarcodeFormats, read_barcode
 
 from esimdash.accounts.models import User
 from plans.models import Line
@@ -114,5 +114,5 @@ def activation_text_in_photo(photo: File) -> str | None:
             grey = image.convert("L")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
         raise ClaimError(_("The photo could not be opened: choose a JPEG or PNG picture.")) from error
-    found = read_barcodes(grey, formats=BarcodeFormat.QRCode)
-    return found[0].text if found else None
+    found = read_barcode(grey, formats=BarcodeFormats(BarcodeFormat.QRCode))
+    return found.text if found else None

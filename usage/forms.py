@@ -63,7 +63,7 @@ class LineClaimForm(forms.Form):
         return photo
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = self.cleaned_data
         code, photo = (cleaned.get("code") or "").strip(), cleaned.get("photo")
         if not code and photo and "photo" not in self.errors:
             code = self._code_in_photo(photo)
