@@ -12,6 +12,7 @@ from plans.services import activation_code_hash
 from usage.balances import pool_balances
 from usage.claims import ClaimError, line_claim
 from usage.models import Device, SimulatedLine, UsageRecord
+from usage.tasks import lines_roll_over
 
 
 @pytest.mark.django_db
@@ -110,6 +111,8 @@ def test_the_demo_has_an_unclaimed_line_that_the_readme_claims(catalog, settings
     )
 
     assert activation_code_hash(lpa) == activation_code_hash(code) == line.claim_code_hash
+    lines_roll_over()  # the minute's sweep takes a line nobody owns in its stride
+    assert Line.objects.get(iccid=iccid).status == Line.Status.ACTIVE
     visitor = User.objects.create_user(username="visitor", email="visitor@example.com")
     assert line_claim(user=visitor, iccid=iccid, code=code, at=timezone.now()).owner == visitor
     call_command("demo", seed=1)  # run again: the claimed line stays the visitor's
