@@ -70,3 +70,32 @@ def test_the_add_a_line_page_fits_a_phone_with_its_field_errors(browser: Browser
         "19 或 20 位数字，印在 eSIM 附带的资料上；可以带空格。 ICCID 应为 19 或 20 位数字；此号码有 3 位。"
     )
     fits_a_phone(page, "line-claim-errors-zh-hans-phone")
+
+
+# A stand-in for the Shape Detection API, which Chromium has on Android, macOS and ChromeOS but not
+# headless on Linux: it "finds" the eSIM's QR code in whatever image it is given.
+FAKE_BARCODE_DETECTOR = """
+window.BarcodeDetector = class {
+  async detect() { return [{ format: "qr_code", rawValue: "LPA:1$smdp.example.com$DEMO-7K3Q-2026" }]; }
+};
+"""
+
+
+def test_where_the_browser_reads_qr_codes_the_photo_fills_the_code_and_is_not_sent(
+    browser: Browser, live_server, rate_limit_cache, tmp_path
+):
+    line = make_unclaimed_line(code=CODE)
+    make_user("xiaomei", language="zh-hans")
+    page = signed_in(browser, live_server.url, "xiaomei", language="zh-hans")
+    page.add_init_script(FAKE_BARCODE_DETECTOR)
+    page.goto(f"{live_server.url}/lines/add/?iccid={line.iccid}")
+    photo = tmp_path / "esim.jpg"
+    photo.write_bytes(qr_photo("anything").read())
+
+    page.get_by_label("或扫描二维码").set_input_files(photo)
+
+    expect(page.get_by_label("激活码")).to_have_value("LPA:1$smdp.example.com$DEMO-7K3Q-2026")
+    expect(page.locator("#qr-status")).to_have_text("已从照片中读取激活码。")
+    assert page.get_by_label("或扫描二维码").evaluate("input => input.files.length") == 0
+    page.get_by_role("button", name="添加这条线路").click()
+    expect(page).to_have_url(f"{live_server.url}/lines/{line.pk}/")
