@@ -34,6 +34,7 @@ def test_a_newcomer_adds_a_line_from_the_empty_home_page(
     page = signed_in(browser, live_server.url, "xiaomei", language="zh-hans")
 
     expect(page.get_by_test_id("no-lines")).to_be_visible()
+    fits_a_phone(page, "home-no-lines-zh-hans-phone")
     page.get_by_test_id("no-lines").get_by_role("link", name="添加线路").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("添加线路")
     page.get_by_label("ICCID").fill(" ".join(line.iccid[i : i + 4] for i in range(0, len(line.iccid), 4)))
