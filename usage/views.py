@@ -129,9 +129,9 @@ def _claim_page(request: AuthenticatedHttpRequest, form: LineClaimForm, status: 
 
 def _claim_rate_refusal(
     request: AuthenticatedHttpRequest, iccid: str
-) -> tuple[str, str, RateLimitHit] | None:
-    """The field and message when this user, or anyone on this ICCID, has tried too often this
-    hour; None when the attempt may be checked. Per ICCID too: codes tried from many accounts."""
+) -> tuple[str | None, str, RateLimitHit] | None:
+    """The field (None: the whole form) and message when this user, or anyone on this ICCID, has
+    tried too often; None when the attempt may be checked. Per ICCID: codes tried from many accounts."""
     per_account = rate_limit_hit(scope="line-claim", key=str(request.user.pk), rate=settings.LINE_CLAIM_RATE)
     if not per_account.allowed:
         message = ngettext(
@@ -139,7 +139,7 @@ def _claim_rate_refusal(
             "Too many attempts to add a line from your account. Try again in %(minutes)s minutes.",
             _minutes(per_account),
         )
-        return "__all__", message % {"minutes": _minutes(per_account)}, per_account
+        return None, message % {"minutes": _minutes(per_account)}, per_account
     per_line = rate_limit_hit(scope="line-claim-iccid", key=iccid, rate=settings.LINE_CLAIM_PER_LINE_RATE)
     if not per_line.allowed:
         message = ngettext(
@@ -175,7 +175,7 @@ def line_claim_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         return _claim_page(request, form, status=503)
     if refusal is not None:
         field, message, hit = refusal
-        form.add_error(None if field == "__all__" else field, message)
+        form.add_error(field, message)
         response = _claim_page(request, form, status=429)
         response["Retry-After"] = str(hit.retry_after_seconds)
         return response
