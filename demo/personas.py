@@ -24,7 +24,7 @@ from family.pools import (
     pool_member_invite,
 )
 from plans.models import Grant, Line, Plan, PoolMember
-from plans.services import cycle_grants_ensure, line_create
+from plans.services import cycle_grants_ensure, line_create, line_provision
 from usage.models import Device, SimulatedLine
 from usage.simulator import simulate_line
 from usage.status import line_renew
@@ -279,6 +279,30 @@ def demo_operator_create() -> User:
         operator.set_password(DEMO_PASSWORD)
         operator.save()
     return operator
+
+
+# A travel pack the operator has sold and activated, waiting for its buyer to add it
+# (README.md, "Try adding a line"): any demo account, or a new one, can claim it once.
+UNCLAIMED_PLAN = "airalo-moshi-moshi-10gb-30d"
+UNCLAIMED_SERIAL = 90
+UNCLAIMED_CODE = "DEMO-7K3Q-2026"
+UNCLAIMED_LPA = f"LPA:1$smdp.example.com${UNCLAIMED_CODE}"
+
+
+def demo_unclaimed_line_create(*, now: dt.datetime) -> Line:
+    """The unclaimed pack, provisioned once: run again, the demo leaves it as it is (claimed or not)."""
+    iccid = demo_iccid(UNCLAIMED_SERIAL)
+    existing = Line.objects.filter(iccid=iccid).first()
+    if existing:
+        return existing
+    return line_provision(
+        plan=Plan.objects.get(slug=UNCLAIMED_PLAN),
+        iccid=iccid,
+        eid=demo_eid(UNCLAIMED_SERIAL),
+        activated_at=_hour(now - dt.timedelta(hours=2)),
+        at=now,
+        activation_code=UNCLAIMED_CODE,
+    )
 
 
 _DEMO_KEYS = uuid.UUID("6f1c0e52-8a55-4d0e-9b7b-2f1f3f0c9a10")

@@ -315,6 +315,14 @@ GIFT_CODE_VALID_HOURS = env.int("GIFT_CODE_VALID_HOURS", default=48)
 GIFT_REDEEM_RATE = env.str("GIFT_REDEEM_RATE", default="10/h")
 GIFT_RECIPIENT_SEARCH_RATE = env.str("GIFT_RECIPIENT_SEARCH_RATE", default="30/h")
 
+# --- Adding a line (claiming one the operator provisioned: docs/lines.md) ------------------------------
+# Attempts per user, and per ICCID tried by anyone: an activation code cannot be guessed by trying
+# many, from one account or from many.
+LINE_CLAIM_RATE = env.str("LINE_CLAIM_RATE", default="10/h")
+LINE_CLAIM_PER_LINE_RATE = env.str("LINE_CLAIM_PER_LINE_RATE", default="5/h")
+# The largest photo of a QR code the add-a-line form takes (a phone's photo is 2-8 MB).
+LINE_CLAIM_PHOTO_MAX_BYTES = env.int("LINE_CLAIM_PHOTO_MAX_BYTES", default=15 * 1024 * 1024)
+
 # --- Usage ingestion -----------------------------------------------------------------------------------
 INGEST_MAX_RECORDS = env.int("INGEST_MAX_RECORDS", default=5_000)
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=8 * 1024 * 1024)

@@ -21,7 +21,7 @@ from esimdash.celery import app as celery_app
 from esimdash.units import GB
 from family.pools import invite_for_token, pool_create, pool_invite_accept, pool_member_invite
 from plans.models import AddOn, Carrier, Grant, Line, Plan, Pool, PoolMember
-from plans.services import line_create
+from plans.services import line_create, line_provision
 from tests import clock
 from usage.services import UsageRecordIn, usage_ingest
 from usage.summaries import line_summaries
@@ -102,6 +102,20 @@ def make_line(owner: User, *, plan: Plan | None = None, activated_at: dt.datetim
         iccid=fields.pop("iccid", None) or make_iccid(),
         nickname=fields.pop("nickname", f"{owner.username}'s line"),
         activated_at=activated_at,
+        **fields,
+    )
+
+
+def make_unclaimed_line(
+    *, code: str, plan: Plan | None = None, at: dt.datetime | None = None, **fields
+) -> Line:
+    """A line the operator provisioned that waits to be claimed with the activation code `code`."""
+    return line_provision(
+        plan=plan or make_plan(),
+        iccid=fields.pop("iccid", None) or make_iccid(),
+        activated_at=fields.pop("activated_at", None),
+        at=at or timezone.now(),
+        activation_code=code,
         **fields,
     )
 

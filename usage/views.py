@@ -1,9 +1,12 @@
 import csv
 import datetime as dt
+import logging
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
+import redis.exceptions
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,17 +15,22 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
 from esimdash.accounts.requests import AuthenticatedHttpRequest
+from esimdash.ratelimit import RateLimitHit, rate_limit_hit
 from plans.models import Line, Order
 from plans.selectors import line_get_for_user, lines_for_user
 from usage.advice import plan_advice
-from usage.forms import BuyForm
+from usage.claims import ClaimError, line_claim
+from usage.forms import BuyForm, LineClaimForm
 from usage.history import DEFAULT_RANGE, RANGES, export_rows, history_chart, usage_history
 from usage.orders import OrderError, add_ons_for, order_place, orders_for_user, orders_on_the_way
 from usage.summaries import LineSummary, line_summaries
+
+logger = logging.getLogger(__name__)
 
 
 def _refresh() -> dict[str, int]:
@@ -187,3 +195,74 @@ def line_export(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse
     )
     response["Content-Disposition"] = f'attachment; filename="esimdash-{line.iccid[-4:]}-{range_key}.csv"'
     return response
+
+
+def _claim_page(request: AuthenticatedHttpRequest, form: LineClaimForm, status: int = 200) -> HttpResponse:
+    return render(request, "usage/line_claim.html", {"form": form}, status=status)
+
+
+def _claim_rate_refusal(
+    request: AuthenticatedHttpRequest, iccid: str
+) -> tuple[str | None, str, RateLimitHit] | None:
+    """The field (None: the whole form) and message when this user, or anyone on this ICCID, has
+    tried too often; None when the attempt may be checked. Per ICCID: codes tried from many accounts."""
+    per_account = rate_limit_hit(scope="line-claim", key=str(request.user.pk), rate=settings.LINE_CLAIM_RATE)
+    if not per_account.allowed:
+        message = ngettext(
+            "Too many attempts to add a line from your account. Try again in %(minutes)s minute.",
+            "Too many attempts to add a line from your account. Try again in %(minutes)s minutes.",
+            _minutes(per_account),
+        )
+        return None, message % {"minutes": _minutes(per_account)}, per_account
+    per_line = rate_limit_hit(scope="line-claim-iccid", key=iccid, rate=settings.LINE_CLAIM_PER_LINE_RATE)
+    if not per_line.allowed:
+        message = ngettext(
+            "Too many attempts to add the line with this ICCID. Try again in %(minutes)s minute.",
+            "Too many attempts to add the line with this ICCID. Try again in %(minutes)s minutes.",
+            _minutes(per_line),
+        )
+        return "iccid", message % {"minutes": _minutes(per_line)}, per_line
+    return None
+
+
+def _minutes(hit: RateLimitHit) -> int:
+    return math.ceil(hit.retry_after_seconds / 60)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def line_claim_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Adds a line the operator provisioned, by its ICCID and activation code (usage.claims). An
+    invitation's link fills the ICCID in (?iccid=). Attempts are limited per account and per ICCID,
+    and one over the limit is not checked at all."""
+    if request.method == "GET":
+        return _claim_page(request, LineClaimForm(initial={"iccid": request.GET.get("iccid", "")}))
+    form = LineClaimForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _claim_page(request, form, status=400)
+    try:
+        refusal = _claim_rate_refusal(request, form.cleaned_data["iccid"])
+    except (redis.exceptions.RedisError, OSError):
+        # Closed, as for gift codes: without the count, activation codes could be tried at any speed.
+        logger.warning("rate-limit cache unreachable; lines cannot be added meanwhile")
+        form.add_error(None, _("Lines cannot be added at the moment. Try again in a few minutes."))
+        return _claim_page(request, form, status=503)
+    if refusal is not None:
+        field, message, hit = refusal
+        form.add_error(field, message)
+        response = _claim_page(request, form, status=429)
+        response["Retry-After"] = str(hit.retry_after_seconds)
+        return response
+    try:
+        line = line_claim(
+            user=request.user,
+            iccid=form.cleaned_data["iccid"],
+            code=form.cleaned_data["code"],
+            nickname=form.cleaned_data["nickname"],
+            at=timezone.now(),
+        )
+    except ClaimError as error:
+        form.add_error(None, str(error))
+        return _claim_page(request, form, status=400)
+    messages.success(request, _("%(line)s is added to your lines.") % {"line": line.nickname})
+    return redirect("usage:line_detail", line.pk)

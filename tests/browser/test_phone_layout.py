@@ -40,6 +40,7 @@ SIGNED_IN_PAGES = (
     "/gifts/",
     "/gifts/{gift}/",
     "/gifts/redeem/",
+    "/lines/add/",
     "/webhooks/",
     "/accounts/profile/",
     "/accounts/password_change/",
