@@ -99,15 +99,16 @@ def test_crossings_in_two_cycles_racing_never_pass_the_monthly_limit():
         )
     )
 
-    assert AlertFiring.objects.filter(rule=rule).count() == 2
     spent = Order.objects.filter(rule_id=rule.pk, automatic=True).aggregate(total=Sum("price_jpy"))["total"]
     assert spent == 780
-    stopped = [
-        firing.detail["top_up"]
-        for firing in AlertFiring.objects.filter(rule=rule)
-        if "stopped" in firing.detail["top_up"]
-    ]
-    assert stopped == [{"stopped": "max_yen_per_month", "limit": 800}]
+    # Evaluations at two instants, interleaved, may resolve and reopen each other's crossing (real
+    # workers evaluate a line at the clock's time, which only moves forward): however many
+    # crossings that makes, one bought and every other one was stopped by the monthly limit.
+    outcomes = [firing.detail["top_up"] for firing in AlertFiring.objects.filter(rule=rule)]
+    stopped = [outcome for outcome in outcomes if "stopped" in outcome]
+    assert len(outcomes) - len(stopped) == 1
+    assert stopped == [{"stopped": "max_yen_per_month", "limit": 800}] * len(stopped)
+    assert len(stopped) >= 1
 
 
 def test_eight_crossings_racing_through_the_buy_never_pass_the_monthly_limit():
