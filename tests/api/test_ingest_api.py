@@ -205,7 +205,13 @@ def test_only_an_active_ingest_token_authorizes(client, token, line, owner, cred
     assert (response.status_code, response["Content-Type"], response.json()) == (
         401,
         "application/problem+json",
-        {"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "Unauthorized", "errors": []},
+        {
+            "type": "about:blank",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "Unauthorized",
+            "errors": [],
+        },
     )
     assert UsageRecord.objects.count() == 0
 

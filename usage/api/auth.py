@@ -24,7 +24,7 @@ class ScopedToken(HttpBearer):
 
     def __init__(self, *scopes: str) -> None:
         super().__init__()
-        self.scopes = scopes
+        self.scopes = tuple(str(scope) for scope in scopes)
 
     def authenticate(self, request: HttpRequest, token: str) -> IntegrationToken | None:
         found = integration_token_identify(token)
@@ -33,7 +33,7 @@ class ScopedToken(HttpBearer):
         if not set(self.scopes) & set(found.scopes):
             raise Problem(
                 403,
-                f"This needs a token with the {' or '.join(repr(s) for s in self.scopes)} scope.",
+                f"This needs a token with the {' or '.join(repr(scope) for scope in self.scopes)} scope.",
                 kind="scope",
             )
         return found

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema
+from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema, Status
 from ninja.decorators import decorate_view
 from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import AwareDatetime, ConfigDict
@@ -303,7 +303,7 @@ def line_create(request: HttpRequest, payload: LineCreate):
     except DjangoValidationError as invalid:
         raise validation_problem(_field_errors(invalid)) from invalid
     lines_evaluate_after_commit([line.pk])
-    return 201, _answer(line)
+    return Status(201, _answer(line))
 
 
 @router.post(
@@ -433,7 +433,7 @@ def grant_create(request: HttpRequest, iccid: str, payload: GrantCreate):
         except DjangoValidationError as invalid:
             raise validation_problem(_field_errors(invalid)) from invalid
         lines_evaluate_after_commit([line.pk])
-    return 201, _grant_out(grant)
+    return Status(201, _grant_out(grant))
 
 
 @router.post(
