@@ -164,7 +164,9 @@ def cycle_grants_ensure(holder: Line | Pool, *, until: dt.datetime) -> int:
         if cycle.starts_at not in existing:
             with transaction.atomic():
                 if isinstance(holder, Line) and holder.next_plan_id:
-                    plan = _next_plan_apply(holder)
+                    plan = _next_plan_apply(holder, holder.next_plan_id)
+                if plan.allowance_bytes is None:  # refused by line_plan_change; kept for the types
+                    break
                 _, was_created = Grant.objects.get_or_create(
                     **owner,
                     source=Grant.Source.PLAN,
@@ -182,9 +184,9 @@ def cycle_grants_ensure(holder: Line | Pool, *, until: dt.datetime) -> int:
     return created
 
 
-def _next_plan_apply(line: Line) -> Plan:
+def _next_plan_apply(line: Line, next_plan_id: int) -> Plan:
     """A plan change asked for from the next cycle takes effect with that cycle's allowance."""
-    line.plan = Plan.objects.get(pk=line.next_plan_id)
+    line.plan = Plan.objects.get(pk=next_plan_id)
     line.next_plan = None
     line.save(update_fields=["plan", "next_plan"])
     return line.plan
@@ -219,6 +221,11 @@ def line_plan_change(*, line: Line, plan: Plan, effective: str, at: dt.datetime)
     the cycle left lasts to the cycle's end."""
     if refusal := plan_change_refusal(line, plan):
         raise PlanChangeRefused(refusal)
+    if effective == "next_cycle" and not (line.plan.allowance_bytes and plan.allowance_bytes):
+        # The roll-over makes allowances only for plans with one (usage.tasks._roll_over).
+        raise PlanChangeRefused(
+            "From the next cycle, a line moves only between plans with a monthly allowance; change it now."
+        )
     if effective == "next_cycle":
         line.next_plan = plan
         line.save(update_fields=["next_plan"])

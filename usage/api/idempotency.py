@@ -32,7 +32,7 @@ class _Undone(Exception):
 
 def _request_hash(request: HttpRequest) -> str:
     return hashlib.sha256(
-        b"\n".join([request.method.encode(), request.path.encode(), request.body])
+        b"\n".join([(request.method or "").encode(), request.path.encode(), request.body])
     ).hexdigest()
 
 

@@ -117,7 +117,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def problems_install(api: NinjaAPI) -> None:
     # ninja annotates handlers as taking the exception or its class; they receive the exception.
-    api.add_exception_handler(Problem, lambda request, exc: answer(exc))  # type: ignore[arg-type,attr-defined]
+    api.add_exception_handler(Problem, lambda request, exc: answer(exc))  # type: ignore[arg-type]
     api.add_exception_handler(ValidationError, _validation)  # type: ignore[arg-type]
     api.add_exception_handler(HttpError, _http_error)  # type: ignore[arg-type]
     api.add_exception_handler(
@@ -126,4 +126,4 @@ def problems_install(api: NinjaAPI) -> None:
             Problem(413, f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
         ),
     )
-    api.add_exception_handler(Http404, lambda request, exc: answer(Problem(404, "Not Found")))  # type: ignore[arg-type]
+    api.add_exception_handler(Http404, lambda request, exc: answer(Problem(404, "Not Found")))
