@@ -84,7 +84,12 @@ def _existing(user: User, idempotency_key: uuid.UUID, crossing_key: str) -> Orde
 
 
 def _locked_order(order_id: int) -> Order:
-    return Order.objects.select_for_update().select_related("line", "pool", "add_on").get(pk=order_id)
+    # of=self: PostgreSQL cannot lock the nullable side (line or pool) of the outer joins.
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("line", "pool", "add_on")
+        .get(pk=order_id)
+    )
 
 
 def order_confirm(*, order: Order, at: dt.datetime, reference: str = "") -> Order:
