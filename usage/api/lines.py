@@ -28,7 +28,7 @@ from plans.services import (
 from usage.api.auth import PROVISION, PROVISION_THROTTLE, READ
 from usage.api.idempotency import idempotent
 from usage.api.problems import Problem, problems, validation_problem
-from usage.balances import line_balances
+from usage.balances import LineBalance, LotBalance, line_balances
 from usage.services import lines_evaluate_after_commit
 from usage.status import line_operator_resume, line_operator_suspend, line_terminate
 from usage.summaries import line_summaries
@@ -151,7 +151,7 @@ def lines_out(lines: list[Line]) -> list[dict]:
     return [_line_out(summary.line, summary.balance) for summary in summaries]
 
 
-def _line_out(line: Line, balance) -> dict:
+def _line_out(line: Line, balance: LineBalance) -> dict:
     return {
         "iccid": line.iccid,
         "eid": line.eid,
@@ -234,7 +234,7 @@ def line_ledger(request: HttpRequest, iccid: str):
     return [_lot_out(grant, held.get(grant.pk)) for grant in ordered]
 
 
-def _lot_out(grant: Grant, held) -> dict:
+def _lot_out(grant: Grant, held: LotBalance | None) -> dict:
     reversal = getattr(grant, "reversal", None)
     order = getattr(grant, "order", None)
     return {
