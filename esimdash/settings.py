@@ -275,6 +275,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "lines-roll-over": {"task": "usage.tasks.lines_roll_over", "schedule": 60.0},
     "prune-raw-usage": {"task": "usage.tasks.prune_raw_usage", "schedule": 24 * 3600.0},
     "settle-carry-overs": {"task": "usage.tasks.settle_carry_overs", "schedule": 24 * 3600.0},
+    "expire-idempotency-keys": {"task": "usage.tasks.idempotency_keys_expire", "schedule": 3600.0},
     "prune-sign-in-logs": {"task": "esimdash.accounts.tasks.sign_in_logs_prune", "schedule": 24 * 3600.0},
     "alerts-sweep": {"task": "alerts.tasks.alerts_sweep", "schedule": 60.0},
     "reminders-send": {"task": "alerts.tasks.reminders_send", "schedule": 3600.0},
@@ -331,6 +332,10 @@ INGEST_MAX_PERIOD_SECONDS = env.int("INGEST_MAX_PERIOD_SECONDS", default=3_600)
 INGEST_FUTURE_TOLERANCE_SECONDS = env.int("INGEST_FUTURE_TOLERANCE_SECONDS", default=300)
 INGEST_LATE_WINDOW_DAYS = env.int("INGEST_LATE_WINDOW_DAYS", default=35)
 INGEST_RATE_LIMIT = env.str("INGEST_RATE_LIMIT", default="600/m")
+# --- Provisioning API (docs/api.md) ---
+PROVISION_RATE_LIMIT = env.str("PROVISION_RATE_LIMIT", default="600/m")
+# An Idempotency-Key's stored answer is kept this long (swept by usage.tasks.idempotency_keys_expire).
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
 # Raw records are kept this long (the rollups for ever); it must exceed the late window.
 USAGE_RAW_RETENTION_DAYS = env.int("USAGE_RAW_RETENTION_DAYS", default=400)
 if USAGE_RAW_RETENTION_DAYS <= INGEST_LATE_WINDOW_DAYS:

@@ -183,6 +183,14 @@ class Line(models.Model):
     claim_email = models.EmailField(blank=True)
     claim_invitation_only = models.BooleanField(default=False)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    next_plan = models.ForeignKey(
+        Plan,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The plan the line moves to when its next cycle's allowance is made.",
+    )
     activate_by = models.DateTimeField(
         null=True, blank=True, help_text="A pass not activated by then is void (the operator's window)."
     )

@@ -163,6 +163,10 @@ def cycle_grants_ensure(holder: Line | Pool, *, until: dt.datetime) -> int:
     while cycle.starts_at <= until:
         if cycle.starts_at not in existing:
             with transaction.atomic():
+                if isinstance(holder, Line) and holder.next_plan_id:
+                    plan = _next_plan_apply(holder, holder.next_plan_id)
+                if plan.allowance_bytes is None:  # refused by line_plan_change; kept for the types
+                    break
                 _, was_created = Grant.objects.get_or_create(
                     **owner,
                     source=Grant.Source.PLAN,
@@ -180,8 +184,77 @@ def cycle_grants_ensure(holder: Line | Pool, *, until: dt.datetime) -> int:
     return created
 
 
+def _next_plan_apply(line: Line, next_plan_id: int) -> Plan:
+    """A plan change asked for from the next cycle takes effect with that cycle's allowance."""
+    line.plan = Plan.objects.get(pk=next_plan_id)
+    line.next_plan = None
+    line.save(update_fields=["plan", "next_plan"])
+    return line.plan
+
+
+class PlanChangeRefused(ValueError):
+    """The line cannot move to that plan; the message says why, for the operator."""
+
+
+def plan_change_refusal(line: Line, plan: Plan) -> str:
+    """Why the line cannot move to `plan`, or empty. Only a monthly line moves, to another monthly
+    plan of its carrier: a pass is bought anew, and a pool's member draws on the pool's plan."""
+    if plan.pk == line.plan_id:
+        return "The line is already on this plan."
+    if not (line.plan.has_billing_cycle and plan.has_billing_cycle):
+        return (
+            "Only a line with a billing cycle can change plan, to another plan with one;"
+            " provision a new line for a pass."
+        )
+    if plan.carrier_id != line.plan.carrier_id:
+        return "The new plan must be of the line's carrier."
+    if line.memberships.filter(left_at__isnull=True).exists():
+        return "The line draws on a family pool: change the pool's plan instead."
+    return ""
+
+
+@transaction.atomic
+def line_plan_change(*, line: Line, plan: Plan, effective: str, at: dt.datetime) -> Line:
+    """Moves the line to `plan`. "next_cycle": kept as `next_plan` and applied when the next
+    cycle's allowance is made. "now", pro rata (docs/ledger.md): the current allowance is reversed
+    from `at` (what was used of it stays used) and a lot of the new allowance times the share of
+    the cycle left lasts to the cycle's end."""
+    if refusal := plan_change_refusal(line, plan):
+        raise PlanChangeRefused(refusal)
+    if effective == "next_cycle" and not (line.plan.allowance_bytes and plan.allowance_bytes):
+        # The roll-over makes allowances only for plans with one (usage.tasks._roll_over).
+        raise PlanChangeRefused(
+            "From the next cycle, a line moves only between plans with a monthly allowance; change it now."
+        )
+    if effective == "next_cycle":
+        line.next_plan = plan
+        line.save(update_fields=["next_plan"])
+        return line
+    if line.activated_at is not None:
+        cycle = line.billing_cycle(at)
+        for allowance in line.grants.filter(source=Grant.Source.PLAN, starts_at__lte=at, expires_at__gt=at):
+            grant_reverse(grant=allowance, at=at, reason=f"Plan changed to {plan.slug}")
+        share_left = (cycle.ends_at - at) / (cycle.ends_at - cycle.starts_at)
+        if plan.allowance_bytes and cycle.ends_at > at:
+            Grant.objects.create(
+                line=line,
+                source=Grant.Source.PLAN,
+                amount_bytes=max(1, int(plan.allowance_bytes * share_left)),
+                starts_at=at,
+                expires_at=cycle.ends_at,
+                created_at=at,
+                note=f"{plan.name}: {share_left:.0%} of the cycle",
+            )
+    line.plan, line.next_plan = plan, None
+    line.save(update_fields=["plan", "next_plan"])
+    return line
+
+
 def _carry_over(line: Line, *, into: Period) -> None:
-    ending = line.grants.filter(source=Grant.Source.PLAN, expires_at=into.starts_at).first()
+    # After a plan change "now" the reversed allowance ended early: the pro-rata one carries over.
+    ending = line.grants.filter(
+        source=Grant.Source.PLAN, expires_at=into.starts_at, reversal__isnull=True
+    ).first()
     if ending is None:
         return
     Grant.objects.create(

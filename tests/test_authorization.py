@@ -545,6 +545,10 @@ EXEMPT: dict[str, str] = {
 EXEMPT_NAMESPACES: dict[str, str] = {
     "admin": "Django's admin, staff only: test_the_admin_refuses_non_staff checks every pattern with "
     "arguments sends a signed-in non-staff user and someone signed out to the admin login.",
+    "api": "The operator's API, authorized by integration tokens and their scopes, never by a person's "
+    "session: tests/api/test_api_scopes.py walks every endpoint with no token, a token without the scope "
+    "and one with it; test_the_api_refuses_anyone_without_a_token_even_signed_in sends each person's "
+    "session.",
 }
 
 
@@ -753,8 +757,17 @@ def test_the_api_refuses_anyone_without_a_token_even_signed_in():
             }
         ]
     }
-    for client in (Client(), signed_in(world.users["owner"])):
+    unauthorized = {
+        "type": "about:blank",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": "Unauthorized",
+        "errors": [],
+    }
+    for client in (Client(), *(signed_in(user) for user in world.users.values())):
         response = client.post(reverse("api:ingest_usage"), body, content_type="application/json")
-        assert (response.status_code, response.json()) == (401, {"detail": "Unauthorized", "errors": []})
+        assert (response.status_code, response.json()) == (401, unauthorized)
+        for url in (reverse("api:lines_list"), reverse("api:orders_list"), reverse("api:plans_list")):
+            assert (client.get(url).status_code, client.get(url).json()) == (401, unauthorized)
     assert UsageRecord.objects.count() == 0
     assert IntegrationToken.objects.get().last_used_at is None

@@ -198,6 +198,7 @@ class LineStatusChange(models.Model):
         null=True, blank=True, help_text="The alert rule that acted, if one did."
     )
     at = models.DateTimeField()
+    note = models.CharField(max_length=200, blank=True, help_text="The operator's reason, as it gave it.")
 
     class Meta:
         ordering = ["line", "at", "id"]

@@ -63,6 +63,7 @@ def _move(
     at: dt.datetime,
     by: User | None = None,
     rule_id: int | None = None,
+    note: str = "",
 ) -> bool:
     """The one write of `Line.status`: applies when the line still matches `only_if`, so whoever
     acted meanwhile wins. Returns whether the line moved."""
@@ -72,7 +73,14 @@ def _move(
         )
         if moved:
             change = LineStatusChange.objects.create(
-                line=line, transition=transition, status=status, reason=reason, by=by, rule_id=rule_id, at=at
+                line=line,
+                transition=transition,
+                status=status,
+                reason=reason,
+                by=by,
+                rule_id=rule_id,
+                at=at,
+                note=note,
             )
             line_status_changed.send(sender=LineStatusChange, change=change)
     return bool(moved)
@@ -133,7 +141,9 @@ def line_rule_hold(line: Line, *, status: str, rule_id: int, at: dt.datetime) ->
     )
 
 
-def _release(line: Line, *, held_by: str, transition: str, at: dt.datetime, by: User | None) -> bool:
+def _release(
+    line: Line, *, held_by: str, transition: str, at: dt.datetime, by: User | None, note: str = ""
+) -> bool:
     """Lifts a hold set for `held_by` (a rule's, a manager's or the operator's reason); the line
     then follows its ledger. Returns whether that hold was on."""
     released = _move(
@@ -144,6 +154,7 @@ def _release(line: Line, *, held_by: str, transition: str, at: dt.datetime, by: 
         transition=transition,
         at=at,
         by=by,
+        note=note,
     )
     line.refresh_from_db()
     lines_status_sync([line], at=at)
@@ -171,7 +182,7 @@ def rule_holds_release(*, at: dt.datetime) -> int:
     return released
 
 
-def line_operator_suspend(line: Line, *, at: dt.datetime) -> bool:
+def line_operator_suspend(line: Line, *, at: dt.datetime, note: str = "") -> bool:
     """The operator cuts the line off (unpaid bill, lost phone), whatever held it before, until it
     resumes it. A terminated line stays terminated."""
     return _move(
@@ -181,16 +192,19 @@ def line_operator_suspend(line: Line, *, at: dt.datetime) -> bool:
         reason=Reason.OPERATOR,
         transition=Transition.OPERATOR_SUSPEND,
         at=at,
+        note=note,
     )
 
 
-def line_operator_resume(line: Line, *, at: dt.datetime) -> bool:
+def line_operator_resume(line: Line, *, at: dt.datetime, note: str = "") -> bool:
     """Lifts the operator's suspension; the line then follows its ledger (and any rule or pause
     set since stays lifted with it). Returns whether the operator's suspension was on."""
-    return _release(line, held_by=Reason.OPERATOR, transition=Transition.OPERATOR_RESUME, at=at, by=None)
+    return _release(
+        line, held_by=Reason.OPERATOR, transition=Transition.OPERATOR_RESUME, at=at, by=None, note=note
+    )
 
 
-def line_terminate(line: Line, *, at: dt.datetime) -> bool:
+def line_terminate(line: Line, *, at: dt.datetime, note: str = "") -> bool:
     """The end of the line: no status moves it again. Returns whether it was not terminated yet."""
     return _move(
         line,
@@ -199,6 +213,7 @@ def line_terminate(line: Line, *, at: dt.datetime) -> bool:
         reason=Reason.OPERATOR,
         transition=Transition.TERMINATE,
         at=at,
+        note=note,
     )
 
 

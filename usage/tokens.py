@@ -34,13 +34,20 @@ def integration_token_create(
 
 def integration_token_authenticate(text: str, *, scope: str) -> IntegrationToken | None:
     """The active token that `text` is, if it has this scope; or None."""
+    token = integration_token_identify(text)
+    if token is None or scope not in token.scopes:
+        return None
+    return token
+
+
+def integration_token_identify(text: str) -> IntegrationToken | None:
+    """The active token that `text` is, whatever its scopes (the API answers 403 for a token
+    without the scope an endpoint needs, 401 for no token); or None."""
     parts = text.split("_", 2)
     if len(parts) != 3 or parts[0] != _PREFIX:
         return None
     token = IntegrationToken.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
     if token is None or not hmac.compare_digest(token.secret_hash, _hash(parts[2])):
-        return None
-    if scope not in token.scopes:
         return None
     now = timezone.now()
     # Written at most once a minute: a busy token must not turn every request into a write.
