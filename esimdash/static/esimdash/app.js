@@ -121,6 +121,10 @@ document.addEventListener("submit", (event) => {
   const button = event.target instanceof HTMLFormElement ? event.target.querySelector("[data-submit-once]") : null;
   if (button) {
     setTimeout(() => button.setAttribute("disabled", ""));
+  }
+});
+
+
 /* --- adding a line (issue 22) --- */
 // <input type="file" data-qr-photo> on the add-a-line form: where the browser can read QR codes
 // itself (the Shape Detection API's BarcodeDetector), the photo's eSIM code fills the activation
