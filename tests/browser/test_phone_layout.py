@@ -163,6 +163,8 @@ def test_the_tab_bar_holds_four_tabs_on_one_row_and_the_account_menu_opens_by_ke
     page.keyboard.press("Enter")
     expect(settings_item).to_be_visible()
     page.screenshot(path=ARTIFACTS / f"account-menu-{language}-phone.png")
+    page.keyboard.press("Tab")  # the menu's first item, then the next
+    expect(page.locator(".account-menu a").first).to_be_focused()
     page.keyboard.press("Tab")
     expect(settings_item).to_be_focused()
     page.keyboard.press("Escape")
