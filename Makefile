@@ -74,6 +74,8 @@ messages: $(MO_FILES)
 .PHONY: run
 run: export DEBUG ?= true
 run: export SIMULATOR_ENABLED ?= true
+# Orders placed in the portal are confirmed by the demo billing backend (demo/billing.py).
+run: export BILLING_DEMO_CONFIRMS ?= true
 # Links in e-mails and gift QR codes point where this serves (honcho gives each process its own PORT).
 run: export SITE_URL ?= http://$(HOST):$(PORT)
 run: export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)

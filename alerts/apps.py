@@ -6,4 +6,5 @@ class AlertsConfig(AppConfig):
     verbose_name = "Alerts and notices"
 
     def ready(self) -> None:
-        from alerts import notify  # noqa: F401 - connects the provisioning policy to line_status_changed
+        # Connect the provisioning policy to line_status_changed, the order notices to order_changed.
+        from alerts import notify, orders  # noqa: F401

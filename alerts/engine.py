@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from alerts.models import AlertFiring, AlertRule
 from alerts.notify import Fired, firing_announce
+from alerts.top_up import top_up_buy, top_up_waits_for_quiet_hours
 from esimdash.accounts.models import User
 from esimdash.clock import hour_floor, local_midnight
 from plans.models import Line, Pool
@@ -253,7 +254,8 @@ def pool_breaches(rule: AlertRule, pool: PoolBalance) -> Breaches:
 
 def _over(rule: AlertRule, key: str, breaches: Breaches, pool: PoolBalance | None) -> bool:
     """Whether an open firing's breach is over, which re-arms the rule."""
-    if rule.kind in _ONCE_A_CYCLE and pool is not None:
+    # An auto top-up re-arms as soon as the data it bought lifts the pool back over its threshold.
+    if rule.kind in _ONCE_A_CYCLE and pool is not None and rule.action != AlertRule.Action.TOP_UP:
         return not key.startswith(f"cycle:{pool.cycle.starts_at.isoformat()}")
     return key not in breaches
 
@@ -285,13 +287,16 @@ def rules_evaluate(
             gone = [f.pk for key, f in open_firings[rule.pk].items() if _over(rule, key, breaches, pool)]
             AlertFiring.objects.filter(pk__in=gone, resolved_at__isnull=True).update(resolved_at=at)
         for key, (value, detail) in breaches.items():
-            if key in open_firings[rule.pk]:
+            if key in open_firings[rule.pk] or top_up_waits_for_quiet_hours(rule, at):
                 continue
             try:
                 with transaction.atomic():
                     firing = AlertFiring.objects.create(
                         rule=rule, period_key=key, value=value, detail=detail, fired_at=at
                     )
+                    if rule.action == AlertRule.Action.TOP_UP:
+                        firing.detail = {**detail, "top_up": top_up_buy(rule, firing, at=at, pool=pool)}
+                        firing.save(update_fields=["detail"])
                     firing_announce(Fired(firing=firing, rule=rule, line=rule.line, pool=pool), at=at)
             except IntegrityError:
                 continue  # another evaluation opened it first
@@ -326,12 +331,14 @@ def pool_rules_create(pool: Pool, *, by: User) -> list[AlertRule]:
 def rules_sweep_batches() -> list[list[int]]:
     """The ids of every line that has rules, in batches of ALERT_SWEEP_BATCH_LINES: the minute
     sweep queues one task per batch, so more workers sweep faster."""
-    line_ids = list(
-        AlertRule.objects.filter(line__isnull=False, deleted_at__isnull=True)
-        .order_by("line_id")
-        .values_list("line_id", flat=True)
-        .distinct()
-    )
+    rules = AlertRule.objects.filter(deleted_at__isnull=True)
+    with_rules = set(rules.filter(line__isnull=False).values_list("line_id", flat=True))
+    # A pool's auto top-up waiting out quiet hours fires on a sweep of its members' lines.
+    topping_up_pools = rules.filter(pool__isnull=False, action=AlertRule.Action.TOP_UP).values("pool")
+    members = Line.objects.filter(
+        memberships__pool__in=topping_up_pools, memberships__left_at__isnull=True
+    ).values_list("pk", flat=True)
+    line_ids = sorted(with_rules | set(members))
     size = settings.ALERT_SWEEP_BATCH_LINES
     return [line_ids[offset : offset + size] for offset in range(0, len(line_ids), size)]
 

@@ -3,11 +3,14 @@ from typing import cast
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from alerts.models import AlertRule, WebhookEndpoint
+from alerts.top_up import TOP_UP_KINDS
 from alerts.webhooks import UnsafeURL, webhook_url_check
-from esimdash.units import MB
+from esimdash.units import MB, data_size, yen
+from plans.models import AddOn, Plan
 
 Kind = AlertRule.Kind
 
@@ -33,9 +36,28 @@ _MISSING = {
 }
 
 
+# What an auto top-up buys and its guardrails: shown on the kinds that may buy.
+TOP_UP_FIELDS = ("add_on", "top_up_max_per_cycle", "top_up_max_yen_per_month", "top_up_not_in_quiet_hours")
+
 # Each bounded number's range, said in one message whichever end it misses.
 BOUNDS = {"percent": (1, 100), "days": (1, 365), "hours": (1, 2160), "leak_factor": (2, 100)}
 KIND_FIELDS = frozenset(field for needed in NEEDS.values() for field in needed)
+
+
+class AddOnChoiceField(forms.ModelChoiceField):
+    """An add-on as the person compares them: amount, validity and price."""
+
+    def label_from_instance(self, obj: AddOn) -> str:
+        return _add_on_label(obj)
+
+
+def _add_on_label(add_on: AddOn) -> str:
+    return _("%(name)s · %(amount)s for %(days)s days · %(price)s") % {
+        "name": add_on.name,
+        "amount": data_size(add_on.amount_bytes),
+        "days": add_on.validity_days,
+        "price": yen(add_on.price_jpy),
+    }
 
 
 class AlertRuleForm(forms.ModelForm):
@@ -66,14 +88,20 @@ class AlertRuleForm(forms.ModelForm):
             "leak_factor",
             "name",
             "action",
+            *TOP_UP_FIELDS,
             "notify_email",
             "notify_webhook",
         )
+        field_classes = {"add_on": AddOnChoiceField}
         labels = {
             "kind": _("What to watch"),
             "hours": _("Within (hours)"),
             "days": _("Days in a row"),
             "percent": _("Used (%)"),
+            "add_on": _("Buy"),
+            "top_up_max_per_cycle": _("At most this many times a cycle"),
+            "top_up_max_yen_per_month": _("At most this much a month (¥)"),
+            "top_up_not_in_quiet_hours": _("Not during my quiet hours (buy when they end)"),
         }
         error_messages = {
             "kind": {"required": _("Choose what to watch."), "invalid_choice": _("Choose what to watch.")}
@@ -107,6 +135,34 @@ class AlertRuleForm(forms.ModelForm):
             del self.fields[name]
         if self.instance.threshold_bytes is not None:
             self.initial["threshold_mb"] = Decimal(self.instance.threshold_bytes) / MB
+        self._top_up_fields_set()
+
+    def _top_up_fields_set(self) -> None:
+        """The add-ons of the line's plan to choose from, on the kinds that may buy; elsewhere no
+        top-up fields and no "Buy more data" action."""
+        action = cast(forms.TypedChoiceField, self.fields["action"])
+        action.error_messages["invalid_choice"] = _(
+            "Only a rule on remaining data can buy data. Choose another action."
+        )
+        if self.chosen_kind not in TOP_UP_KINDS:
+            choices = cast(list[tuple[str, str]], action.choices)
+            action.choices = [choice for choice in choices if choice[0] != AlertRule.Action.TOP_UP]
+            for name in TOP_UP_FIELDS:
+                del self.fields[name]
+            return
+        top_up_fields_prepare(self, self.instance.line.plan if self.instance.line_id else None)
+        self.fields["add_on"].help_text = _("Used when the action is “Buy more data”.")
+
+    def _top_up_clean(self, cleaned: dict) -> None:
+        """Only the line's owner spends on it; the rule must say what to buy, within its monthly cap."""
+        if cleaned.get("action") != AlertRule.Action.TOP_UP:
+            cleaned["add_on"] = None
+            top_up_defaults_fill(self, cleaned)
+            return
+        if self.instance.line_id and self.instance.created_by_id != self.instance.line.owner_id:
+            self.add_error("action", _("Only the line's owner can have a rule buy data for it."))
+            return
+        top_up_check(self, cleaned)
 
     def _chosen_kind(self) -> Kind | None:
         if self.instance.pk:
@@ -127,6 +183,8 @@ class AlertRuleForm(forms.ModelForm):
                 self.add_error(name, _MISSING[name])
         for name in KIND_FIELDS - needed:
             cleaned.pop(name, None)  # save() clears it: a rule never carries a stale threshold
+        if Kind(kind) in TOP_UP_KINDS:
+            self._top_up_clean(cleaned)
         if not cleaned.get("name"):
             cleaned["name"] = str(Kind(kind).label)
         return cleaned
@@ -145,6 +203,74 @@ class AlertRuleForm(forms.ModelForm):
         if commit:
             rule.save()
         return rule
+
+
+def top_up_fields_prepare(form: forms.ModelForm, plan: Plan | None) -> None:
+    """The top-up fields of a rule form: the plan's add-ons to choose from, bounded guardrails."""
+    add_on = cast(forms.ModelChoiceField, form.fields["add_on"])
+    add_on.queryset = plan.add_ons.filter(active=True) if plan is not None else AddOn.objects.none()
+    add_on.empty_label = _("Choose what to buy")
+    add_on.error_messages["invalid_choice"] = _("Choose one of this line's add-ons.")
+    for name, low, high in (("top_up_max_per_cycle", 1, 10), ("top_up_max_yen_per_month", 1, 100_000)):
+        field = cast(forms.IntegerField, form.fields[name])
+        message = _("Choose a number from %(low)s to %(high)s.") % {"low": low, "high": high}
+        field.required = False  # left empty: the model's default
+        field.validators = [MinValueValidator(low), MaxValueValidator(high)]
+        field.error_messages = {**field.error_messages, "min_value": message, "max_value": message}
+        field.widget.attrs.update(min=low, max=high)
+
+
+def top_up_defaults_fill(form: forms.ModelForm, cleaned: dict) -> None:
+    for name in ("top_up_max_per_cycle", "top_up_max_yen_per_month"):
+        if name not in form.errors and cleaned.get(name) is None:
+            cleaned[name] = cast(models.Field, AlertRule._meta.get_field(name)).default
+
+
+def top_up_check(form: forms.ModelForm, cleaned: dict) -> None:
+    """A rule that buys says what, and its monthly limit allows at least one."""
+    top_up_defaults_fill(form, cleaned)
+    add_on = cleaned.get("add_on")
+    if add_on is None:
+        if "add_on" not in form.errors:
+            form.add_error("add_on", _("Choose what to buy when the rule fires."))
+        return
+    cap = cleaned.get("top_up_max_yen_per_month")
+    if cap is not None and add_on.price_jpy > cap:
+        form.add_error(
+            "top_up_max_yen_per_month",
+            _("%(add_on)s costs %(price)s, more than this monthly limit: raise it or choose another.")
+            % {"add_on": add_on.name, "price": yen(add_on.price_jpy)},
+        )
+
+
+class PoolTopUpForm(forms.ModelForm):
+    """A pool's auto top-up: its "pool_low" rule buys an add-on of the pool's plan, for the pool,
+    paid by its owner (the only one who may set it)."""
+
+    buy = forms.BooleanField(label=_("Buy more data when the pool runs low"), required=False)
+    field_order = ["buy", *TOP_UP_FIELDS]
+
+    class Meta:
+        model = AlertRule
+        fields = TOP_UP_FIELDS
+        field_classes = AlertRuleForm.Meta.field_classes
+        labels = AlertRuleForm.Meta.labels
+
+    def __init__(self, *args, plan: Plan, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        top_up_fields_prepare(self, plan)
+        self.fields["add_on"].error_messages["invalid_choice"] = _("Choose one of this pool's add-ons.")
+        self.initial.setdefault("buy", self.instance.action == AlertRule.Action.TOP_UP)
+
+    def clean(self) -> dict:
+        super().clean()
+        cleaned = self.cleaned_data
+        if cleaned.get("buy"):
+            top_up_check(self, cleaned)
+        else:
+            top_up_defaults_fill(self, cleaned)
+        return cleaned
 
 
 class SnoozeForm(forms.Form):

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from esimdash.validators import validate_name
-from plans.models import Line, Pool
+from plans.models import AddOn, Line, Pool
 
 
 class AlertRule(models.Model):
@@ -36,6 +36,7 @@ class AlertRule(models.Model):
         NOTIFY = "notify", _("Notify only")
         THROTTLE = "throttle", _("Slow the line down")
         SUSPEND = "suspend", _("Cut off the line's data")
+        TOP_UP = "top_up", _("Buy more data")
 
     POOL_KINDS = frozenset({Kind.POOL_LOW, Kind.MEMBER_CAP})
     POOL_LOW_PERCENT = 10
@@ -56,6 +57,14 @@ class AlertRule(models.Model):
     hours = models.PositiveIntegerField(_("hours"), null=True, blank=True)
     leak_factor = models.PositiveSmallIntegerField(_("times the usual level"), default=5)
     action = models.CharField(_("action"), max_length=8, choices=Action.choices, default=Action.NOTIFY)
+    # Auto top-up (action TOP_UP on a "remaining" or "pool_low" rule): what to buy, and the
+    # guardrails that bound what it may spend.
+    add_on = models.ForeignKey(
+        AddOn, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("buy")
+    )
+    top_up_max_per_cycle = models.PositiveSmallIntegerField(_("at most this many times a cycle"), default=2)
+    top_up_max_yen_per_month = models.PositiveIntegerField(_("at most this much a month (¥)"), default=3000)
+    top_up_not_in_quiet_hours = models.BooleanField(_("not during my quiet hours"), default=False)
     notify_email = models.BooleanField(_("e-mail me"), default=True)
     notify_webhook = models.BooleanField(_("call my webhooks"), default=False)
     snoozed_until = models.DateTimeField(null=True, blank=True)
@@ -124,6 +133,8 @@ class Notification(models.Model):
         GIFT = "gift"
         GIFT_REQUEST = "gift_request"
         POOL_INVITE = "pool_invite"
+        ORDER = "order"
+        REMINDER = "reminder"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     line = models.ForeignKey(Line, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
@@ -213,3 +224,28 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Reminder(models.Model):
+    """A reminder sent to keep a line alive: one per line, reason and deadline, ever (a unique
+    index, so two runs of the task never send it twice)."""
+
+    class Reason(models.TextChoices):
+        ACTIVATE_WEEK = "activate_week", _("Activate the pass: a week left")
+        ACTIVATE_DAY = "activate_day", _("Activate the pass: a day left")
+        INACTIVE_MONTH = "inactive_month", _("Top up to keep the line: a month left")
+        INACTIVE_WEEK = "inactive_week", _("Top up to keep the line: a week left")
+        EXPIRING = "expiring", _("Data expiring unused")
+
+    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    deadline = models.DateTimeField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["line", "reason", "deadline"], name="reminder_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} for line {self.line_id} by {self.deadline:%Y-%m-%d %H:%M}"

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from alerts.models import AlertRule, Notification
+from alerts.models import AlertRule, Notification, Reminder
+from alerts.reminders import reminder_url
 from esimdash.accounts.models import User
-from plans.models import Line
+from plans.models import Line, Order
 
 Subject = Notification.Subject
 
@@ -113,5 +114,34 @@ def _rules(user: User, ids: list[int]) -> dict[int, NoticeSubject]:
     return subjects
 
 
+def _orders(user: User, ids: list[int]) -> dict[int, NoticeSubject]:
+    url = reverse("usage:orders")
+    return {
+        order_id: NoticeSubject(f"{url}#order-{order_id}", _("Open my orders"))
+        for order_id in Order.objects.filter(pk__in=ids, user=user).values_list("pk", flat=True)
+    }
+
+
+def _reminders(user: User, ids: list[int]) -> dict[int, NoticeSubject]:
+    # Reminders go to a line's owner: a line that changed hands since has nothing to show them.
+    reminders = Reminder.objects.filter(pk__in=ids, line__owner=user).only("pk", "reason", "line_id")
+    return {
+        reminder.pk: NoticeSubject(
+            reminder_url(reminder.reason, reminder.line_id), _reminder_link_label(reminder)
+        )
+        for reminder in reminders
+    }
+
+
+def _reminder_link_label(reminder: Reminder) -> str:
+    if reminder.reason == Reminder.Reason.EXPIRING:
+        return _("Give it away")
+    if reminder.reason in (Reminder.Reason.INACTIVE_MONTH, Reminder.Reason.INACTIVE_WEEK):
+        return _("Buy data")
+    return _("Open the line")
+
+
 notice_subject_register(Subject.LINE, resolve=_lines)
+notice_subject_register(Subject.ORDER, resolve=_orders)
 notice_subject_register(Subject.RULE, resolve=_rules)
+notice_subject_register(Subject.REMINDER, resolve=_reminders)

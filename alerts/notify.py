@@ -16,6 +16,7 @@ from django.utils.translation import gettext_noop
 
 from alerts.models import AlertFiring, AlertRule, Delivery, Notification, WebhookEndpoint
 from alerts.outbox import queue
+from alerts.top_up import top_up_said
 from esimdash.accounts.models import User
 from esimdash.places import country_name
 from esimdash.units import data_size
@@ -112,7 +113,7 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
         _pool_firing_announce(fired.rule, fired.firing, fired.pool, at)
         return
     rule, line, firing = fired.rule, fired.rule.watched_line, fired.firing
-    owner: User = line.owner
+    owner = line.claimed_owner
     acted = _act(rule, line, at)
     forecast = line_summaries([line], at=at)[0].forecast if rule.kind in _LOW_DATA_KINDS else None
     # Quiet hours hold notifications back, but not news of a line just slowed or cut off.
@@ -123,6 +124,8 @@ def firing_announce(fired: Fired, *, at: dt.datetime) -> None:
         body = _describe(rule, line, firing.value, firing.detail)
         if acted:
             body += " " + _(_ACTION_TEXT[AlertRule.Action(rule.action)])
+        if "top_up" in firing.detail:
+            body += " " + top_up_said(firing.detail["top_up"])
         body += forecast_said(forecast, owner)
         notification = Notification.objects.create(
             user=owner,
@@ -180,6 +183,18 @@ def _pool_firing_announce(rule: AlertRule, firing: AlertFiring, pool: PoolBalanc
         tell_managers(
             pool.pool, at, gettext_noop("%(pool)s has %(left)s left this cycle."), params, forecast=forecast
         )
+        if "top_up" in firing.detail:
+            # The pool's owner set the rule and pays for what it buys.
+            owner: User = rule.created_by
+            with translation.override(owner.language):
+                user_notify(
+                    owner,
+                    title=f"{rule.name} · {pool.pool.name}",
+                    body=top_up_said(firing.detail["top_up"]),
+                    path=reverse("family:pool", args=[pool.pool.pk]),
+                    at=at,
+                    subject=(Notification.Subject.POOL, pool.pool.pk),
+                )
         return
     member = next(usage.member for usage in pool.members if usage.member.pk == firing.detail["member"])
     params = {"line": member.line.nickname, "cap": data_size(member.cap_bytes), "pool": pool.pool.name}
@@ -244,8 +259,8 @@ def user_notify(
 def _act(rule: AlertRule, line: Line, at: dt.datetime) -> bool:
     """Slows or cuts off the line as the rule says, through the line-status machine. Returns
     whether the line changed."""
-    if rule.action == AlertRule.Action.NOTIFY:
-        return False
+    if rule.action in (AlertRule.Action.NOTIFY, AlertRule.Action.TOP_UP):
+        return False  # a top-up buys (`alerts.top_up`); the line's status is the ledger's
     status = Line.Status.THROTTLED if rule.action == AlertRule.Action.THROTTLE else Line.Status.SUSPENDED
     return line_rule_hold(line, status=status, rule_id=rule.pk, at=at)
 
@@ -255,14 +270,23 @@ _PROVISIONING_EVENTS = {
     Line.Status.THROTTLED: "line.throttle",
     Line.Status.SUSPENDED: "line.suspend",
     Line.Status.EXPIRED: "line.expire",
+    Line.Status.TERMINATED: "line.terminate",
 }
+# The operator's own moves, made through its API: it knows of them already.
+_OPERATOR_TRANSITIONS = frozenset(
+    {
+        LineStatusChange.Transition.OPERATOR_SUSPEND,
+        LineStatusChange.Transition.OPERATOR_RESUME,
+        LineStatusChange.Transition.TERMINATE,
+    }
+)
 
 
 @receiver(line_status_changed)
 def provisioning_notify(sender, *, change: LineStatusChange, **kwargs) -> None:
     """The one policy: every move of a line's status tells the operator's provisioning system
     (when one is configured), in the move's transaction, through the outbox."""
-    if not settings.PROVISIONING_WEBHOOK_URL:
+    if not settings.PROVISIONING_WEBHOOK_URL or change.transition in _OPERATOR_TRANSITIONS:
         return
     payload = {
         "event": _PROVISIONING_EVENTS[Line.Status(change.status)],

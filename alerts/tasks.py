@@ -8,6 +8,7 @@ from alerts.engine import rules_deleted_purge, rules_sweep_batches, rules_sweep_
 from alerts.evaluation import lines_evaluate
 from alerts.models import AlertRule
 from alerts.outbox import deliveries_due_queue
+from alerts.reminders import reminders_send as reminders_due_send
 from plans.models import Line
 from usage.status import rule_holds_release
 
@@ -42,3 +43,11 @@ def alerts_sweep() -> int:
 def sweep_rules(line_ids: list[int]) -> int:
     """One batch of the minute sweep. Safe to run twice: a rule fires once per period."""
     return rules_sweep_lines(line_ids=line_ids, at=timezone.now())
+
+
+@shared_task(time_limit=300, soft_time_limit=270)
+def reminders_send() -> int:
+    """Beat, hourly: reminders that keep lines alive (activate a pass, top up before the carrier's
+    inactivity limit, data expiring unused). Safe to run twice: each is sent once. Returns how
+    many it sent."""
+    return reminders_due_send(at=timezone.now())

@@ -21,6 +21,7 @@ from alerts.engine import rule_preview
 from alerts.forms import AlertRuleForm, SnoozeForm, WebhookForm
 from alerts.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
 from alerts.notices import NoticeRefused, notice_act, notices_subjects
+from alerts.top_up import bought_this_cycle
 from esimdash.accounts.requests import AuthenticatedHttpRequest
 from plans.models import Line
 from plans.selectors import line_get_for_rules, lines_with_rules_set_by
@@ -40,8 +41,8 @@ def _rule_for_user(request: AuthenticatedHttpRequest, line_id: int, rule_id: int
     )
 
 
-def _rules(line: Line) -> list[AlertRule]:
-    return list(
+def _rules(line: Line, at: dt.datetime) -> list[AlertRule]:
+    rules: list[AlertRule] = list(
         AlertRule.objects.filter(line=line, deleted_at__isnull=True)
         .annotate(open_firings=Count("firings", filter=Q(firings__resolved_at__isnull=True)))
         .prefetch_related(
@@ -51,14 +52,19 @@ def _rules(line: Line) -> list[AlertRule]:
                 to_attr="recent",
             )
         )
+        .select_related("add_on", "line__plan")
     )
+    for rule in rules:
+        if rule.action == AlertRule.Action.TOP_UP:
+            rule.bought_this_cycle = bought_this_cycle(rule, at)  # type: ignore[attr-defined]
+    return rules
 
 
 def _page(
     request: AuthenticatedHttpRequest, line: Line, form: AlertRuleForm | None = None, status: int = 200
 ):
     now = timezone.now()
-    rules = _rules(line)
+    rules = _rules(line, now)
     held_by = holding_rule_id(line)
     context = {
         "line": line,
@@ -85,7 +91,8 @@ def _new_rule_form(line: Line, chosen: QueryDict) -> AlertRuleForm:
     if "kind" in chosen:
         typed["notify_email"] = "notify_email" in chosen
         typed["notify_webhook"] = "notify_webhook" in chosen
-    return _kind_swaps_fields(AlertRuleForm(initial=typed), line)
+        typed["top_up_not_in_quiet_hours"] = "top_up_not_in_quiet_hours" in chosen
+    return _kind_swaps_fields(AlertRuleForm(initial=typed, instance=AlertRule(line=line)), line)
 
 
 def _kind_swaps_fields(form: AlertRuleForm, line: Line) -> AlertRuleForm:

@@ -24,7 +24,7 @@ from family.pools import (
     pool_member_invite,
 )
 from plans.models import Grant, Line, Plan, PoolMember
-from plans.services import cycle_grants_ensure, line_create
+from plans.services import cycle_grants_ensure, line_create, line_provision
 from usage.models import Device, SimulatedLine
 from usage.simulator import simulate_line
 from usage.status import line_renew
@@ -174,7 +174,7 @@ def demo_family_create(father: SimulatedLine, *, now: dt.datetime) -> list[Simul
             SimulatedLine.objects.filter(line__memberships__pool__members__line=line).exclude(line=line)
         )
     started = line.activated_at or now
-    pool = pool_create(user=line.owner, line=line, name="张家", at=started)
+    pool = pool_create(user=line.claimed_owner, line=line, name="张家", at=started)
     family = []
     for relative in FAMILY:
         user = User.objects.create_user(
@@ -195,13 +195,13 @@ def demo_family_create(father: SimulatedLine, *, now: dt.datetime) -> list[Simul
             at=started,  # they join the pool at once, which gives them its data from then on
         )
         invite, _token = pool_member_invite(
-            pool=pool, by=line.owner, to=user.username, role=relative.role, at=started
+            pool=pool, by=line.claimed_owner, to=user.username, role=relative.role, at=started
         )
         member = pool_invite_accept(invite=invite, user=user, line=own, at=started)
         if relative.cap_bytes:
             pool_caps_set(
                 pool=pool,
-                by=line.owner,
+                by=line.claimed_owner,
                 changes=[CapChange(member.pk, relative.cap_bytes, relative.cap_action)],
                 at=started,
             )
@@ -216,9 +216,9 @@ def demo_family_create(father: SimulatedLine, *, now: dt.datetime) -> list[Simul
 def _demo_rules(line: Line, profile: str) -> None:
     """The rules each persona would set, named in their own language: a 90 % warning, and the one
     their story calls for."""
-    common = {"line": line, "created_by": line.owner, "notify_email": False}
+    common = {"line": line, "created_by": line.claimed_owner, "notify_email": False}
     AlertRule.objects.create(**common, name="90 %", kind=AlertRule.Kind.USED_PERCENT, percent=90)
-    with translation.override(line.owner.language):
+    with translation.override(line.claimed_owner.language):
         story = {
             "student": {
                 "name": _("Hotspot 3 GB"),
@@ -281,6 +281,30 @@ def demo_operator_create() -> User:
     return operator
 
 
+# A travel pack the operator has sold and activated, waiting for its buyer to add it
+# (README.md, "Try adding a line"): any demo account, or a new one, can claim it once.
+UNCLAIMED_PLAN = "airalo-moshi-moshi-10gb-30d"
+UNCLAIMED_SERIAL = 90
+UNCLAIMED_CODE = "DEMO-7K3Q-2026"
+UNCLAIMED_LPA = f"LPA:1$smdp.example.com${UNCLAIMED_CODE}"
+
+
+def demo_unclaimed_line_create(*, now: dt.datetime) -> Line:
+    """The unclaimed pack, provisioned once: run again, the demo leaves it as it is (claimed or not)."""
+    iccid = demo_iccid(UNCLAIMED_SERIAL)
+    existing = Line.objects.filter(iccid=iccid).first()
+    if existing:
+        return existing
+    return line_provision(
+        plan=Plan.objects.get(slug=UNCLAIMED_PLAN),
+        iccid=iccid,
+        eid=demo_eid(UNCLAIMED_SERIAL),
+        activated_at=_hour(now - dt.timedelta(hours=2)),
+        at=now,
+        activation_code=UNCLAIMED_CODE,
+    )
+
+
 _DEMO_KEYS = uuid.UUID("6f1c0e52-8a55-4d0e-9b7b-2f1f3f0c9a10")
 
 
@@ -292,9 +316,15 @@ def demo_gifts_create(*, now: dt.datetime) -> list[str]:
     li_jing = Line.objects.get(owner__username="lijing")
     hao = Line.objects.get(owner__username="zhanghao")
     attempts: list[Callable[..., object]] = [
-        partial(gift_send, sender=wang.owner, from_line=wang, to_line=li_jing, amount_bytes=500 * MB),
-        partial(gift_send, sender=wang.owner, from_line=wang, amount_bytes=1 * GB),
-        partial(gift_request_create, user=hao.owner, line=hao, amount_bytes=500 * MB, message="数学作业视频"),
+        partial(gift_send, sender=wang.claimed_owner, from_line=wang, to_line=li_jing, amount_bytes=500 * MB),
+        partial(gift_send, sender=wang.claimed_owner, from_line=wang, amount_bytes=1 * GB),
+        partial(
+            gift_request_create,
+            user=hao.claimed_owner,
+            line=hao,
+            amount_bytes=500 * MB,
+            message="数学作业视频",
+        ),
     ]
     skipped = []
     for number, attempt in enumerate(attempts):

@@ -275,8 +275,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "lines-roll-over": {"task": "usage.tasks.lines_roll_over", "schedule": 60.0},
     "prune-raw-usage": {"task": "usage.tasks.prune_raw_usage", "schedule": 24 * 3600.0},
     "settle-carry-overs": {"task": "usage.tasks.settle_carry_overs", "schedule": 24 * 3600.0},
+    "expire-idempotency-keys": {"task": "usage.tasks.idempotency_keys_expire", "schedule": 3600.0},
     "prune-sign-in-logs": {"task": "esimdash.accounts.tasks.sign_in_logs_prune", "schedule": 24 * 3600.0},
     "alerts-sweep": {"task": "alerts.tasks.alerts_sweep", "schedule": 60.0},
+    "reminders-send": {"task": "alerts.tasks.reminders_send", "schedule": 3600.0},
     "gift-codes-expire": {"task": "family.tasks.gift_codes_expire", "schedule": 60.0},
     "health-heartbeat": {"task": "esimdash.health.heartbeat", "schedule": 30.0},
 }
@@ -314,6 +316,14 @@ GIFT_CODE_VALID_HOURS = env.int("GIFT_CODE_VALID_HOURS", default=48)
 GIFT_REDEEM_RATE = env.str("GIFT_REDEEM_RATE", default="10/h")
 GIFT_RECIPIENT_SEARCH_RATE = env.str("GIFT_RECIPIENT_SEARCH_RATE", default="30/h")
 
+# --- Adding a line (claiming one the operator provisioned: docs/lines.md) ------------------------------
+# Attempts per user, and per ICCID tried by anyone: an activation code cannot be guessed by trying
+# many, from one account or from many.
+LINE_CLAIM_RATE = env.str("LINE_CLAIM_RATE", default="10/h")
+LINE_CLAIM_PER_LINE_RATE = env.str("LINE_CLAIM_PER_LINE_RATE", default="5/h")
+# The largest photo of a QR code the add-a-line form takes (a phone's photo is 2-8 MB).
+LINE_CLAIM_PHOTO_MAX_BYTES = env.int("LINE_CLAIM_PHOTO_MAX_BYTES", default=15 * 1024 * 1024)
+
 # --- Usage ingestion -----------------------------------------------------------------------------------
 INGEST_MAX_RECORDS = env.int("INGEST_MAX_RECORDS", default=5_000)
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=8 * 1024 * 1024)
@@ -322,6 +332,10 @@ INGEST_MAX_PERIOD_SECONDS = env.int("INGEST_MAX_PERIOD_SECONDS", default=3_600)
 INGEST_FUTURE_TOLERANCE_SECONDS = env.int("INGEST_FUTURE_TOLERANCE_SECONDS", default=300)
 INGEST_LATE_WINDOW_DAYS = env.int("INGEST_LATE_WINDOW_DAYS", default=35)
 INGEST_RATE_LIMIT = env.str("INGEST_RATE_LIMIT", default="600/m")
+# --- Provisioning API (docs/api.md) ---
+PROVISION_RATE_LIMIT = env.str("PROVISION_RATE_LIMIT", default="600/m")
+# An Idempotency-Key's stored answer is kept this long (swept by usage.tasks.idempotency_keys_expire).
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
 # Raw records are kept this long (the rollups for ever); it must exceed the late window.
 USAGE_RAW_RETENTION_DAYS = env.int("USAGE_RAW_RETENTION_DAYS", default=400)
 if USAGE_RAW_RETENTION_DAYS <= INGEST_LATE_WINDOW_DAYS:
@@ -349,6 +363,9 @@ ALERT_SWEEP_BATCH_LINES = env.int("ALERT_SWEEP_BATCH_LINES", default=500)
 # The operator's provisioning system: told when a rule slows, cuts off or resumes a line.
 PROVISIONING_WEBHOOK_URL = env.str("PROVISIONING_WEBHOOK_URL", default="")
 PROVISIONING_WEBHOOK_SECRET = env.str("PROVISIONING_WEBHOOK_SECRET", default="")
+# The demo billing backend: every order a person places is confirmed at once by a worker task, the
+# way an operator's billing confirms through the API (`make run` turns it on; docs/operations.md).
+BILLING_DEMO_CONFIRMS = env.bool("BILLING_DEMO_CONFIRMS", default=False)
 # Webhooks to http:// and to loopback or private addresses: for local development and tests only.
 WEBHOOK_ALLOW_LOCAL = env.bool("WEBHOOK_ALLOW_LOCAL", default=False)
 

@@ -275,7 +275,9 @@ def gift_detail(request: AuthenticatedHttpRequest, gift_id: int):
         context |= {"code": code, "redeem_url": url, "qr": _qr_svg(url)}
     if gift.to_line:
         context |= {
-            "recipient": format_html("{} · {}", masked_name(gift.to_line.owner), masked_line(gift.to_line))
+            "recipient": format_html(
+                "{} · {}", masked_name(gift.to_line.claimed_owner), masked_line(gift.to_line)
+            )
         }
     return render(request, "family/gift.html", context)
 

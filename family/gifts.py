@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -32,7 +32,7 @@ from esimdash.units import data_size
 from family.pools import CapChange, PoolError, pool_caps_set, require_manager
 from plans.models import Gift, GiftEntry, GiftRequest, Grant, Line, Pool, PoolMember
 from usage.balances import Lot, LotBalance, line_balance, pool_balances
-from usage.services import lines_evaluation_request
+from usage.services import lines_evaluate_after_commit, rows_lock
 
 State = Gift.State
 MAX_GIFT_HOPS = 2  # gifted data may be gifted on once
@@ -364,14 +364,6 @@ def gift_check(
     _gift_checked(sender, amount_bytes, limits, at, from_line=from_line, from_pool=from_pool, to_line=to_line)
 
 
-def _locked(model, pks: Sequence[int]) -> None:
-    """Row locks in id order. FOR NO KEY UPDATE: rows referencing these (a notification for the
-    user, a grant for the pool) can still be inserted meanwhile, so such inserts never wait in a
-    circle with a gift holding these rows."""
-    locked = model.objects.select_for_update(no_key=True).filter(pk__in=pks).order_by("pk")
-    list(locked.values_list("pk", flat=True))
-
-
 def _lines_of(pool_id: int | None, line_id: int | None) -> list[int]:
     """The lines whose figures change with the pool's data (all its lines) or the line's."""
     if pool_id is not None:
@@ -401,15 +393,15 @@ def gift_send(
     _amount_check(amount_bytes, limits)
     try:
         with transaction.atomic():
-            _locked(User, [sender.pk])
+            rows_lock(User, [sender.pk])
             if existing := _existing(sender, idempotency_key):
                 return existing
             to_pool_id = _current_pool_id(to_line) if to_line is not None else None
             from_pool_id = from_pool.pk if from_pool is not None else None
-            _locked(Pool, [pk for pk in (from_pool_id, to_pool_id) if pk])
+            rows_lock(Pool, [pk for pk in (from_pool_id, to_pool_id) if pk])
             if from_pool is not None:
                 from_pool = Pool.objects.get(pk=from_pool.pk)  # its reserve as it is now
-            _locked(
+            rows_lock(
                 Line,
                 [
                     *_lines_of(from_pool_id, from_line.pk if from_line else None),
@@ -442,7 +434,7 @@ def gift_send(
             changed = list(source.lines)
             if to_line is not None:
                 changed += _receive(gift, to_line, [lot for lot, _bytes in taken], at)
-            _evaluate_after_commit(changed)
+            lines_evaluate_after_commit(changed)
     except IntegrityError:
         # The same key committed by a request that ran beside this one: that gift stands.
         if existing := _existing(sender, idempotency_key):
@@ -523,14 +515,6 @@ def _receive(
     return [to_line.pk]
 
 
-def _evaluate_after_commit(line_ids: list[int]) -> None:
-    """Marks the lines for evaluation in this transaction (the minute sweep makes up a lost task)
-    and queues it on commit: a line slowed for lack of data speeds up, rules on what is left fire."""
-    _locked(Line, line_ids)  # in id order, as every lock on lines is taken (an UPDATE takes any order)
-    Line.objects.filter(pk__in=line_ids).update(evaluation_requested_at=timezone.now())
-    transaction.on_commit(partial(lines_evaluation_request, set(line_ids)))
-
-
 # --- Codes: redeem, cancel, expire --------------------------------------------------------------------
 def gift_redeem(*, user: User, code: str, line: Line, at: dt.datetime) -> Gift:
     """Puts a code's data on the user's line. A code redeemed, cancelled or expired is refused."""
@@ -551,13 +535,13 @@ def gift_redeem(*, user: User, code: str, line: Line, at: dt.datetime) -> Gift:
         if gift.state != State.SENT:
             raise GiftError(_("This gift code is no longer valid: it was %(state)s.") % _state_said(gift))
         pool_id = _current_pool_id(line)  # a line in a pool receives into the pool
-        _locked(Pool, [pool_id] if pool_id else [])
-        _locked(Line, _lines_of(pool_id, line.pk))
+        rows_lock(Pool, [pool_id] if pool_id else [])
+        rows_lock(Line, _lines_of(pool_id, line.pk))
         line = Line.objects.select_related("plan").get(pk=line.pk)
         _recipient_check(line, at, from_line=gift.from_line, from_pool=gift.from_pool)
         sources = [entry.grant for entry in gift.entries.select_related("grant")]
         changed = _receive(gift, line, sources, at)
-        _evaluate_after_commit(changed)
+        lines_evaluate_after_commit(changed)
     _tell_sender_redeemed(gift, at)
     return gift
 
@@ -577,7 +561,7 @@ def _give_back(gift: Gift, state: str, at: dt.datetime) -> None:
     GiftEntry.objects.bulk_create(returned)
     Gift.objects.filter(pk=gift.pk).update(state=state, closed_at=at)
     gift.state, gift.closed_at = state, at
-    _evaluate_after_commit(_lines_of(gift.from_pool_id, gift.from_line_id))
+    lines_evaluate_after_commit(_lines_of(gift.from_pool_id, gift.from_line_id))
 
 
 def _pool_lines(pool_id: int) -> list[int]:
@@ -673,8 +657,8 @@ def gift_request_approve(
     the cap grows with it. Answered once, whichever manager clicks first."""
     with transaction.atomic():
         # The lock order of every gift: the manager, the pool, then lines (in gift_send).
-        _locked(User, [by.pk])
-        _locked(Pool, [request.member.pool_id])
+        rows_lock(User, [by.pk])
+        rows_lock(Pool, [request.member.pool_id])
         request = (
             GiftRequest.objects.select_for_update()
             .select_related("member__pool", "member__line")
@@ -730,7 +714,7 @@ def _tell(
 
 
 def _tell_recipient(gift: Gift, at: dt.datetime) -> None:
-    _tell(gift.to_line.owner, gift, at, gettext_noop("%(sender)s gave you %(amount)s of data."))  # type: ignore[union-attr]
+    _tell(gift.to_line.claimed_owner, gift, at, gettext_noop("%(sender)s gave you %(amount)s of data."))  # type: ignore[union-attr]
 
 
 def _tell_sender_redeemed(gift: Gift, at: dt.datetime) -> None:

@@ -511,6 +511,32 @@ def pool_member_role_set(*, pool: Pool, by: User, member_id: int, role: str, at:
 
 
 @transaction.atomic
+def pool_top_up_set(*, pool: Pool, by: User, rule: AlertRule, at: dt.datetime) -> None:
+    """The pool's auto top-up, from its `pool_low` rule as the form changed it (`rule`, unsaved):
+    buy or not, what, and the guardrails. Only the owner may: the orders are theirs to pay, and
+    the rule records them as its setter, whose ownership each buy checks again."""
+    pool = _pool_locked(pool)
+    member = membership_of(pool, by)
+    if member is None or member.role != Role.OWNER:
+        raise PoolError(_("Only the pool's owner can have it buy data."))
+    if rule.pool_id != pool.pk or rule.kind != AlertRule.Kind.POOL_LOW:
+        raise ValueError("not this pool's pool_low rule")
+    if rule.add_on is not None and not pool.plan.add_ons.filter(pk=rule.add_on.pk, active=True).exists():
+        raise PoolError(_("That add-on is not offered for this plan."))
+    rule.created_by = by
+    rule.save(
+        update_fields=[
+            "action",
+            "add_on",
+            "top_up_max_per_cycle",
+            "top_up_max_yen_per_month",
+            "top_up_not_in_quiet_hours",
+            "created_by",
+        ]
+    )
+
+
+@transaction.atomic
 def pool_low_percent_set(*, pool: Pool, by: User, percent: int, at: dt.datetime) -> None:
     """The share of the pool's data at which its managers are told it runs low (its `pool_low`
     rules); the rules are evaluated again at once against the new threshold."""

@@ -15,6 +15,7 @@ urlpatterns = [
     path("pools/<int:pool_id>/caps/", views.pool_caps, name="pool_caps"),
     path("pools/<int:pool_id>/reserve/", views.pool_reserve, name="pool_reserve"),
     path("pools/<int:pool_id>/rules/", views.pool_rules, name="pool_rules"),
+    path("pools/<int:pool_id>/top-up/", views.pool_top_up, name="pool_top_up"),
     path("pools/<int:pool_id>/caps/preview/", views.pool_caps_preview, name="pool_caps_preview"),
     path("pools/<int:pool_id>/members/<int:member_id>/usage/", views.member_usage, name="member_usage"),
     path(

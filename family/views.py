@@ -13,7 +13,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from alerts.forms import PoolTopUpForm
 from alerts.models import AlertRule
+from alerts.top_up import bought_this_cycle
 from esimdash.accounts.requests import AuthenticatedHttpRequest
 from esimdash.units import gigabytes
 from family.forms import CapsForm, InviteAnswerForm, InviteForm, PoolLowForm, PoolStartForm, ReserveForm
@@ -41,6 +43,7 @@ from family.pools import (
     pool_member_role_set,
     pool_ownership_hand_over,
     pool_reserve_set,
+    pool_top_up_set,
 )
 from family.selectors import SWATCHES, pool_allocation, pool_caps_outcome
 from plans.models import Line, Pool, PoolMember
@@ -115,8 +118,9 @@ def _context(
             (invite, invitee_label(invite), pool_may(member, PoolAction.REVOKE_INVITE, invite.role))
             for invite in invites
         ],
-        "rules": list(pool.rules.order_by("kind")) if member.manages else [],
+        "rules": _pool_rules(pool, summary) if member.manages else [],
         "pool_low": AlertRule.Kind.POOL_LOW,
+        "top_up_form": _top_up_form(pool) if member.role == PoolMember.Role.OWNER else None,
         "roles": [
             (value, label) for value, label in PoolMember.Role.choices if value != PoolMember.Role.OWNER
         ],
@@ -127,6 +131,19 @@ def _context(
         ],
         "cap_actions": PoolMember.CapAction.choices,
     }
+
+
+def _pool_rules(pool: Pool, summary) -> list[AlertRule]:
+    rules = list(pool.rules.filter(deleted_at__isnull=True).select_related("add_on").order_by("kind"))
+    for rule in rules:
+        if rule.action == AlertRule.Action.TOP_UP:
+            rule.bought_this_cycle = bought_this_cycle(rule, summary.at, summary.balance)  # type: ignore[attr-defined]
+    return rules
+
+
+def _top_up_form(pool: Pool) -> PoolTopUpForm | None:
+    rule = pool.rules.filter(kind=AlertRule.Kind.POOL_LOW, deleted_at__isnull=True).first()
+    return PoolTopUpForm(instance=rule, plan=pool.plan, prefix="top-up") if rule else None
 
 
 def _row(usage: MemberUsage, me: PoolMember, index: int, cap_error: str | None, typed: dict) -> dict:
@@ -297,6 +314,29 @@ def pool_rules(request: AuthenticatedHttpRequest, pool_id: int):
         pool,
         lambda: pool_low_percent_set(pool=pool, by=request.user, percent=percent, at=timezone.now()),
         _("The pool's alert is saved."),
+    )
+
+
+@require_POST
+@login_required
+def pool_top_up(request: AuthenticatedHttpRequest, pool_id: int):
+    """The pool's auto top-up (its owner's alone: managers and members are refused)."""
+    pool, _member = _pool_for_user(request, pool_id)
+    rule = get_object_or_404(AlertRule, pool=pool, kind=AlertRule.Kind.POOL_LOW, deleted_at__isnull=True)
+    form = PoolTopUpForm(request.POST, instance=rule, plan=pool.plan, prefix="top-up")
+    if not form.is_valid():
+        field, errors = next(iter(form.errors.items()))
+        label = form.fields[field].label if field in form.fields else ""
+        return _refused(request, pool, f"{label}: {errors[0]}" if label else str(errors[0]))
+    rule = form.instance
+    buys = form.cleaned_data["buy"]
+    rule.action = AlertRule.Action.TOP_UP if buys else AlertRule.Action.NOTIFY
+    rule.add_on = rule.add_on if buys else None
+    return _after(
+        request,
+        pool,
+        lambda: pool_top_up_set(pool=pool, by=request.user, rule=rule, at=timezone.now()),
+        _("Auto top-up is on.") if buys else _("Auto top-up is off."),
     )
 
 

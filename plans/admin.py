@@ -1,6 +1,19 @@
 from django.contrib import admin
 
-from plans.models import Carrier, Gift, GiftEntry, GiftRequest, Grant, Line, Plan, Pool, PoolMember
+from plans.models import (
+    AddOn,
+    Carrier,
+    Gift,
+    GiftEntry,
+    GiftRequest,
+    Grant,
+    GrantReversal,
+    Line,
+    Order,
+    Plan,
+    Pool,
+    PoolMember,
+)
 
 
 @admin.register(Carrier)
@@ -114,3 +127,25 @@ class GiftAdmin(ReadOnlyAdmin):
 class GiftRequestAdmin(ReadOnlyAdmin):
     list_display = ("requester", "member", "amount_bytes", "state", "decided_by", "created_at")
     list_filter = ("state",)
+
+
+@admin.register(AddOn)
+class AddOnAdmin(admin.ModelAdmin):
+    list_display = ("name", "amount_bytes", "validity_days", "price_jpy", "active")
+    list_filter = ("active",)
+    filter_horizontal = ("plans",)
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    """Orders move through the API (docs/api.md), never by hand."""
+
+    list_display = ("pk", "user", "line", "pool", "add_on", "price_jpy", "state", "automatic", "created_at")
+    list_filter = ("state", "automatic")
+    date_hierarchy = "created_at"
+
+
+@admin.register(GrantReversal)
+class GrantReversalAdmin(ReadOnlyAdmin):
+    list_display = ("grant", "at", "reason")

@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from esimdash.accounts.models import default_time_zone, validate_time_zone
+from esimdash.accounts.models import User, default_time_zone, validate_time_zone
 from esimdash.validators import validate_name
 from plans.validators import validate_e164, validate_eid, validate_iccid
 
@@ -22,6 +22,11 @@ class Carrier(models.Model):
     slug = models.SlugField(unique=True)
     network_codes = models.JSONField(default=list, blank=True, help_text="MCC-MNC codes, e.g. 440-10")
     host = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="brands")
+    inactivity_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="The carrier may stop a line with no paid top-up for this many days (povo 2.0: 180).",
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -59,6 +64,11 @@ class Plan(models.Model):
     shareable = models.BooleanField(default=False)
     member_limit = models.PositiveSmallIntegerField(default=1)
     carry_over = models.BooleanField(default=False, help_text="Unused data lasts to the end of next month.")
+    activation_window_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Passes: the eSIM must be activated within this many days of purchase (provisioning).",
+    )
 
     class Meta:
         ordering = ["carrier__name", "price_jpy"]
@@ -121,8 +131,12 @@ class Line(models.Model):
         THROTTLED = "throttled", _("Throttled")
         SUSPENDED = "suspended", _("Suspended")
         EXPIRED = "expired", _("Expired")
+        TERMINATED = "terminated", _("Terminated")
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lines")
+    # None until someone claims the line the operator provisioned (`usage.claims`).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="lines"
+    )
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="lines")
     iccid = models.CharField("ICCID", max_length=20, unique=True, validators=[validate_iccid])
     eid = models.CharField("EID", max_length=32, blank=True, validators=[validate_eid])
@@ -136,6 +150,7 @@ class Line(models.Model):
         EXPIRY = "expiry", _("Validity ended")
         RULE = "rule", _("An alert rule")
         MANAGER = "manager", _("A manager")
+        OPERATOR = "operator", _("The operator")
 
     # Reasons the ledger sets and lifts by itself; a rule's or a manager's action stays until undone.
     AUTOMATIC_REASONS = frozenset(
@@ -161,6 +176,24 @@ class Line(models.Model):
         help_text="Set when usage arrives; cleared when a worker evaluates the line.",
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Claiming a provisioned line: the SHA-256 of its activation code (the matching ID of its
+    # `LPA:1$…$…` string), never the code itself; and, when the operator asks, the one e-mail
+    # address that may claim it.
+    claim_code_hash = models.CharField(max_length=64, blank=True, editable=False)
+    claim_email = models.EmailField(blank=True)
+    claim_invitation_only = models.BooleanField(default=False)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    next_plan = models.ForeignKey(
+        Plan,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The plan the line moves to when its next cycle's allowance is made.",
+    )
+    activate_by = models.DateTimeField(
+        null=True, blank=True, help_text="A pass not activated by then is void (the operator's window)."
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -179,6 +212,14 @@ class Line(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+    @property
+    def claimed_owner(self) -> User:
+        """The owner of a claimed line. Rules, pools and gifts only ever reach claimed lines (a
+        person acts on their own lines), so meeting an unclaimed one there is a bug."""
+        if self.owner is None:
+            raise ValueError(f"line {self.pk} has not been claimed")
+        return self.owner
 
     def billing_cycle(self, at: dt.datetime) -> Period:
         """The billing cycle around `at`: from the cycle start day to the next, in the line's time zone."""
@@ -203,6 +244,7 @@ class Grant(models.Model):
         GIFT = "gift", _("Gift")
         CARRY_OVER = "carry_over", _("Carried over")
         BONUS = "bonus", _("Bonus")
+        COMPENSATION = "compensation", _("Compensation")
 
     DEFAULT_PRIORITY = 100
 
@@ -473,3 +515,94 @@ class GiftEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delta_bytes:+} B on grant {self.grant_id} for gift {self.gift_id}"
+
+
+class GrantReversal(models.Model):
+    """Takes a lot back (an operator's refund or correction): the lot ends at `at`. What was used
+    of it stays used; what it still held is gone. The grant itself is never deleted or edited."""
+
+    grant = models.OneToOneField(Grant, on_delete=models.PROTECT, related_name="reversal")
+    at = models.DateTimeField()
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"reversal of grant {self.grant_id}"
+
+
+class AddOn(models.Model):
+    """Data a person can buy for a line of one of `plans` (povo toppings, IIJmio's 1 GB, Airalo's
+    top-up packs): a lot of `amount_bytes` lasting `validity_days` from the purchase."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(unique=True)
+    plans = models.ManyToManyField(Plan, related_name="add_ons")
+    amount_bytes = models.PositiveBigIntegerField()
+    validity_days = models.PositiveSmallIntegerField()
+    price_jpy = models.PositiveIntegerField()
+    active = models.BooleanField(default=True, help_text="Inactive add-ons are not offered any more.")
+
+    class Meta:
+        ordering = ["price_jpy", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_bytes__gt=0), name="add_on_amount_positive"),
+            models.CheckConstraint(condition=Q(validity_days__gt=0), name="add_on_validity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Order(models.Model):
+    """A purchase of an add-on for a line or (auto top-up) a pool. The operator's billing confirms
+    or refuses it; confirming writes its lot in the same transaction (`usage.orders`)."""
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", _("Waiting for the operator")
+        GRANTED = "granted", _("Data added")
+        REFUSED = "refused", _("Refused")
+        REFUNDED = "refunded", _("Refunded")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="orders")
+    line = models.ForeignKey(Line, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    pool = models.ForeignKey(Pool, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    add_on = models.ForeignKey(AddOn, on_delete=models.PROTECT, related_name="orders")
+    # What was bought, as it was offered then: the catalog may change afterwards.
+    amount_bytes = models.PositiveBigIntegerField()
+    validity_days = models.PositiveSmallIntegerField()
+    price_jpy = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.REQUESTED)
+    automatic = models.BooleanField(default=False, help_text="Placed by an auto top-up rule.")
+    rule_id = models.BigIntegerField(null=True, blank=True, help_text="The auto top-up rule that placed it.")
+    crossing_key = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Auto top-up: the threshold crossing it answers. One order per crossing.",
+    )
+    idempotency_key = models.UUIDField()
+    grant = models.OneToOneField(
+        Grant, null=True, blank=True, on_delete=models.PROTECT, related_name="order", editable=False
+    )
+    operator_reference = models.CharField(max_length=100, blank=True)
+    reason = models.CharField(max_length=200, blank=True, help_text="Why it was refused or refunded.")
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "created_at"]), models.Index(fields=["state", "created_at"])]
+        constraints = [
+            # A double tap or a retried request buys once.
+            models.UniqueConstraint(fields=["user", "idempotency_key"], name="order_once"),
+            models.UniqueConstraint(
+                fields=["crossing_key"], condition=~Q(crossing_key=""), name="order_one_per_crossing"
+            ),
+            models.CheckConstraint(
+                condition=Q(line__isnull=False, pool__isnull=True) | Q(line__isnull=True, pool__isnull=False),
+                name="order_for_line_or_pool",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.pk}: {self.add_on} ({self.state})"

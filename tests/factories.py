@@ -20,8 +20,8 @@ from esimdash.accounts.models import User
 from esimdash.celery import app as celery_app
 from esimdash.units import GB
 from family.pools import invite_for_token, pool_create, pool_invite_accept, pool_member_invite
-from plans.models import Carrier, Grant, Line, Plan, Pool, PoolMember
-from plans.services import line_create
+from plans.models import AddOn, Carrier, Grant, Line, Plan, Pool, PoolMember
+from plans.services import line_create, line_provision
 from tests import clock
 from usage.services import UsageRecordIn, usage_ingest
 from usage.summaries import line_summaries
@@ -78,6 +78,21 @@ def make_plan(kind: str = Plan.Kind.MONTHLY, **fields) -> Plan:
     )
 
 
+def make_add_on(
+    plan: Plan, *, amount_bytes: int = 1 * GB, validity_days: int = 7, price_jpy: int = 390
+) -> AddOn:
+    serial = next(_serials)
+    add_on = AddOn.objects.create(
+        name=f"Add-on {serial}",
+        slug=f"add-on-{serial}",
+        amount_bytes=amount_bytes,
+        validity_days=validity_days,
+        price_jpy=price_jpy,
+    )
+    add_on.plans.add(plan)
+    return add_on
+
+
 def make_line(owner: User, *, plan: Plan | None = None, activated_at: dt.datetime, **fields) -> Line:
     """A line in its owner's time zone whose cycles start on the run's day (tests/clock.py)."""
     fields.setdefault("cycle_start_day", clock.CYCLE_START_DAY)
@@ -87,6 +102,20 @@ def make_line(owner: User, *, plan: Plan | None = None, activated_at: dt.datetim
         iccid=fields.pop("iccid", None) or make_iccid(),
         nickname=fields.pop("nickname", f"{owner.username}'s line"),
         activated_at=activated_at,
+        **fields,
+    )
+
+
+def make_unclaimed_line(
+    *, code: str, plan: Plan | None = None, at: dt.datetime | None = None, **fields
+) -> Line:
+    """A line the operator provisioned that waits to be claimed with the activation code `code`."""
+    return line_provision(
+        plan=plan or make_plan(),
+        iccid=fields.pop("iccid", None) or make_iccid(),
+        activated_at=fields.pop("activated_at", None),
+        at=at or timezone.now(),
+        activation_code=code,
         **fields,
     )
 

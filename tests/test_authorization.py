@@ -32,7 +32,7 @@ from family.gifts import gift_request_create, gift_send
 from family.models import PoolInvite
 from family.pools import pool_member_invite
 from plans.models import Gift, GiftRequest, Line, Pool, PoolMember
-from tests.factories import HTMX, NO_QUIET_HOURS, make_line, make_pool, make_user, pool_join
+from tests.factories import HTMX, NO_QUIET_HOURS, make_add_on, make_line, make_pool, make_user, pool_join
 from usage.models import IntegrationToken, UsageRecord
 from usage.tokens import integration_token_create
 
@@ -95,6 +95,7 @@ def build_world() -> World:
     }
     owner, second = users["owner"], users["second"]
     line, rule, firing = _objects_of(owner, now, "Owner phone")
+    make_add_on(line.plan)
     webhook = WebhookEndpoint.objects.create(user=owner, url="https://hooks.example.com/a", secret="s" * 64)
     code_gift = gift_send(
         sender=owner, from_line=line, amount_bytes=1 * GB, idempotency_key=uuid.uuid4(), at=now
@@ -296,6 +297,10 @@ def line_page(status: int = 200) -> tuple[Case, ...]:
     )
 
 
+def buy_form(world: World) -> dict:
+    return {"add_on": world.line.plan.add_ons.get().pk, "idempotency_key": str(uuid.uuid4())}
+
+
 def rules_case(calls: tuple[Call, ...], kwargs=rule_kwargs, crossed=rule_crossed) -> tuple[Case, ...]:
     """Rules are set by the line's owner, and for a supervised member's line by the pool's managers."""
     return (Case(kwargs, calls, not_found=("second", Role.MANAGER), crossed=crossed),)
@@ -306,6 +311,16 @@ CASES: dict[str, tuple[Case, ...]] = {
     "usage:line_detail": line_page(),
     "usage:line_card": line_page(),
     "usage:line_export": line_page(),
+    # Buying data for a line is its owner's alone; its pool's managers do not buy for it.
+    "usage:line_buy": (
+        Case(line_kwargs, (get(), post(lambda w: reverse("usage:orders"), buy_form))),
+        Case(
+            supervised_line_kwargs,
+            (get(),),
+            allowed=(Role.SUPERVISED,),
+            not_found=("second", "owner", Role.MANAGER, Role.MEMBER),
+        ),
+    ),
     "alerts:line_rules": (
         *rules_case((get(), post(rules_page, rule_form)), kwargs=line_kwargs, crossed=None),
         Case(
@@ -408,6 +423,13 @@ CASES: dict[str, tuple[Case, ...]] = {
         Case(
             pool_kwargs,
             (post(pool_page, lambda world: {"reserve": "2"}),),
+            refused={Role.MANAGER: 302, **NOT_MANAGERS},
+        ),
+    ),
+    "family:pool_top_up": (
+        Case(
+            pool_kwargs,
+            (post(pool_page, lambda world: {"top-up-top_up_max_per_cycle": "3"}),),
             refused={Role.MANAGER: 302, **NOT_MANAGERS},
         ),
     ),
@@ -523,6 +545,10 @@ EXEMPT: dict[str, str] = {
 EXEMPT_NAMESPACES: dict[str, str] = {
     "admin": "Django's admin, staff only: test_the_admin_refuses_non_staff checks every pattern with "
     "arguments sends a signed-in non-staff user and someone signed out to the admin login.",
+    "api": "The operator's API, authorized by integration tokens and their scopes, never by a person's "
+    "session: tests/api/test_api_scopes.py walks every endpoint with no token, a token without the scope "
+    "and one with it; test_the_api_refuses_anyone_without_a_token_even_signed_in sends each person's "
+    "session.",
 }
 
 
@@ -731,8 +757,17 @@ def test_the_api_refuses_anyone_without_a_token_even_signed_in():
             }
         ]
     }
-    for client in (Client(), signed_in(world.users["owner"])):
+    unauthorized = {
+        "type": "about:blank",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": "Unauthorized",
+        "errors": [],
+    }
+    for client in (Client(), *(signed_in(user) for user in world.users.values())):
         response = client.post(reverse("api:ingest_usage"), body, content_type="application/json")
-        assert (response.status_code, response.json()) == (401, {"detail": "Unauthorized", "errors": []})
+        assert (response.status_code, response.json()) == (401, unauthorized)
+        for url in (reverse("api:lines_list"), reverse("api:orders_list"), reverse("api:plans_list")):
+            assert (client.get(url).status_code, client.get(url).json()) == (401, unauthorized)
     assert UsageRecord.objects.count() == 0
     assert IntegrationToken.objects.get().last_used_at is None

@@ -44,7 +44,16 @@ def next_steps(html: str, testid: str) -> list[str]:
 @pytest.mark.parametrize(
     ("page", "testid", "links"),
     [
-        ("usage:home", "no-lines", [reverse_lazy("family:pools"), reverse_lazy("accounts:email_change")]),
+        (
+            "usage:home",
+            "no-lines",
+            [
+                reverse_lazy("usage:line_claim"),
+                reverse_lazy("family:gift_redeem"),
+                reverse_lazy("family:pools"),
+                reverse_lazy("accounts:email_change"),
+            ],
+        ),
         ("family:pools", "no-pools", [reverse_lazy("alerts:notifications")]),
         ("alerts:notifications", "no-notices", [reverse_lazy("usage:home")]),
     ],
@@ -76,3 +85,12 @@ def test_a_line_outside_a_pool_is_offered_to_start_one(client):
 def test_the_lines_page_says_which_address_lines_arrive_for(client):
     client.force_login(make_user("newcomer"))
     assert "The eSIMs you buy with newcomer@example.com appear here" in client.get("/").content.decode()
+
+
+def test_redeeming_a_code_without_a_line_leads_to_adding_one(client):
+    client.force_login(make_user("newcomer"))
+    response = client.get(reverse("family:gift_redeem") + "?code=ABCD-EFGH")
+    assert next_steps(response.content.decode(), "redeem-no-lines") == [
+        reverse("usage:line_claim"),
+        reverse("usage:home"),
+    ]

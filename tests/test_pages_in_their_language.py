@@ -141,6 +141,7 @@ def signed_in_pages(world: World) -> list[str]:
         *[f"{reverse('usage:line_detail', args=[line_id])}?range={key}" for key in RANGE_KEYS],
         reverse("alerts:webhooks"),
         reverse("accounts:reauthenticate"),
+        reverse("usage:line_claim"),
     ]
 
 
@@ -157,6 +158,23 @@ def test_signed_in_pages_have_no_english(client, world, language):
         if english := english_on(response.content.decode(), messages=messages, names=names):
             found[url] = english
     assert found == {}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_add_a_line_page_says_what_is_wrong_in_the_language(client, world, language, rate_limit_cache):
+    world.owner.language = language
+    world.owner.save(update_fields=["language"])
+    client.force_login(world.owner)
+    messages, names = english_messages(), names_in_the_data()
+    answers = [
+        client.post(reverse("usage:line_claim"), {"iccid": "12345", "code": "LPA:1$smdp.example.com"}),
+        client.post(reverse("usage:line_claim"), {"iccid": "8981100000000099996", "code": "WRONG"}),
+    ]
+    assert [answer.status_code for answer in answers] == [400, 400]
+    assert [english_on(answer.content.decode(), messages=messages, names=names) for answer in answers] == [
+        [],
+        [],
+    ]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

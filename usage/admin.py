@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 
 from esimdash.accounts.reauthentication import reauthentication_is_recent, reauthentication_redirect
@@ -28,10 +29,21 @@ class SimulatedLineAdmin(admin.ModelAdmin):
     list_display = ("line", "profile", "simulated_until")
 
 
+class IntegrationTokenForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=IntegrationToken.Scope.choices, widget=forms.CheckboxSelectMultiple, required=True
+    )
+
+    class Meta:
+        model = IntegrationToken
+        fields = ("name", "scopes")
+
+
 @admin.register(IntegrationToken)
 class IntegrationTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "scope", "created_at", "last_used_at", "revoked_at")
-    fields = ("name", "scope", "prefix", "created_at", "last_used_at", "revoked_at")
+    form = IntegrationTokenForm
+    list_display = ("name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at")
+    fields = ("name", "scopes", "prefix", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "created_at", "last_used_at")
 
     def add_view(self, request, form_url="", extra_context=None):
@@ -45,7 +57,7 @@ class IntegrationTokenAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        token, text = integration_token_create(name=obj.name, scope=obj.scope)
+        token, text = integration_token_create(name=obj.name, scopes=obj.scopes)
         obj.pk, obj.prefix = token.pk, token.prefix
         messages.warning(
             request, f"The token for {token.name} is {text} - copy it now, it is not shown again."

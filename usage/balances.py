@@ -36,6 +36,8 @@ class Lot:
     worked out from that lot's usage, late records included)."""
     gifted_bytes: int = 0
     """What gifts moved on the lot: data given away from it (negative) or returned to it."""
+    note: str = ""
+    """What the lot is, in the operator's words (a bought add-on's name)."""
 
     @property
     def source_label(self) -> str:
@@ -56,12 +58,13 @@ LOT_FIELDS = (
     "source",
     "held_bytes",
     "starts_at",
-    "expires_at",
+    "ends_at",
     "priority",
     "created_at",
     "gift_hops",
     "open_carried_from",
     "gifted_bytes",
+    "note",
 )
 
 
@@ -308,6 +311,15 @@ def _lots_by_owner(grants) -> dict[tuple[str, int], list[Lot]]:
         gifted_bytes=Coalesce(Subquery(given), 0),
         held_bytes=F("amount_bytes") + F("gifted_bytes"),
         open_carried_from=Case(When(settled_at__isnull=True, then=F("carried_from_id"))),
+        # A reversed lot ends when it was reversed (docs/ledger.md), if that is before its expiry.
+        ends_at=Case(
+            When(
+                Q(reversal__isnull=False)
+                & (Q(expires_at__isnull=True) | Q(expires_at__gt=F("reversal__at"))),
+                then=F("reversal__at"),
+            ),
+            default=F("expires_at"),
+        ),
     )
     for line_id, pool_id, *lot in held.order_by().values_list("line_id", "pool_id", *LOT_FIELDS):
         lots[("line", line_id) if line_id else ("pool", pool_id)].append(Lot(*lot))

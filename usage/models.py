@@ -157,11 +157,13 @@ class IntegrationToken(models.Model):
 
     class Scope(models.TextChoices):
         INGEST = "ingest", _("Usage ingestion")
+        PROVISION = "provision", _("Provisioning: lines, grants, orders")
+        READ = "read", _("Reading lines, plans, ledgers and orders")
 
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12, unique=True, editable=False)
     secret_hash = models.CharField(max_length=64, editable=False)
-    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.INGEST)
+    scopes = models.JSONField(default=list, help_text="What the token may do: ingest, provision, read.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -181,9 +183,12 @@ class LineStatusChange(models.Model):
         MANAGER_PAUSE = "manager_pause", _("A pool manager paused the line")
         MANAGER_RELEASE = "manager_release", _("A pool manager's pause was lifted")
         RENEW = "renew", _("The pass was renewed")
+        OPERATOR_SUSPEND = "operator_suspend", _("The operator suspended the line")
+        OPERATOR_RESUME = "operator_resume", _("The operator resumed the line")
+        TERMINATE = "terminate", _("The operator terminated the line")
 
     line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="status_changes")
-    transition = models.CharField(max_length=16, choices=Transition.choices)
+    transition = models.CharField(max_length=20, choices=Transition.choices)
     status = models.CharField(max_length=16, choices=Line.Status.choices)
     reason = models.CharField(max_length=16, choices=Line.StatusReason.choices, blank=True)
     by = models.ForeignKey(
@@ -193,6 +198,7 @@ class LineStatusChange(models.Model):
         null=True, blank=True, help_text="The alert rule that acted, if one did."
     )
     at = models.DateTimeField()
+    note = models.CharField(max_length=200, blank=True, help_text="The operator's reason, as it gave it.")
 
     class Meta:
         ordering = ["line", "at", "id"]
@@ -200,3 +206,22 @@ class LineStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line_id} {self.status} ({self.transition}) at {self.at:%Y-%m-%d %H:%M}"
+
+
+class IdempotencyKey(models.Model):
+    """An API write's answer, kept under the `Idempotency-Key` its caller sent: the same key with
+    the same request gives the same answer without doing the work again; with another request, 422."""
+
+    token = models.ForeignKey(IntegrationToken, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body.")
+    status = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["token", "key"], name="idempotency_key_once")]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.token_id})"

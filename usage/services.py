@@ -209,6 +209,23 @@ def _mark_lines(records: Iterable[UsageRecordIn]) -> None:
         )
 
 
+def rows_lock(model, pks: Sequence[int]) -> None:
+    """Row locks in id order. FOR NO KEY UPDATE: rows referencing these (a notification for the
+    user, a grant for the pool) can still be inserted meanwhile, so such inserts never wait in a
+    circle with a transaction holding these rows."""
+    locked = model.objects.select_for_update(no_key=True).filter(pk__in=pks).order_by("pk")
+    list(locked.values_list("pk", flat=True))
+
+
+def lines_evaluate_after_commit(line_ids: Sequence[int]) -> None:
+    """Marks the lines for evaluation in this transaction (the minute sweep makes up a lost task)
+    and queues it on commit: after data is added or taken away, a line slowed for lack of data
+    speeds up, and rules on what is left fire."""
+    rows_lock(Line, line_ids)  # in id order, as every lock on lines is taken (an UPDATE takes any order)
+    Line.objects.filter(pk__in=line_ids).update(evaluation_requested_at=timezone.now())
+    transaction.on_commit(partial(lines_evaluation_request, set(line_ids)))
+
+
 def lines_evaluation_request(line_ids: set[int]) -> None:
     """Asks a worker to evaluate the lines. With the broker down the lines stay marked, and the
     minute sweep evaluates them: ingestion does not fail for it. The task belongs to the alerts

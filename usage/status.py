@@ -63,6 +63,7 @@ def _move(
     at: dt.datetime,
     by: User | None = None,
     rule_id: int | None = None,
+    note: str = "",
 ) -> bool:
     """The one write of `Line.status`: applies when the line still matches `only_if`, so whoever
     acted meanwhile wins. Returns whether the line moved."""
@@ -72,7 +73,14 @@ def _move(
         )
         if moved:
             change = LineStatusChange.objects.create(
-                line=line, transition=transition, status=status, reason=reason, by=by, rule_id=rule_id, at=at
+                line=line,
+                transition=transition,
+                status=status,
+                reason=reason,
+                by=by,
+                rule_id=rule_id,
+                at=at,
+                note=note,
             )
             line_status_changed.send(sender=LineStatusChange, change=change)
     return bool(moved)
@@ -118,7 +126,7 @@ def line_rule_hold(line: Line, *, status: str, rule_id: int, at: dt.datetime) ->
     """A rule slows (THROTTLED) or cuts off (SUSPENDED) the line; a manager's pause, an expired line
     and an as strong rule hold stay as they are. Returns whether the line moved."""
     held = (
-        Q(status_reason=Reason.MANAGER)
+        Q(status_reason__in=[Reason.MANAGER, Reason.OPERATOR])
         | Q(status=Status.EXPIRED)
         | Q(status_reason=Reason.RULE, status__in=_AS_STRONG[status])
     )
@@ -133,17 +141,20 @@ def line_rule_hold(line: Line, *, status: str, rule_id: int, at: dt.datetime) ->
     )
 
 
-def _release(line: Line, *, held_by: str, transition: str, at: dt.datetime, by: User | None) -> bool:
-    """Lifts a hold set for `held_by` (a rule's or a manager's reason); the line then follows its
-    ledger. Returns whether that hold was on."""
+def _release(
+    line: Line, *, held_by: str, transition: str, at: dt.datetime, by: User | None, note: str = ""
+) -> bool:
+    """Lifts a hold set for `held_by` (a rule's, a manager's or the operator's reason); the line
+    then follows its ledger. Returns whether that hold was on."""
     released = _move(
         line,
-        only_if=Q(status_reason=held_by),
+        only_if=Q(status_reason=held_by) & ~Q(status=Status.TERMINATED),
         status=Status.ACTIVE,
         reason=Reason.NONE,
         transition=transition,
         at=at,
         by=by,
+        note=note,
     )
     line.refresh_from_db()
     lines_status_sync([line], at=at)
@@ -171,11 +182,46 @@ def rule_holds_release(*, at: dt.datetime) -> int:
     return released
 
 
+def line_operator_suspend(line: Line, *, at: dt.datetime, note: str = "") -> bool:
+    """The operator cuts the line off (unpaid bill, lost phone), whatever held it before, until it
+    resumes it. A terminated line stays terminated."""
+    return _move(
+        line,
+        only_if=~Q(status=Status.TERMINATED),
+        status=Status.SUSPENDED,
+        reason=Reason.OPERATOR,
+        transition=Transition.OPERATOR_SUSPEND,
+        at=at,
+        note=note,
+    )
+
+
+def line_operator_resume(line: Line, *, at: dt.datetime, note: str = "") -> bool:
+    """Lifts the operator's suspension; the line then follows its ledger (and any rule or pause
+    set since stays lifted with it). Returns whether the operator's suspension was on."""
+    return _release(
+        line, held_by=Reason.OPERATOR, transition=Transition.OPERATOR_RESUME, at=at, by=None, note=note
+    )
+
+
+def line_terminate(line: Line, *, at: dt.datetime, note: str = "") -> bool:
+    """The end of the line: no status moves it again. Returns whether it was not terminated yet."""
+    return _move(
+        line,
+        only_if=~Q(status=Status.TERMINATED),
+        status=Status.TERMINATED,
+        reason=Reason.OPERATOR,
+        transition=Transition.TERMINATE,
+        at=at,
+        note=note,
+    )
+
+
 def line_manager_pause(line: Line, *, by: User, at: dt.datetime) -> bool:
     """A pool manager stops the member's data at once, whatever held it before."""
     return _move(
         line,
-        only_if=Q(),
+        only_if=~Q(status_reason=Reason.OPERATOR),
         status=Status.SUSPENDED,
         reason=Reason.MANAGER,
         transition=Transition.MANAGER_PAUSE,

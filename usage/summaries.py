@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from esimdash.clock import local_midnight
-from plans.models import Line, Period, Pool, PoolMember
+from plans.models import Line, Order, Period, Pool, PoolMember
 from usage.balances import BalanceReading, LineBalance, PoolBalance, pool_balances
 from usage.forecast import (
     Forecast,
@@ -42,6 +42,8 @@ class LineSummary:
     pace: Pace
     """The line's own pace (for a pool member, the forecast's is the pool's)."""
     forecast: Forecast | None
+    orders_on_the_way: tuple[Order, ...] = ()
+    """Data bought and not yet granted (the cards' views fill it, `usage.orders.orders_on_the_way`)."""
 
     @property
     def days_left(self) -> int | None:
@@ -59,6 +61,15 @@ class LineSummary:
     @property
     def next_expiry(self) -> NextExpiry | None:
         return next_expiry(self.balance.queue, at=self.at)
+
+    @property
+    def needs_data(self) -> bool:
+        """Nothing left to use (and the line can still take data): buying some is the next step."""
+        return (
+            self.balance.remaining_bytes is not None
+            and self.balance.remaining_bytes <= 0
+            and self.line.status not in (Line.Status.TERMINATED, Line.Status.EXPIRED)
+        )
 
     @property
     def is_stale(self) -> bool:

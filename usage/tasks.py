@@ -8,6 +8,7 @@ from django.utils import timezone
 from plans.models import Grant, Line, Plan, Pool
 from plans.services import cycle_grants_ensure
 from usage.carry_over import carry_overs_settle
+from usage.models import IdempotencyKey
 from usage.partitions import month_start, next_month, partitions_ensure
 from usage.services import usage_prune
 from usage.simulator import usage_simulate
@@ -24,7 +25,9 @@ def lines_roll_over() -> int:
     restores a throttled line; a pass past its validity expires). Returns the lines changed."""
     now = timezone.now()
     changed = 0
-    lines = Line.objects.exclude(status_reason__in=[Line.StatusReason.RULE, Line.StatusReason.MANAGER])
+    lines = Line.objects.exclude(
+        status_reason__in=[Line.StatusReason.RULE, Line.StatusReason.MANAGER]
+    ).exclude(status=Line.Status.TERMINATED)  # a terminated line gets no new allowance
     batch: list[Line] = []
     for line in lines.select_related("plan").order_by("pk").iterator(chunk_size=BATCH):
         batch.append(line)
@@ -81,3 +84,12 @@ def settle_carry_overs() -> int:
     """Beat, daily: carry-overs whose source cycle's late window has closed get their final
     amount. Safe to run twice: a settled carry-over is left alone."""
     return carry_overs_settle(at=timezone.now())
+
+
+@shared_task
+def idempotency_keys_expire() -> int:
+    """Beat, hourly: an API write's stored answer goes IDEMPOTENCY_KEY_HOURS after it was made;
+    the same key afterwards is a new request. Returns how many went."""
+    before = timezone.now() - dt.timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=before).delete()
+    return deleted

@@ -1,19 +1,36 @@
 import csv
+import datetime as dt
+import logging
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 
+import redis.exceptions
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone, translation
-from django.views.decorators.http import require_GET
-from django_htmx.http import HTMX_STOP_POLLING
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
 from esimdash.accounts.requests import AuthenticatedHttpRequest
-from plans.models import Line
+from esimdash.ratelimit import RateLimitHit, rate_limit_hit
+from plans.models import Line, Order
 from plans.selectors import line_get_for_user, lines_for_user
 from usage.advice import plan_advice
+from usage.claims import ClaimError, line_claim
+from usage.forms import BuyForm, LineClaimForm
 from usage.history import DEFAULT_RANGE, RANGES, export_rows, history_chart, usage_history
-from usage.summaries import line_summaries
+from usage.orders import OrderError, add_ons_for, order_place, orders_for_user, orders_on_the_way
+from usage.summaries import LineSummary, line_summaries
+
+logger = logging.getLogger(__name__)
 
 
 def _refresh() -> dict[str, int]:
@@ -24,6 +41,13 @@ def _polled(request: AuthenticatedHttpRequest, template: str, context: dict, lin
     """A fragment the page polls; for an expired line, status 286 tells htmx to stop polling."""
     status = HTMX_STOP_POLLING if line.status == Line.Status.EXPIRED else 200
     return render(request, template, context, status=status)
+
+
+def _cards(lines: Sequence[Line], *, at: dt.datetime | None = None) -> list[LineSummary]:
+    """The lines' card figures, each with the data bought for it and still on its way."""
+    summaries = line_summaries(lines, at=at)
+    waiting = orders_on_the_way(lines)
+    return [replace(summary, orders_on_the_way=tuple(waiting[summary.line.pk])) for summary in summaries]
 
 
 def _chosen_range(request: AuthenticatedHttpRequest) -> str | None:
@@ -38,7 +62,7 @@ def _bad_range() -> HttpResponseBadRequest:
 @login_required
 @require_GET
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
-    summaries = line_summaries(list(lines_for_user(request.user)))
+    summaries = _cards(list(lines_for_user(request.user)))
     return render(request, "usage/home.html", {"summaries": summaries, **_refresh()})
 
 
@@ -47,7 +71,7 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
 def line_card(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
     """One line's card, polled by the dashboard to follow new usage without a page reload."""
     line = line_get_for_user(request.user, line_id)
-    (summary,) = line_summaries([line])
+    (summary,) = _cards([line])
     return _polled(request, "usage/home.html#line_card", {"summary": summary, **_refresh()}, line)
 
 
@@ -70,9 +94,70 @@ def line_detail(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse
     }
     if request.htmx and not request.htmx.boosted:
         return _polled(request, "usage/line_detail.html#history", context, line)
-    (summary,) = line_summaries([line], at=now)
+    (summary,) = _cards([line], at=now)
     context |= {"summary": summary, "advice": plan_advice(line, at=now)}
     return render(request, "usage/line_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def line_buy(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
+    """The add-ons the line's plan offers, one form each. Each form carries a key made when the
+    page was drawn, so a double tap or a resent form places one order."""
+    line = line_get_for_user(request.user, line_id)
+    refusal, status = "", 200
+    if request.method == "POST":
+        form = BuyForm(request.POST)
+        if not form.is_valid():
+            refusal = (
+                _("That add-on is not offered for this plan.")
+                if "add_on" in form.errors
+                else _("The order form was incomplete: choose the add-on again.")
+            )
+        else:
+            try:
+                order = order_place(
+                    user=request.user,
+                    line=line,
+                    add_on=form.cleaned_data["add_on"],
+                    idempotency_key=form.cleaned_data["idempotency_key"],
+                    at=timezone.now(),
+                )
+            except OrderError as error:
+                refusal = str(error)
+            else:
+                messages.success(
+                    request,
+                    _("Ordered %(add_on)s for %(line)s. The data is added once the operator confirms.")
+                    % {"add_on": order.add_on.name, "line": line.nickname},
+                )
+                if request.htmx:
+                    return HttpResponseClientRedirect(reverse("usage:orders"))
+                return redirect("usage:orders")
+        # 200 for htmx, which swaps only successful responses.
+        status = 200 if request.htmx else 400
+    context = {
+        "line": line,
+        "add_ons": add_ons_for(line) if line.status != Line.Status.TERMINATED else [],
+        "idempotency_key": uuid.uuid4(),
+        "refusal": refusal,
+    }
+    return render(request, "usage/line_buy.html", context, status=status)
+
+
+@login_required
+@require_GET
+def orders(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The person's orders. While one waits for the operator the list polls, and stops (286) once
+    none does."""
+    placed = list(orders_for_user(request.user))
+    waiting = any(order.state == Order.State.REQUESTED for order in placed)
+    context = {"orders": placed, "waiting": waiting, **_refresh()}
+    if request.htmx and not request.htmx.boosted:
+        return render(
+            request, "usage/orders.html#order_list", context, status=200 if waiting else HTMX_STOP_POLLING
+        )
+    return render(request, "usage/orders.html", context)
 
 
 # A spreadsheet takes a cell that begins with one of these for a formula (CSV injection, OWASP).
@@ -110,3 +195,74 @@ def line_export(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse
     )
     response["Content-Disposition"] = f'attachment; filename="esimdash-{line.iccid[-4:]}-{range_key}.csv"'
     return response
+
+
+def _claim_page(request: AuthenticatedHttpRequest, form: LineClaimForm, status: int = 200) -> HttpResponse:
+    return render(request, "usage/line_claim.html", {"form": form}, status=status)
+
+
+def _claim_rate_refusal(
+    request: AuthenticatedHttpRequest, iccid: str
+) -> tuple[str | None, str, RateLimitHit] | None:
+    """The field (None: the whole form) and message when this user, or anyone on this ICCID, has
+    tried too often; None when the attempt may be checked. Per ICCID: codes tried from many accounts."""
+    per_account = rate_limit_hit(scope="line-claim", key=str(request.user.pk), rate=settings.LINE_CLAIM_RATE)
+    if not per_account.allowed:
+        message = ngettext(
+            "Too many attempts to add a line from your account. Try again in %(minutes)s minute.",
+            "Too many attempts to add a line from your account. Try again in %(minutes)s minutes.",
+            _minutes(per_account),
+        )
+        return None, message % {"minutes": _minutes(per_account)}, per_account
+    per_line = rate_limit_hit(scope="line-claim-iccid", key=iccid, rate=settings.LINE_CLAIM_PER_LINE_RATE)
+    if not per_line.allowed:
+        message = ngettext(
+            "Too many attempts to add the line with this ICCID. Try again in %(minutes)s minute.",
+            "Too many attempts to add the line with this ICCID. Try again in %(minutes)s minutes.",
+            _minutes(per_line),
+        )
+        return "iccid", message % {"minutes": _minutes(per_line)}, per_line
+    return None
+
+
+def _minutes(hit: RateLimitHit) -> int:
+    return math.ceil(hit.retry_after_seconds / 60)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def line_claim_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Adds a line the operator provisioned, by its ICCID and activation code (usage.claims). An
+    invitation's link fills the ICCID in (?iccid=). Attempts are limited per account and per ICCID,
+    and one over the limit is not checked at all."""
+    if request.method == "GET":
+        return _claim_page(request, LineClaimForm(initial={"iccid": request.GET.get("iccid", "")}))
+    form = LineClaimForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _claim_page(request, form, status=400)
+    try:
+        refusal = _claim_rate_refusal(request, form.cleaned_data["iccid"])
+    except (redis.exceptions.RedisError, OSError):
+        # Closed, as for gift codes: without the count, activation codes could be tried at any speed.
+        logger.warning("rate-limit cache unreachable; lines cannot be added meanwhile")
+        form.add_error(None, _("Lines cannot be added at the moment. Try again in a few minutes."))
+        return _claim_page(request, form, status=503)
+    if refusal is not None:
+        field, message, hit = refusal
+        form.add_error(field, message)
+        response = _claim_page(request, form, status=429)
+        response["Retry-After"] = str(hit.retry_after_seconds)
+        return response
+    try:
+        line = line_claim(
+            user=request.user,
+            iccid=form.cleaned_data["iccid"],
+            code=form.cleaned_data["code"],
+            nickname=form.cleaned_data["nickname"],
+            at=timezone.now(),
+        )
+    except ClaimError as error:
+        form.add_error(None, str(error))
+        return _claim_page(request, form, status=400)
+    messages.success(request, _("%(line)s is added to your lines.") % {"line": line.nickname})
+    return redirect("usage:line_detail", line.pk)

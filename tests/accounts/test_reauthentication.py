@@ -127,11 +127,11 @@ def test_creating_an_api_token_in_the_admin_asks_for_the_password(client):
     operator = make_user("operator", is_staff=True, is_superuser=True)
     client.force_login(operator)
     add = reverse("admin:usage_integrationtoken_add")
-    response = client.post(add, {"name": "docomo CDR feed", "scope": "ingest"})
+    response = client.post(add, {"name": "docomo CDR feed", "scopes": ["ingest"]})
     assert response["Location"] == f"/accounts/confirm-password/?next={add.replace('/', '%2F')}"
     assert not IntegrationToken.objects.exists()
     assert confirm(client, add)["Location"] == add
-    created = client.post(add, {"name": "docomo CDR feed", "scope": "ingest"})
+    created = client.post(add, {"name": "docomo CDR feed", "scopes": ["ingest"]})
     assert created.status_code == 302
     assert list(IntegrationToken.objects.values_list("name", flat=True)) == ["docomo CDR feed"]
     # Listing and revoking tokens need no confirmation: they hand nothing out.

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from alerts.engine import rules_deleted_purge, rules_sweep_batches
 from alerts.evaluation import lines_status_and_rules_evaluate
+from alerts.forms import TOP_UP_FIELDS
 from alerts.models import AlertFiring, AlertRule
 from esimdash.units import GB, MB
 from plans.models import Line
@@ -78,7 +79,8 @@ def test_choosing_a_kind_shows_only_its_fields_without_js(signed_in, line, kind,
     assert response.status_code == 200
     assert 'class="error"' not in html
     assert AlertRule.objects.count() == 0
-    assert field_names(html) == ["kind", *fields, "name", "action", "notify_email", "notify_webhook"]
+    top_up = list(TOP_UP_FIELDS) if kind == "remaining" else []
+    assert field_names(html) == ["kind", *fields, "name", "action", *top_up, "notify_email", "notify_webhook"]
     assert 'value="Mine"' in html
     assert "Select an option" not in html
 
@@ -89,7 +91,15 @@ def test_the_kind_select_swaps_the_fields_with_htmx(signed_in, line):
     )
     html = response.content.decode()
     assert html.lstrip().startswith('<form id="new-rule"')
-    assert field_names(html) == ["kind", "threshold_mb", "name", "action", "notify_email", "notify_webhook"]
+    assert field_names(html) == [
+        "kind",
+        "threshold_mb",
+        "name",
+        "action",
+        *TOP_UP_FIELDS,
+        "notify_email",
+        "notify_webhook",
+    ]
     assert f'hx-get="{reverse("alerts:line_rules", args=[line.pk])}"' in html
     assert 'hx-include="#new-rule [name]:not([name=csrfmiddlewaretoken])"' in html
 

@@ -1,11 +1,13 @@
 """The ingestion API fuzzed from its own OpenAPI schema (schemathesis): whatever arrives, the API
-answers with no 5xx, every refusal is JSON with a `detail`, and what it accepts is stored once.
+answers with no 5xx, every refusal is JSON with a `detail`, and what it accepts is stored once; and
+the provisioning endpoints, each answering no 5xx and refusing with a problem (application/problem+json).
 
 The run is bounded and reproducible (a fixed number of examples, derandomized). Bodies come from
 the schema, both fitting it and not; a share of them get the real line's ICCID, a real device and
 times inside the window, so the fuzz gets past the checks into `usage_ingest`."""
 
 import datetime as dt
+import uuid
 
 import pytest
 import schemathesis
@@ -18,13 +20,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from tests.factories import make_line
+from tests.factories import make_add_on, make_line
 from usage.models import Device, HourlyUsage, UsageRecord
+from usage.orders import order_place
 from usage.services import ROLLUP_MAX_BYTES, UsageTotalTooLarge
 from usage.tokens import integration_token_create
 from usage.validation import MAX_BYTES
 
 EXAMPLES = 200
+VALIDATION_PROBLEM = {
+    "type": "https://esimdash.example/problems/validation",
+    "title": "The request has invalid fields",
+    "status": 422,
+}
 
 
 @pytest.fixture
@@ -215,6 +223,7 @@ def test_a_batch_past_what_its_hour_can_hold_is_a_422_naming_the_record(client, 
     assert (refused.status_code, refused.json()) == (
         422,
         {
+            **VALIDATION_PROBLEM,
             "detail": "1 problem(s); nothing was stored.",
             "errors": [{"index": 0, "field": "bytes_up", "message": UsageTotalTooLarge.message}],
         },
@@ -246,6 +255,7 @@ def test_a_nul_character_in_a_text_field_is_refused_and_stores_nothing(
     assert (response.status_code, response.json()) == (
         422,
         {
+            **VALIDATION_PROBLEM,
             "detail": "1 problem(s); nothing was stored.",
             "errors": [
                 {
@@ -257,3 +267,89 @@ def test_a_nul_character_in_a_text_field_is_refused_and_stores_nothing(
         },
     )
     assert (UsageRecord.objects.count(), HourlyUsage.objects.count()) == (0, 0)
+
+
+# --- The provisioning endpoints ------------------------------------------------------------------------
+PROVISIONING_EXAMPLES = 25  # per operation: 20 operations, some 500 requests
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def unthrottled_provisioning(settings):
+    settings.PROVISION_RATE_LIMIT = "100000/m"
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _real_path(case, world: dict):
+    """Half the cases address what exists (the line, the plan, the order, the grant), so the fuzz
+    reaches the services and not only the 404s."""
+
+    def addressed(real: bool):
+        if real and case.path_parameters:
+            case.path_parameters = {
+                name: world.get(name, value) for name, value in case.path_parameters.items()
+            }
+        return case
+
+    return st.booleans().map(addressed)
+
+
+def _operation_fuzz(generated, token: str, statuses: set[int]):
+    @given(case=generated)
+    @settings(
+        max_examples=PROVISIONING_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def fuzz(case):
+        response = case.call(headers={"Authorization": f"Bearer {token}"})
+        statuses.add(response.status_code)
+        assert response.status_code < 500, (case.path_parameters, case.body, response.text[:2000])
+        if response.status_code >= 400:
+            body = response.json()
+            content_type = {name.lower(): value for name, value in response.headers.items()}["content-type"]
+            assert content_type in (PROBLEM, [PROBLEM]), (case.body, response.status_code, content_type)
+            assert (body["status"], body["detail"].strip() != "") == (response.status_code, True), body
+
+    return fuzz
+
+
+@pytest.mark.django_db
+def test_the_provisioning_api_never_answers_5xx_and_every_refusal_is_a_problem(
+    owner, unthrottled, unthrottled_provisioning, connection_kept
+):
+    now = timezone.now()
+    line = make_line(owner, activated_at=now - dt.timedelta(days=40))
+    order = order_place(
+        user=owner, add_on=make_add_on(line.plan), idempotency_key=uuid.uuid4(), at=now, line=line
+    )
+    world = {
+        "iccid": line.iccid,
+        "slug": line.plan.slug,
+        "order_id": order.pk,
+        "grant_id": line.grants.first().pk,
+    }
+    _token, token = integration_token_create(name="fuzz", scopes=["provision"])
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
+    seen: dict[str, set[int]] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.path == "/api/v1/usage":
+            continue
+        generated = st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)
+        ).flatmap(lambda case: _real_path(case, world))
+        statuses = seen.setdefault(f"{operation.method.upper()} {operation.path}", set())
+
+        _operation_fuzz(generated, token, statuses)()
+
+    assert len(seen) == 20, sorted(seen)
+    # Every read answered at least once with what exists; the writes at least once did their work.
+    assert {name for name, statuses in seen.items() if name.startswith("GET") and 200 not in statuses} == {
+        "GET /api/v1/carriers/{slug}"  # the world's slug is its plan's
+    }, seen
+    assert set().union(*seen.values()) >= {200, 401, 404, 409, 422}, seen

@@ -162,7 +162,13 @@ def test_malformed_json_is_refused(client, token, line):
     response = post(client, token, '{"records": [')
     assert (response.status_code, response.json()) == (
         400,
-        {"detail": "The body is not valid JSON.", "errors": []},
+        {
+            "type": "about:blank",
+            "title": "Bad Request",
+            "status": 400,
+            "detail": "The body is not valid JSON.",
+            "errors": [],
+        },
     )
 
 
@@ -196,7 +202,17 @@ def test_only_an_active_ingest_token_authorizes(client, token, line, owner, cred
         client.force_login(owner)
     sent = {"none": None, "garbage": "esd_nothing_here", "revoked": token, "session": None}[credential]
     response = post(client, sent, {"records": [payload(line)]})
-    assert (response.status_code, response.json()) == (401, {"detail": "Unauthorized", "errors": []})
+    assert (response.status_code, response["Content-Type"], response.json()) == (
+        401,
+        "application/problem+json",
+        {
+            "type": "about:blank",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "Unauthorized",
+            "errors": [],
+        },
+    )
     assert UsageRecord.objects.count() == 0
 
 
@@ -220,8 +236,10 @@ def test_the_openapi_schema_describes_the_endpoint(client):
         "200",
         "400",
         "401",
+        "403",
         "413",
         "422",
+        "429",
     ]
     batch = schema["components"]["schemas"]["UsageBatch"]
     assert (batch["additionalProperties"], batch["required"], batch["properties"]["records"]["maxItems"]) == (

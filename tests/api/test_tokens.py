@@ -44,7 +44,9 @@ def test_an_operator_creates_a_token_in_the_admin_and_sees_it_once(client):
     # Creating a token asks for the password first (docs/security.md).
     client.post(reverse("accounts:reauthenticate"), {"password": PASSWORD})
     response = client.post(
-        reverse("admin:usage_integrationtoken_add"), {"name": "roaming feed", "scope": "ingest"}, follow=True
+        reverse("admin:usage_integrationtoken_add"),
+        {"name": "roaming feed", "scopes": ["ingest"]},
+        follow=True,
     )
     token = IntegrationToken.objects.get()
     (message,) = [str(m) for m in response.context["messages"] if "copy it now" in str(m)]

@@ -11,6 +11,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
+from alerts.forms import TOP_UP_FIELDS
 from esimdash.units import GB, MB
 from family.gifts import gift_request_create
 from family.pools import pool_member_invite
@@ -110,11 +111,14 @@ def test_the_rule_form_shows_only_the_chosen_kinds_fields(browser: Browser, live
     for kind, label in kinds.items():
         page.locator("#id_kind").select_option(kind)
         expect(page.locator(f"#id_{fields[kind][0]}")).to_be_visible()
+        # A rule on what is left may also buy data (auto top-up): its fields follow the action.
+        top_up = list(TOP_UP_FIELDS) if kind == "remaining" else []
         assert page.evaluate(names) == [
             "kind",
             *fields[kind],
             "name",
             "action",
+            *top_up,
             "notify_email",
             "notify_webhook",
         ]

@@ -16,7 +16,8 @@ from esimdash.units import GB, MB
 from family.gifts import gift_send
 from family.pools import pool_create
 from tests.browser.session import axe_violations, phone_page, signed_in
-from tests.factories import make_line, make_plan, make_user, use
+from tests.factories import make_add_on, make_line, make_plan, make_user, use
+from usage.orders import order_confirm, order_place
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
@@ -31,12 +32,15 @@ SIGNED_IN_PAGES = (
     "/lines/{line}/?range=12w",
     "/lines/{line}/?range=12m",
     "/lines/{line}/rules/",
+    "/lines/{line}/buy/",
+    "/orders/",
     "/notifications/",
     "/pools/",
     "/pools/{pool}/",
     "/gifts/",
     "/gifts/{gift}/",
     "/gifts/redeem/",
+    "/lines/add/",
     "/webhooks/",
     "/accounts/profile/",
     "/accounts/password_change/",
@@ -66,6 +70,11 @@ def walker(db, language):
         sender=person, amount_bytes=100 * MB, idempotency_key=uuid.uuid4(), at=now, from_line=line
     )
     Notification.objects.create(user=person, line=line, title="Walk phone: 80 % used", body="16 GB of 20 GB.")
+    # Data to buy, and one bought (granted) and one waiting, for the buy and orders pages.
+    add_on = make_add_on(plan, amount_bytes=1 * GB, validity_days=7, price_jpy=390)
+    for key in (uuid.uuid4(), uuid.uuid4()):
+        order_place(user=person, line=line, add_on=add_on, idempotency_key=key, at=now)
+    order_confirm(order=person.orders.earliest("pk"), at=now)
     return {"line": line.pk, "pool": pool.pk, "gift": gift.pk}
 
 
@@ -154,6 +163,8 @@ def test_the_tab_bar_holds_four_tabs_on_one_row_and_the_account_menu_opens_by_ke
     page.keyboard.press("Enter")
     expect(settings_item).to_be_visible()
     page.screenshot(path=ARTIFACTS / f"account-menu-{language}-phone.png")
+    page.keyboard.press("Tab")  # the menu's first item, then the next
+    expect(page.locator(".account-menu a").first).to_be_focused()
     page.keyboard.press("Tab")
     expect(settings_item).to_be_focused()
     page.keyboard.press("Escape")

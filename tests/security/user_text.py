@@ -15,8 +15,9 @@ from esimdash.units import GB, MB
 from family.gifts import gift_request_create
 from family.pools import pool_create, pool_invite_accept, pool_member_invite
 from plans.models import Line, Pool, PoolMember
-from tests.factories import make_line, make_plan, make_user, use
+from tests.factories import make_add_on, make_line, make_plan, make_user, use
 from usage.models import Device
+from usage.orders import order_place
 
 PAYLOADS = [
     "<script>window.__pwned=1</script>",
@@ -46,6 +47,11 @@ def world_create(payload: str) -> World:
         line=line, created_by=owner, name=payload, kind=AlertRule.Kind.USED_PERCENT, percent=75
     )
     Notification.objects.create(user=owner, line=line, title=payload, body=payload)
+    # The add-on's name is the operator's text, shown on the buy, orders and line pages.
+    add_on = make_add_on(plan)
+    add_on.name = payload
+    add_on.save()
+    order_place(user=owner, line=line, add_on=add_on, idempotency_key=uuid.uuid4(), at=now)
     pool = pool_create(user=owner, line=line, name=payload, at=now)
     child = make_user("child", first_name=payload)
     child_line = make_line(child, plan=plan, activated_at=now - dt.timedelta(days=3), nickname=payload)
@@ -71,6 +77,8 @@ def owner_pages(world: World) -> list[str]:
         reverse("usage:home"),
         reverse("usage:line_detail", args=[line_id]),
         reverse("alerts:line_rules", args=[line_id]),
+        reverse("usage:line_buy", args=[line_id]),
+        reverse("usage:orders"),
         reverse("alerts:notifications"),
         reverse("family:pools"),
         reverse("family:pool", args=[pool_id]),

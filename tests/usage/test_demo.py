@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import time_machine
 from django.core.management import call_command
@@ -6,8 +8,11 @@ from django.utils import timezone
 from demo.personas import DEMO_PASSWORD
 from esimdash.accounts.models import User
 from plans.models import Gift, GiftRequest, Grant, Line, Pool
+from plans.services import activation_code_hash
 from usage.balances import pool_balances
+from usage.claims import ClaimError, line_claim
 from usage.models import Device, SimulatedLine, UsageRecord
+from usage.tasks import lines_roll_over
 
 
 @pytest.mark.django_db
@@ -16,8 +21,9 @@ def test_demo_creates_the_personas_and_running_it_again_keeps_the_data(catalog):
     call_command("demo", seed=1)
     counts = (User.objects.count(), Line.objects.count(), Grant.objects.count(), UsageRecord.objects.count())
     call_command("demo", seed=1)
-    # three personas and Zhang Wei's wife and children, with a line each, and the operator
-    assert counts[:2] == (7, 6)
+    # three personas and Zhang Wei's wife and children, with a line each, and the operator; and a
+    # line nobody has claimed yet
+    assert counts[:2] == (7, 7)
     assert (User.objects.count(), Line.objects.count(), Grant.objects.count()) == counts[:3]
     assert UsageRecord.objects.count() == counts[3]
 
@@ -86,3 +92,30 @@ def test_wang_ming_gives_leftover_data_and_zhang_hao_asks_for_more(catalog):
         500 * 10**6,
         "pending",
     )
+
+
+@pytest.mark.django_db
+@time_machine.travel("2026-11-21 11:30:00+09:00", tick=False)
+def test_the_demo_has_an_unclaimed_line_that_the_readme_claims(catalog, settings):
+    call_command("demo", seed=1)
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    section = readme.split("### Try adding a line", 1)[1].split("\n#", 1)[0]
+    iccid = re.search(r"ICCID: `(\d+)`", section)[1]
+    code = re.search(r"activation code: `([^`]+)`", section)[1]
+    lpa = re.search(r"`(LPA:1\$[^`]+)`", section)[1]
+    line = Line.objects.get(iccid=iccid)
+    assert (line.owner, line.plan.slug, line.activated_at is not None) == (
+        None,
+        "airalo-moshi-moshi-10gb-30d",
+        True,
+    )
+
+    assert activation_code_hash(lpa) == activation_code_hash(code) == line.claim_code_hash
+    lines_roll_over()  # the minute's sweep takes a line nobody owns in its stride
+    assert Line.objects.get(iccid=iccid).status == Line.Status.ACTIVE
+    visitor = User.objects.create_user(username="visitor", email="visitor@example.com")
+    assert line_claim(user=visitor, iccid=iccid, code=code, at=timezone.now()).owner == visitor
+    call_command("demo", seed=1)  # run again: the claimed line stays the visitor's
+    assert Line.objects.get(iccid=iccid).owner == visitor
+    with pytest.raises(ClaimError):
+        line_claim(user=User.objects.get(username="wangming"), iccid=iccid, code=code, at=timezone.now())

@@ -7,11 +7,13 @@ from demo.personas import (
     DEMO_PASSWORD,
     FAMILY,
     PERSONAS,
+    UNCLAIMED_CODE,
     demo_family_create,
     demo_gifts_create,
     demo_history_fill,
     demo_operator_create,
     demo_persona_create,
+    demo_unclaimed_line_create,
 )
 from usage.simulator import floor_to_minute, slots
 
@@ -36,6 +38,7 @@ class Command(BaseCommand):
         with tqdm(total=total_slots, unit="slot", desc="Usage history", disable=total_slots == 0) as bar:
             for simulation in simulations:
                 new += demo_history_fill(simulation, now=now, seed=seed, progress=bar.update)
+        unclaimed = demo_unclaimed_line_create(now=now)
         for skipped in demo_gifts_create(now=timezone.now()):
             self.stdout.write(self.style.WARNING(f"A demo gift was skipped: {skipped}"))
         self.stdout.write(self.style.SUCCESS(f"Demo ready: {new} new usage records."))
@@ -44,3 +47,7 @@ class Command(BaseCommand):
             + ", ".join([p.username for p in PERSONAS] + [f.username for f in FAMILY])
             + f" or operator (admin); password {DEMO_PASSWORD}"
         )
+        if unclaimed.owner_id is None:
+            self.stdout.write(
+                f"Try adding a line at /lines/add/: ICCID {unclaimed.iccid}, activation code {UNCLAIMED_CODE}"
+            )

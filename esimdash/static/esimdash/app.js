@@ -113,3 +113,48 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+
+/* --- buying data (issue 22) --- */
+// A buy button goes quiet once its form is sent, so a second tap does not look like a second
+// purchase (the form's key already makes the server place one order).
+document.addEventListener("submit", (event) => {
+  const button = event.target instanceof HTMLFormElement ? event.target.querySelector("[data-submit-once]") : null;
+  if (button) {
+    setTimeout(() => button.setAttribute("disabled", ""));
+  }
+});
+
+
+/* --- adding a line (issue 22) --- */
+// <input type="file" data-qr-photo> on the add-a-line form: where the browser can read QR codes
+// itself (the Shape Detection API's BarcodeDetector), the photo's eSIM code fills the activation
+// code field at once and the photo is not sent. Elsewhere, or when it finds nothing, the photo
+// goes with the form and the server reads it.
+document.addEventListener("change", async (event) => {
+  const input = event.target;
+  if (!(input instanceof HTMLInputElement) || !input.hasAttribute("data-qr-photo")) {
+    return;
+  }
+  const file = input.files && input.files[0];
+  const status = document.getElementById("qr-status");
+  const code = input.form && input.form.elements.namedItem("code");
+  if (!file || !("BarcodeDetector" in window) || !status || !(code instanceof HTMLInputElement)) {
+    return;
+  }
+  let text = "";
+  try {
+    const detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+    const found = await detector.detect(await createImageBitmap(file));
+    text = (found.find((barcode) => /^LPA:/i.test(barcode.rawValue.trim())) || { rawValue: "" }).rawValue;
+  } catch {
+    text = ""; // an image or a format this browser cannot read: the server tries
+  }
+  if (text) {
+    code.value = text.trim();
+    input.value = "";
+    status.textContent = status.dataset.qrRead;
+    code.focus();
+  } else {
+    status.textContent = status.dataset.qrNone;
+  }
+});
