@@ -275,7 +275,11 @@ def test_the_redeem_form_says_why_no_line_can_take_the_data(client, wang):
     newcomer = make_user("newcomer")
     client.force_login(newcomer)
     page = client.get(reverse("family:gift_redeem") + "?code=ABCD").content.decode()
-    assert "You have no line to put gifted data on yet." in page
+    assert (
+        "You have no line to put gifted data on yet: add a line first, with the ICCID and activation "
+        "code of your eSIM." in page
+    )
+    assert f'<a class="button primary" href="{reverse("usage:line_claim")}">Add a line</a>' in page
     assert "Keep the code: it works for 48 hours from when it was made" in page
     assert 'name="line"' not in page
 
