@@ -88,11 +88,12 @@ def order_read(request: HttpRequest, order_id: int):
 
 
 def _decided(order_id: int, decide: Callable[[Order], Order]) -> Order:
+    # The service answers with the order as it left it (read under its lock, with its line and
+    # add-on): no third read.
     try:
-        decide(_order(order_id))
+        return decide(_order(order_id))
     except OrderError as refused:
         raise Problem(409, str(refused), kind="conflict") from refused
-    return _order(order_id)
 
 
 @router.post(
