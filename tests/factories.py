@@ -16,7 +16,7 @@ from stdnum import luhn
 from alerts.evaluation import lines_evaluate
 from alerts.models import Notification
 from alerts.notify import forecast_said
-from esimdash.accounts.models import User
+from esimdash.accounts.models import User, user_create
 from esimdash.celery import app as celery_app
 from esimdash.units import GB
 from family.pools import invite_for_token, pool_create, pool_invite_accept, pool_member_invite
@@ -42,14 +42,12 @@ def tokyo(*args: int) -> dt.datetime:
 NO_QUIET_HOURS = {"quiet_hours_start": dt.time(0), "quiet_hours_end": dt.time(0)}
 
 
-def make_user(username: str, **fields) -> User:
-    """A user whose e-mail address is confirmed, as most are (pass email_confirmed_at=None), in the
+def make_user(username: str, *, email_confirmed: bool = True, **fields) -> User:
+    """A user whose e-mail address is confirmed, as most are (pass email_confirmed=False), in the
     run's time zone (tests/clock.py)."""
-    fields.setdefault("email_confirmed_at", timezone.now())
     fields.setdefault("time_zone", clock.TIME_ZONE)
-    return User.objects.create_user(
-        username=username, email=f"{username}@example.com", password=PASSWORD, **fields
-    )
+    fields.setdefault("email", f"{username}@example.com")
+    return user_create(username=username, password=PASSWORD, email_confirmed=email_confirmed, **fields)
 
 
 def make_iccid() -> str:
