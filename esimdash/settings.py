@@ -204,7 +204,7 @@ ACCOUNT_PASSWORD_MIN_LENGTH = 12
 # (key) and per signed-in user (user). Counted in CACHES["default"]: Redis where it is configured,
 # so every web process shares the counts.
 ACCOUNT_RATE_LIMITS = {
-    "signup": env.str("SIGNUP_RATE", default="5/h/ip"),
+    "signup": env.str("SIGNUP_RATE", default="10/h/ip"),
     "login": "30/m/ip",
     "login_failed": "10/m/ip,5/5m/key",
     "confirm_email": env.str("CONFIRMATION_MAIL_RATE", default="1/3m/key,3/h/key"),
