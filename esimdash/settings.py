@@ -186,6 +186,7 @@ REAUTHENTICATION_VALID_SECONDS = env.int("REAUTHENTICATION_VALID_SECONDS", defau
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_SIGNUP_FORM_CLASS = "esimdash.accounts.signup.SignUpPreferencesForm"
+ACCOUNT_ADAPTER = "esimdash.accounts.adapter.AccountAdapter"
 ACCOUNT_FORMS = {"reset_password": "esimdash.accounts.forms.ConfirmedResetPasswordForm"}
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_PREVENT_ENUMERATION = True

@@ -15,7 +15,7 @@ class StaffAdminSite(admin.AdminSite):
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         return secure_admin_login(super().login)(request, extra_context)
 
-    def admin_view(self, view, cacheable=False):  # type: ignore[no-untyped-def]
+    def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)
 
         def with_second_factor(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:

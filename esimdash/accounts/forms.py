@@ -26,5 +26,5 @@ class ConfirmedResetPasswordForm(ResetPasswordForm):
         email = super().clean_email()
         confirmed = EmailAddress.objects.filter(email__iexact=email, verified=True)
         owners = set(confirmed.values_list("user_id", flat=True))
-        self.users = [user for user in self.users if user.pk in owners]
+        self.users: list[User] = [user for user in self.users if user.pk in owners]
         return email

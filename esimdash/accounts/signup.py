@@ -2,6 +2,7 @@
 its own forms module loads, so this module may not import that one."""
 
 from django import forms
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
@@ -21,7 +22,7 @@ class SignUpPreferencesForm(forms.Form):
     every page and notice is shown in (django-allauth's ACCOUNT_SIGNUP_FORM_CLASS)."""
 
     time_zone = TimeZoneField()
-    language = forms.ChoiceField(label=_("Language"), choices=User._meta.get_field("language").choices)
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
