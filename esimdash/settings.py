@@ -206,7 +206,9 @@ ACCOUNT_PASSWORD_MIN_LENGTH = 12
 ACCOUNT_RATE_LIMITS = {
     "signup": env.str("SIGNUP_RATE", default="5/h/ip"),
     "login": "30/m/ip",
-    "login_failed": "10/m/ip,5/5m/key",
+    # Failed sign-ins are django-axes' to count (above): a second count here would answer attempts
+    # during its lockout with a different page, and lapse before it does.
+    "login_failed": "",
     "confirm_email": env.str("CONFIRMATION_MAIL_RATE", default="1/3m/key,3/h/key"),
     "reset_password": env.str("PASSWORD_RESET_RATE", default="10/h/ip,3/h/key"),
     "reset_password_from_key": "20/m/ip",
