@@ -198,6 +198,9 @@ ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 1
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "esimdash: "
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+# Adding or changing an e-mail address asks to confirm it is you first (a password change asks for
+# the current password on its own form).
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
 ACCOUNT_REAUTHENTICATION_TIMEOUT = REAUTHENTICATION_VALID_SECONDS
 ACCOUNT_PASSWORD_MIN_LENGTH = 12
 # Mail-sending and guessable endpoints, per client address (ip), per target address or username

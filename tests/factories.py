@@ -9,6 +9,7 @@ import time
 import zoneinfo
 from collections.abc import Callable
 
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.db import connection
 from django.utils import timezone
 from stdnum import luhn
@@ -48,6 +49,13 @@ def make_user(username: str, *, email_confirmed: bool = True, **fields) -> User:
     fields.setdefault("time_zone", clock.TIME_ZONE)
     fields.setdefault("email", f"{username}@example.com")
     return user_create(username=username, password=PASSWORD, email_confirmed=email_confirmed, **fields)
+
+
+def make_operator(username: str = "operator", **fields) -> User:
+    """A staff superuser with an authenticator app set up: the admin opens to staff with a second factor."""
+    user = make_user(username, is_staff=True, is_superuser=True, **fields)
+    TOTP.activate(user, generate_totp_secret())
+    return user
 
 
 def make_iccid() -> str:
