@@ -26,7 +26,6 @@ from django.utils import timezone
 from alerts.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
 from alerts.notify import user_notify
 from esimdash.accounts.models import User
-
 from esimdash.units import GB, MB
 from family.gifts import gift_request_create, gift_send
 from family.models import PoolInvite
