@@ -199,6 +199,9 @@ ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 1
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "esimdash: "
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+# Adding or changing an e-mail address asks to confirm it is you first (a password change asks for
+# the current password on its own form).
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
 ACCOUNT_REAUTHENTICATION_TIMEOUT = REAUTHENTICATION_VALID_SECONDS
 ACCOUNT_PASSWORD_MIN_LENGTH = 12
 # Mail-sending and guessable endpoints, per client address (ip), per target address or username
@@ -207,7 +210,9 @@ ACCOUNT_PASSWORD_MIN_LENGTH = 12
 ACCOUNT_RATE_LIMITS = {
     "signup": env.str("SIGNUP_RATE", default="10/h/ip"),
     "login": "30/m/ip",
-    "login_failed": "10/m/ip,5/5m/key",
+    # Failed sign-ins are django-axes' to count (above): a second count here would answer attempts
+    # during its lockout with a different page, and lapse before it does.
+    "login_failed": "",
     "confirm_email": env.str("CONFIRMATION_MAIL_RATE", default="1/3m/key,3/h/key"),
     "reset_password": env.str("PASSWORD_RESET_RATE", default="10/h/ip,3/h/key"),
     "reset_password_from_key": "20/m/ip",

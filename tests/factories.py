@@ -9,6 +9,9 @@ import time
 import zoneinfo
 from collections.abc import Callable
 
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.utils import decrypt
 from django.db import connection
 from django.utils import timezone
 from stdnum import luhn
@@ -48,6 +51,19 @@ def make_user(username: str, *, email_confirmed: bool = True, **fields) -> User:
     fields.setdefault("time_zone", clock.TIME_ZONE)
     fields.setdefault("email", f"{username}@example.com")
     return user_create(username=username, password=PASSWORD, email_confirmed=email_confirmed, **fields)
+
+
+def make_operator(username: str = "operator", **fields) -> User:
+    """A staff superuser with an authenticator app set up: the admin opens to staff with a second factor."""
+    user = make_user(username, is_staff=True, is_superuser=True, **fields)
+    TOTP.activate(user, generate_totp_secret())
+    return user
+
+
+def totp_code(user: User) -> str:
+    """The code the user's authenticator app shows now."""
+    secret = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP).data["secret"]
+    return format_hotp_value(hotp_value(decrypt(secret), int(time.time()) // 30))
 
 
 def make_iccid() -> str:

@@ -46,8 +46,10 @@ class PrivateCacheControlMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Asked before the view too: signing out answers someone who was signed in a moment ago.
+        signed_in = request.user.is_authenticated
         response = self.get_response(request)
-        if request.user.is_authenticated:
+        if signed_in or request.user.is_authenticated:
             # Merged with what a view set (Django's never_cache adds no-cache and max-age=0).
             patch_cache_control(response, private=True, no_store=True)
         return response

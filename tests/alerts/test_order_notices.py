@@ -9,6 +9,7 @@ import json
 import uuid
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.urls import reverse
 
 from alerts.models import Delivery, Notification
@@ -135,8 +136,7 @@ def test_each_decision_is_told_to_the_buyer_in_their_language_with_an_email(buye
 
 def test_without_a_confirmed_address_the_notice_stays_in_the_portal(buyer, line, add_on, settings):
     settings.PROVISIONING_WEBHOOK_URL = ""
-    buyer.email_confirmed_at = None
-    buyer.save()
+    EmailAddress.objects.filter(user=buyer).update(verified=False)
     order_confirm(order=place(buyer, line, add_on), at=NOW)
     assert (len(notices(buyer)), Delivery.objects.count()) == (1, 0)
 

@@ -43,12 +43,12 @@ SIGNED_IN_PAGES = (
     "/lines/add/",
     "/webhooks/",
     "/accounts/profile/",
-    "/accounts/password_change/",
+    "/accounts/password/change/",
 )
 SIGNED_OUT_PAGES = (
     "/accounts/login/",
     "/accounts/signup/",
-    "/accounts/password_reset/",
+    "/accounts/password/reset/",
 )
 
 

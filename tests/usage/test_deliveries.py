@@ -8,6 +8,7 @@ import hmac
 import json
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.core import mail
 from django.utils import timezone
 
@@ -75,8 +76,7 @@ def test_an_alert_e_mail_has_a_subject_text_and_html_in_the_users_language(owner
 
 def test_an_unconfirmed_address_gets_no_alert_e_mail_and_the_notification_centre_still_does(owner, line):
     """It may be a stranger's (mistyped at sign-up): an alert tells of the line's use."""
-    User.objects.filter(pk=owner.pk).update(email_confirmed_at=None)
-    owner.refresh_from_db()
+    EmailAddress.objects.filter(user=owner).update(verified=False)
     fire(line)
     assert (Delivery.objects.count(), send_all(), mail.outbox) == (0, [], [])
     assert list(Notification.objects.values_list("user__username", "title")) == [
@@ -85,7 +85,8 @@ def test_an_unconfirmed_address_gets_no_alert_e_mail_and_the_notification_centre
 
 
 def test_other_notices_reach_an_unconfirmed_address_only_in_the_notification_centre(owner):
-    User.objects.filter(pk=owner.pk).update(email_confirmed_at=None, quiet_hours_end=dt.time(0))
+    EmailAddress.objects.filter(user=owner).update(verified=False)
+    User.objects.filter(pk=owner.pk).update(quiet_hours_end=dt.time(0))
     owner.refresh_from_db()
     user_notify(owner, title="Join the pool", body="Come in", path="/pools/", at=timezone.now())
     assert (Delivery.objects.count(), list(Notification.objects.values_list("title", flat=True))) == (
