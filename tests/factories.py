@@ -9,6 +9,7 @@ import time
 import zoneinfo
 from collections.abc import Callable
 
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.db import connection
 from django.utils import timezone
 from stdnum import luhn
@@ -284,3 +285,10 @@ def forecast_said_when_fired(line: Line) -> str:
     said = forecast_said(line_summaries([line], at=fired_at)[0].forecast, line.owner)
     assert said.startswith(" The data ")
     return said
+
+
+def with_authenticator_app(user: User) -> User:
+    """`user` with a second factor, as allauth's activation page leaves it: staff need one before
+    /admin opens (esimdash/accounts/admin_site.py)."""
+    TOTP.activate(user, generate_totp_secret())
+    return user

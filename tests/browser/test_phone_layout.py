@@ -43,12 +43,15 @@ SIGNED_IN_PAGES = (
     "/lines/add/",
     "/webhooks/",
     "/accounts/profile/",
-    "/accounts/password_change/",
+    "/accounts/email/",
+    "/accounts/password/change/",
+    "/accounts/2fa/",
+    "/accounts/sessions/",
 )
 SIGNED_OUT_PAGES = (
     "/accounts/login/",
     "/accounts/signup/",
-    "/accounts/password_reset/",
+    "/accounts/password/reset/",
 )
 
 
