@@ -225,6 +225,10 @@ ACCOUNT_RATE_LIMITS = {
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_TOTP_ISSUER = "esimdash"
+MFA_FORMS = {
+    "add_webauthn": "esimdash.accounts.forms.NamedAddWebAuthnForm",
+    "edit_webauthn": "esimdash.accounts.forms.NamedEditWebAuthnForm",
+}
 # The list of one's sessions records each at sign-in; polls and pages do not write to it.
 USERSESSIONS_TRACK_ACTIVITY = False
 

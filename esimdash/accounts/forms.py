@@ -1,6 +1,8 @@
 from allauth.account.forms import ResetPasswordForm
 from allauth.account.models import EmailAddress
+from allauth.mfa.webauthn.forms import AddWebAuthnForm, EditWebAuthnForm
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from esimdash.accounts.models import User
 from esimdash.accounts.signup import TimeZoneField
@@ -28,3 +30,12 @@ class ConfirmedResetPasswordForm(ResetPasswordForm):
         owners = set(confirmed.values_list("user_id", flat=True))
         self.users: list[User] = [user for user in self.users if user.pk in owners]
         return email
+
+
+# allauth leaves a passkey's name unlabelled, so Django labels it "Name" in English on every page.
+class NamedAddWebAuthnForm(AddWebAuthnForm):
+    name = forms.CharField(label=_("Name"), required=False)
+
+
+class NamedEditWebAuthnForm(EditWebAuthnForm):
+    name = forms.CharField(label=_("Name"))

@@ -43,7 +43,10 @@ SIGNED_IN_PAGES = (
     "/lines/add/",
     "/webhooks/",
     "/accounts/profile/",
+    "/accounts/email/",
     "/accounts/password/change/",
+    "/accounts/2fa/",
+    "/accounts/sessions/",
 )
 SIGNED_OUT_PAGES = (
     "/accounts/login/",
