@@ -1,7 +1,10 @@
 """esimdash settings. Every value that differs between machines is read from the environment here,
 and only here; the README lists each variable with its default."""
 
+import base64
+import binascii
 import datetime as dt
+import re
 import secrets
 from pathlib import Path
 
@@ -434,7 +437,33 @@ ALERT_LOST_EVALUATION_SECONDS = env.int("ALERT_LOST_EVALUATION_SECONDS", default
 ALERT_SWEEP_BATCH_LINES = env.int("ALERT_SWEEP_BATCH_LINES", default=500)
 # The operator's provisioning system: told when a rule slows, cuts off or resumes a line.
 PROVISIONING_WEBHOOK_URL = env.str("PROVISIONING_WEBHOOK_URL", default="")
-PROVISIONING_WEBHOOK_SECRET = env.str("PROVISIONING_WEBHOOK_SECRET", default="")
+
+
+def _webhook_secrets(name: str) -> list[str]:
+    """Secrets in the Standard Webhooks form (whsec_ and base64 of at least 16 bytes), separated by
+    commas or spaces; anything else is refused here rather than at the first delivery."""
+    found = [secret for secret in re.split(r"[,\s]+", env.str(name, default="")) if secret]
+    for number, secret in enumerate(found, start=1):
+        key = secret.removeprefix("whsec_")
+        try:
+            key_bytes = base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
+        except binascii.Error:
+            key_bytes = b""
+        if key == secret or len(key_bytes) < 16:
+            raise ImproperlyConfigured(
+                f"{name}: secret number {number} is not whsec_ followed by at least 16 bytes in base64 "
+                "(make one with: echo whsec_$(openssl rand -base64 32))."
+            )
+    return found
+
+
+# Its secrets: every one signs each delivery, so the operator rotates by adding the new secret, then
+# removing the old once their system verifies with the new.
+PROVISIONING_WEBHOOK_SECRET = _webhook_secrets("PROVISIONING_WEBHOOK_SECRET")
+if PROVISIONING_WEBHOOK_URL and not PROVISIONING_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("PROVISIONING_WEBHOOK_URL is set: PROVISIONING_WEBHOOK_SECRET must be too.")
+# After a user rotates a webhook's secret, the old one signs beside the new for this long.
+WEBHOOK_SECRET_OVERLAP_HOURS = env.int("WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
 # The demo billing backend: every order a person places is confirmed at once by a worker task, the
 # way an operator's billing confirms through the API (`make run` turns it on; docs/operations.md).
 BILLING_DEMO_CONFIRMS = env.bool("BILLING_DEMO_CONFIRMS", default=False)

@@ -32,6 +32,8 @@ from usage.summaries import line_summaries
 PASSWORD = "correct-horse-battery-staple"
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 HTMX = {"HX-Request": "true"}
+# A webhook secret in the Standard Webhooks form (whsec_ and base64 of 32 bytes), for tests that send.
+WEBHOOK_SECRET = "whsec_dGVzdHMnIHdlYmhvb2sgc2VjcmV0LCAzMiBieXRlcyE="
 """The header htmx sends with each request it makes: the view answers with a fragment."""
 _serials = itertools.count(1)
 

@@ -399,6 +399,10 @@ CASES: dict[str, tuple[Case, ...]] = {
             (post(lambda world: reverse("alerts:webhooks")),),
         ),
     ),
+    # The new secret is shown on the answer itself: it cannot survive a redirect.
+    "alerts:webhook_rotate": (
+        Case(lambda w: {"webhook_id": w.webhook.pk}, (Call("post", 200, changes=True),)),
+    ),
     "family:pool": (Case(pool_kwargs, (get(),), allowed=POOL_PAGE_ROLES, not_found=("second", "invitee")),),
     "family:pool_invite": (
         Case(

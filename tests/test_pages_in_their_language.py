@@ -42,8 +42,9 @@ UNTRANSLATED = {
     "LPA",
 }
 ENGLISH_RUN = re.compile(r"[A-Za-z][A-Za-z']+(?:[ ,.:-]+[A-Za-z][A-Za-z']*)+")
-# Addresses, e-mail addresses and the names of HTTP headers and algorithms are the same in every language.
-CODES = re.compile(r"https?://\S+|\S+@\S+|\bX-[\w-]+|HMAC-SHA256")
+# Addresses, e-mail addresses and the names of HTTP headers, algorithms and formats are the same in every
+# language.
+CODES = re.compile(r"https?://\S+|\S+@\S+|\b(?:X|webhook)-[\w-]+|HMAC-SHA256|Standard Webhooks")
 # Attributes people read or hear (a screen reader reads aria-label and title).
 READ_ATTRIBUTES = {"aria-label", "title", "placeholder", "alt"}
 

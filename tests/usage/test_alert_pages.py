@@ -251,6 +251,7 @@ def _urls(line, watch, firing, notification, webhook):
         ("post", reverse("alerts:firing_acknowledge", args=[line.pk, watch.pk, firing.pk]), {}),
         ("post", reverse("alerts:line_resume", args=[line.pk]), {}),
         ("post", reverse("alerts:webhook_delete", args=[webhook.pk]), {}),
+        ("post", reverse("alerts:webhook_rotate", args=[webhook.pk]), {}),
     ]
 
 
