@@ -21,14 +21,17 @@ class ProfileForm(forms.ModelForm):
 
 
 class ConfirmedResetPasswordForm(ResetPasswordForm):
-    """Resets go to confirmed addresses only: a mistyped address at sign-up is a stranger's, who
-    could otherwise ask for the reset link and take the account over."""
+    """Resets go to confirmed addresses, and to accounts that never signed in: a mistyped address
+    is a stranger's, who must not take over an account that was used. An account that never signed
+    in (nobody signs in before confirming) holds nothing, and its address may be someone else's
+    typed at sign-up: the address's real owner, told at sign-up that it "already has an account",
+    takes it over by resetting, and so is never kept out of their own address."""
 
     def clean_email(self) -> str:
         email = super().clean_email()
         confirmed = EmailAddress.objects.filter(email__iexact=email, verified=True)
         owners = set(confirmed.values_list("user_id", flat=True))
-        self.users: list[User] = [user for user in self.users if user.pk in owners]
+        self.users: list[User] = [user for user in self.users if user.pk in owners or user.last_login is None]
         return email
 
 

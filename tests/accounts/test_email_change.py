@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 
 NEW_EMAIL = "owner.new@example.com"
 LINK = re.compile(r"http://testserver(/accounts/confirm-email/[^/\s]+/)")
+RESET_LINK = re.compile(r"http://testserver(/accounts/password/reset/key/[^\s]+/)")
 
 
 @pytest.fixture
@@ -189,16 +190,43 @@ def sign_up(client, email: str):
 
 
 def test_an_address_someone_typed_without_confirming_it_does_not_keep_its_owner_out(client):
+    """A sign-up naming an address another account holds unconfirmed is told "already exists"
+    (allauth keeps addresses unique, and says nothing more at sign-up); that account never signed
+    in, so the address's owner resets its password from her mailbox, confirms the address at her
+    first sign-in, and the address is hers alone."""
     squatter = User.objects.create_user(username="squatter", email="mei@example.com")
     EmailAddress.objects.create(user=squatter, email="mei@example.com", primary=True, verified=False)
     sign_up(client, "mei@example.com")
     assert [(m.to, m.subject) for m in mail.outbox] == [
-        (["mei@example.com"], "esimdash: Please Confirm Your Email Address")
+        (["mei@example.com"], "esimdash: Account Already Exists")
     ]
-    client.post(LINK.search(mail.outbox[-1].body).group(1))
-    (mei,) = User.objects.filter(username__startswith="mei")
-    assert (mei.confirmed_email, squatter.confirmed_email) == ("mei@example.com", "")
+    client.post(reverse("account_reset_password"), {"email": "mei@example.com"})
+    assert mail.outbox[-1].subject == "esimdash: Password Reset Email"
+    form_page = client.get(RESET_LINK.search(mail.outbox[-1].body).group(1), follow=True)
+    new_password = {"password1": "mei-own-passphrase-2026", "password2": "mei-own-passphrase-2026"}
+    client.post(form_page.redirect_chain[-1][0], new_password)
+    # Past the three minutes between two mails to one address (CONFIRMATION_MAIL_RATE).
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=4)):
+        client.post(
+            reverse("account_login"), {"login": "mei@example.com", "password": "mei-own-passphrase-2026"}
+        )
+        assert mail.outbox[-1].subject == "esimdash: Please Confirm Your Email Address"
+        client.post(LINK.search(mail.outbox[-1].body).group(1))
+        assert (squatter.confirmed_email, client.get(reverse("accounts:profile")).status_code) == (
+            "mei@example.com",
+            200,
+        )
     # Once confirmed, the address is Mei's alone: a sign-up naming it mails her, creates nothing.
-    sign_up(Client(), "MEI@example.com")
-    assert User.objects.count() == 2
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=8)):
+        sign_up(Client(), "MEI@example.com")
+    assert User.objects.count() == 1
     assert mail.outbox[-1].subject == "esimdash: Account Already Exists"
+
+
+def test_a_used_account_with_an_unconfirmed_address_gets_no_reset(client, owner):
+    """An account that has signed in (from before confirmation was required) keeps its unconfirmed
+    address out of reach of resets: the address may be a stranger's, mistyped."""
+    EmailAddress.objects.filter(user=owner).update(verified=False)
+    User.objects.filter(pk=owner.pk).update(last_login=timezone.now())
+    client.post(reverse("account_reset_password"), {"email": owner.email})
+    assert [m.subject for m in mail.outbox] == ["esimdash: Unknown Account"]
