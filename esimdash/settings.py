@@ -213,9 +213,10 @@ ACCOUNT_PASSWORD_MIN_LENGTH = 12
 ACCOUNT_RATE_LIMITS = {
     "signup": env.str("SIGNUP_RATE", default="10/h/ip"),
     "login": "30/m/ip",
-    # Failed sign-ins are django-axes' to count (above): a second count here would answer attempts
-    # during its lockout with a different page, and lapse before it does.
-    "login_failed": "",
+    # Wrong passwords are django-axes' to count (above), which pauses signing in after 5; allauth
+    # counts the same action per name, and wrong second-factor codes per user: a password thief may
+    # try 20 codes in 15 minutes, not a million.
+    "login_failed": "20/15m/key",
     "confirm_email": env.str("CONFIRMATION_MAIL_RATE", default="1/3m/key,3/h/key"),
     "reset_password": env.str("PASSWORD_RESET_RATE", default="10/h/ip,3/h/key"),
     "reset_password_from_key": "20/m/ip",

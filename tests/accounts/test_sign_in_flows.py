@@ -10,6 +10,7 @@ from allauth.account.models import EmailAddress
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from esimdash.accounts.models import User
 from tests.factories import PASSWORD
@@ -127,8 +128,10 @@ def test_password_reset_by_email(client, owner):
 
 
 def test_password_reset_to_an_unconfirmed_address_sends_no_link_and_says_the_same(client, owner):
-    """A mistyped address at sign-up is a stranger's, who could otherwise take the account over."""
+    """A mistyped address is a stranger's, who could otherwise take over an account that was used
+    (one from before addresses were confirmed before the first sign-in)."""
     EmailAddress.objects.filter(user=owner).update(verified=False)
+    User.objects.filter(pk=owner.pk).update(last_login=timezone.now())
     response = client.post(reverse("account_reset_password"), {"email": "owner@example.com"})
     assert response["Location"] == reverse("account_reset_password_done")
     (reset_mail,) = mail.outbox
