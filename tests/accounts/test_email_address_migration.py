@@ -23,6 +23,7 @@ USERS = [
     ("no-mail", "", None),
     ("typo", "shared@example.com", None),  # someone typed another's address, never confirmed it
     ("sharer", "shared@example.com", CONFIRMED_AT),
+    ("mixed", "Mei.Lin@Example.com", CONFIRMED_AT),  # allauth keeps addresses lower-cased
 ]
 
 
@@ -53,6 +54,7 @@ def test_addresses_and_their_confirmation_move_to_allauth():
     rows = EmailAddress.objects.values_list("user__username", "email", "primary", "verified")
     assert sorted(rows) == [
         ("confirmed", "confirmed@example.com", True, True),
+        ("mixed", "mei.lin@example.com", True, True),
         ("sharer", "shared@example.com", True, True),
         ("typo", "shared@example.com", True, False),
         ("unconfirmed", "unconfirmed@example.com", True, False),
@@ -60,6 +62,7 @@ def test_addresses_and_their_confirmation_move_to_allauth():
     confirmed = {user.username: user.confirmed_email for user in User.objects.all()}
     assert confirmed == {
         "confirmed": "confirmed@example.com",
+        "mixed": "mei.lin@example.com",
         "unconfirmed": "",
         "no-mail": "",
         "typo": "",

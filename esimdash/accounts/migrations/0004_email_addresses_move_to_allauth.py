@@ -4,7 +4,8 @@ from django.db import migrations
 def addresses_to_allauth(apps, schema_editor):
     """Each account's address becomes its primary allauth EmailAddress, confirmed if it was. An
     account without an address gets none. Two accounts cannot share a confirmed address, so at most
-    one of them keeps it confirmed (there were none: the old forms refused it)."""
+    one of them keeps it confirmed (there were none: the old forms refused it). Addresses are stored
+    lower-cased, as allauth stores and compares them."""
     User = apps.get_model("accounts", "User")
     EmailAddress = apps.get_model("account", "EmailAddress")
     confirmed_already = set()
@@ -14,7 +15,7 @@ def addresses_to_allauth(apps, schema_editor):
         verified = user.email_confirmed_at is not None and key not in confirmed_already
         if verified:
             confirmed_already.add(key)
-        rows.append(EmailAddress(user_id=user.pk, email=user.email, verified=verified, primary=True))
+        rows.append(EmailAddress(user_id=user.pk, email=key, verified=verified, primary=True))
     EmailAddress.objects.bulk_create(rows, batch_size=1000)
 
 
