@@ -74,13 +74,13 @@ def test_a_newcomer_signs_in_with_a_passkey_and_no_password(browser: Browser, ba
     page.locator("#id_time_zone").select_option("Asia/Shanghai")
     page.locator("#id_language").select_option("zh-hans")
     page.locator("main form button[type=submit]").click()
-    expect(page.get_by_role("heading", name="验证您的Email地址")).to_be_visible()
+    expect(page.get_by_role("heading", name="验证你的电子邮件地址")).to_be_visible()
     looked_at(page, "confirmation-sent")
 
     (confirmation,) = mail.outbox
     assert confirmation.to == ["xiaoming@example.com"]
     page.goto(re.search(r"http://\S+", confirmation.body).group(0))
-    expect(page.get_by_role("heading", name="确认Email地址")).to_be_visible()
+    expect(page.get_by_role("heading", name="确认电子邮件地址")).to_be_visible()
     looked_at(page, "confirm")
     page.locator("main form button[type=submit]").click()
     expect(page.get_by_role("link", name="我的线路")).to_be_visible()
@@ -111,7 +111,7 @@ def test_a_newcomer_signs_in_with_a_passkey_and_no_password(browser: Browser, ba
 
     page.goto(f"{base_url}/accounts/login/")
     looked_at(page, "login")
-    page.get_by_role("button", name="使用 passkey 登录").click()  # no address, no password
+    page.get_by_role("button", name="使用通行密钥登录").click()  # no address, no password
 
     expect(page.get_by_role("link", name="我的线路")).to_be_visible()
     assert page.url == f"{base_url}/"
@@ -130,7 +130,7 @@ def test_staff_set_up_an_authenticator_app_before_the_admin_opens(browser: Brows
     page.goto(f"{base_url}/admin/")
 
     assert page.url == f"{base_url}/accounts/2fa/"
-    expect(page.get_by_text("员工账户需要第二重验证：请先设置一个，再打开管理后台。")).to_be_visible()
+    expect(page.get_by_text("员工账户需要第二验证方式：请先设置一个，再打开管理后台。")).to_be_visible()
     looked_at(page, "staff-index")
     page.get_by_role("link", name="激活").click()
     page.locator("#id_password").fill(PASSWORD)  # allauth asks for the password again
