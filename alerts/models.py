@@ -158,12 +158,17 @@ class Notification(models.Model):
 
 
 class WebhookEndpoint(models.Model):
-    """Where a user's alerts are POSTed as HMAC-signed JSON. The secret is shown once, when the
-    endpoint is created; it stays in the database because signing needs it."""
+    """Where a user's alerts are POSTed as JSON signed in the Standard Webhooks format. The secret
+    (whsec_ and base64) is shown once, when the endpoint is made or its secret rotated; it stays in
+    the database because signing needs it. After a rotation the previous secret signs beside it
+    until `previous_secret_until`, so the receiver can be given the new one without missing any."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhooks")
     url = models.URLField(max_length=500)
-    secret = models.CharField(max_length=64, editable=False)
+    # 94 characters for a secret moved from the old form (64 characters, base64'd whole).
+    secret = models.CharField(max_length=128, editable=False)
+    previous_secret = models.CharField(max_length=128, blank=True, editable=False)
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -171,6 +176,12 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+    def signing_secrets(self, *, at: dt.datetime) -> list[str]:
+        """The secrets a delivery at `at` is signed with: the current one, and the previous one
+        while the rotation's overlap lasts."""
+        overlapping = self.previous_secret_until is not None and at < self.previous_secret_until
+        return [self.secret, self.previous_secret] if overlapping and self.previous_secret else [self.secret]
 
 
 class Delivery(models.Model):

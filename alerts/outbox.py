@@ -72,7 +72,7 @@ def delivery_send(*, delivery_id: int, at: dt.datetime) -> str:
         return "skipped"
     delivery = Delivery.objects.select_related("webhook", "rule").get(pk=delivery_id)
     try:
-        TRANSPORTS[delivery.channel].send(delivery)
+        TRANSPORTS[delivery.channel].send(delivery, at=at)
     except TransportError as error:
         return _failed(delivery, error, at)
     DeliveryAttempt.objects.create(delivery=delivery, at=at, succeeded=True)
@@ -109,12 +109,13 @@ class Transport:
     gives_up = True
     """Whether a delivery fails for good after a permanent error or ALERT_DELIVERY_MAX_ATTEMPTS."""
 
-    def send(self, delivery: Delivery) -> None:
+    def send(self, delivery: Delivery, *, at: dt.datetime) -> None:
+        """`at` is the attempt's time, which webhooks are signed with."""
         raise NotImplementedError
 
 
 class EmailTransport(Transport):
-    def send(self, delivery: Delivery) -> None:
+    def send(self, delivery: Delivery, *, at: dt.datetime) -> None:
         payload = delivery.payload
         message = EmailMultiAlternatives(payload["subject"], payload["text"], to=[payload["to"]])
         message.attach_alternative(payload["html"], "text/html")
@@ -124,9 +125,11 @@ class EmailTransport(Transport):
             raise TransportError(str(error)) from error
 
 
-def _post(url: str, delivery: Delivery, secret: str) -> None:
+def _post(url: str, delivery: Delivery, signing_secrets: list[str], at: dt.datetime) -> None:
     try:
-        status = webhook_post(url, delivery.payload, secret=secret, delivery_id=delivery.pk)
+        status = webhook_post(
+            url, delivery.payload, signing_secrets=signing_secrets, delivery_id=delivery.pk, at=at
+        )
     except UnsafeURL as error:
         raise TransportError(str(error), permanent=True) from error
     except (urllib3.exceptions.HTTPError, OSError) as error:
@@ -139,10 +142,10 @@ def _post(url: str, delivery: Delivery, secret: str) -> None:
 class WebhookTransport(Transport):
     """A user's webhook endpoint."""
 
-    def send(self, delivery: Delivery) -> None:
+    def send(self, delivery: Delivery, *, at: dt.datetime) -> None:
         if delivery.webhook is None:
             raise TransportError("the webhook was deleted", permanent=True)
-        _post(delivery.webhook.url, delivery, delivery.webhook.secret)
+        _post(delivery.webhook.url, delivery, delivery.webhook.signing_secrets(at=at), at)
 
 
 class ProvisioningTransport(Transport):
@@ -151,8 +154,10 @@ class ProvisioningTransport(Transport):
 
     gives_up = False
 
-    def send(self, delivery: Delivery) -> None:
-        _post(settings.PROVISIONING_WEBHOOK_URL, delivery, settings.PROVISIONING_WEBHOOK_SECRET)
+    def send(self, delivery: Delivery, *, at: dt.datetime) -> None:
+        # Every secret configured signs: the operator rotates by adding the new one, then
+        # removing the old once their system verifies with it.
+        _post(settings.PROVISIONING_WEBHOOK_URL, delivery, settings.PROVISIONING_WEBHOOK_SECRET, at)
 
 
 TRANSPORTS: dict[str, Transport] = {

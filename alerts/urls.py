@@ -26,4 +26,5 @@ urlpatterns = [
     path("notifications/badge/", views.notification_badge, name="notification_badge"),
     path("webhooks/", views.webhooks, name="webhooks"),
     path("webhooks/<int:webhook_id>/delete/", views.webhook_delete, name="webhook_delete"),
+    path("webhooks/<int:webhook_id>/rotate/", views.webhook_rotate, name="webhook_rotate"),
 ]

@@ -2,13 +2,12 @@
 back the region they change; without JavaScript they post normally and are redirected."""
 
 import datetime as dt
-import secrets
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Case, Count, F, Prefetch, Q, When
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,6 +21,7 @@ from alerts.forms import AlertRuleForm, SnoozeForm, WebhookForm
 from alerts.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
 from alerts.notices import NoticeRefused, notice_act, notices_subjects
 from alerts.top_up import bought_this_cycle
+from alerts.webhooks import webhook_secret_generate, webhook_secret_rotate
 from esimdash.accounts.requests import AuthenticatedHttpRequest
 from plans.models import Line
 from plans.selectors import line_get_for_rules, lines_with_rules_set_by
@@ -377,28 +377,57 @@ def notification_badge(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def webhooks(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The user's webhooks. A new one's secret is shown on this response only."""
-    form = WebhookForm(request.POST or None)
-    created = None
-    if request.method == "POST" and form.is_valid():
-        created = form.save(commit=False)
-        created.user, created.secret = request.user, secrets.token_hex(32)
-        created.save()
-        form = WebhookForm()
-    status = 400 if request.method == "POST" and created is None else 200
+def _webhook_for_user(request: AuthenticatedHttpRequest, webhook_id: int) -> WebhookEndpoint:
+    return get_object_or_404(WebhookEndpoint, pk=webhook_id, user=request.user)
+
+
+def _webhooks_page(
+    request: AuthenticatedHttpRequest, form: WebhookForm, *, shown: dict | None = None, status: int = 200
+) -> HttpResponse:
+    """The webhooks page; `shown` is a secret just made (its endpoint and text), shown on this
+    response only."""
+    overlap_ends_at = Case(When(previous_secret_until__gt=timezone.now(), then=F("previous_secret_until")))
     context = {
         "form": form,
-        "created": created,
-        "endpoints": WebhookEndpoint.objects.filter(user=request.user),
+        "shown": shown,
+        "endpoints": WebhookEndpoint.objects.filter(user=request.user).annotate(
+            overlap_ends_at=overlap_ends_at
+        ),
+        "overlap_hours": settings.WEBHOOK_SECRET_OVERLAP_HOURS,
     }
     return render(request, "alerts/webhooks.html", context, status=status)
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def webhooks(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The user's webhooks. A new one's secret is shown on this response only."""
+    form = WebhookForm(request.POST or None)
+    if request.method == "GET":
+        return _webhooks_page(request, form)
+    if not form.is_valid():
+        return _webhooks_page(request, form, status=400)
+    created = form.save(commit=False)
+    created.user, created.secret = request.user, webhook_secret_generate()
+    created.save()
+    return _webhooks_page(request, WebhookForm(), shown={"endpoint": created, "secret": created.secret})
+
+
+@login_required
 @require_POST
 def webhook_delete(request: AuthenticatedHttpRequest, webhook_id: int) -> HttpResponse:
-    get_object_or_404(WebhookEndpoint, pk=webhook_id, user=request.user).delete()
+    _webhook_for_user(request, webhook_id).delete()
     return redirect("alerts:webhooks")
+
+
+@login_required
+@require_POST
+def webhook_rotate(request: AuthenticatedHttpRequest, webhook_id: int) -> HttpResponse:
+    """A new secret, shown on this response only; the old one signs beside it for
+    WEBHOOK_SECRET_OVERLAP_HOURS, time to give the receiver the new one. No reauthentication, as
+    for making a webhook: the new secret is only shown, and the receiver still trusts the old one."""
+    endpoint = _webhook_for_user(request, webhook_id)
+    new_secret = webhook_secret_rotate(endpoint=endpoint, at=timezone.now())
+    return _webhooks_page(
+        request, WebhookForm(), shown={"endpoint": endpoint, "secret": new_secret, "rotated": True}
+    )

@@ -1,23 +1,36 @@
-"""Outgoing webhooks that cannot be turned against the operator's own network (SSRF): https only, and
-every address the host resolves to must be global (an IPv6 form carrying an IPv4 address is judged
-by that address), checked at save and again at send, when the request connects to the address that
-was checked. No redirects; a 5 s timeout."""
+"""Outgoing webhooks, signed in the Standard Webhooks format (standardwebhooks.com), that cannot be
+turned against the operator's own network (SSRF): https only, and every address the host resolves
+to must be global (an IPv6 form carrying an IPv4 address is judged by that address), checked at save
+and again at send, when the request connects to the address that was checked. No redirects; a 5 s
+timeout."""
 
-import hashlib
-import hmac
+import base64
+import datetime as dt
 import ipaddress
 import json
+import secrets
 import socket
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
+from django.db import transaction
 from django.utils.translation import gettext as _
+from standardwebhooks.webhooks import Webhook
+
+from alerts.models import WebhookEndpoint
 
 TIMEOUT_SECONDS = 5.0
-SIGNATURE_HEADER = "X-Esimdash-Signature"
 # The same on every attempt of one delivery: a receiver that saw it already can ignore a retry.
-DELIVERY_HEADER = "X-Esimdash-Delivery"
+ID_HEADER = "webhook-id"
+# The attempt's time in whole seconds, inside the signature: receivers refuse one older than a few
+# minutes, so a captured delivery cannot be sent to them again later.
+TIMESTAMP_HEADER = "webhook-timestamp"
+# "v1,<base64 HMAC-SHA256 of id.timestamp.body>", one per secret that signs, separated by spaces.
+SIGNATURE_HEADER = "webhook-signature"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (the form's prefix, not a secret)
+SECRET_BYTES = 32
 
 
 class UnsafeURL(ValueError):
@@ -94,13 +107,43 @@ def webhook_url_check(url: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Ad
     return addresses
 
 
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def webhook_secret_generate() -> str:
+    """A new secret in the Standard Webhooks form: whsec_ and 32 random bytes in base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
-def webhook_post(url: str, payload: dict, *, secret: str, delivery_id: int) -> int:
-    """POSTs the payload as JSON, signed with HMAC-SHA256 of the body; returns the status code.
-    Raises UnsafeURL, or urllib3's errors when the host cannot be reached in time."""
+def webhook_secret_rotate(*, endpoint: WebhookEndpoint, at: dt.datetime) -> str:
+    """Gives the endpoint a new secret and returns it (to show once). The current one keeps signing
+    beside it for WEBHOOK_SECRET_OVERLAP_HOURS; rotating again inside that time drops the oldest."""
+    new_secret = webhook_secret_generate()
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+            secret=new_secret,
+            previous_secret=locked.secret,
+            previous_secret_until=at + dt.timedelta(hours=settings.WEBHOOK_SECRET_OVERLAP_HOURS),
+        )
+    return new_secret
+
+
+def signature_headers(
+    *, message_id: str, body: bytes, signing_secrets: Sequence[str], at: dt.datetime
+) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt: each secret signs id.timestamp.body, so during
+    a rotation a receiver holding either the old or the new secret verifies."""
+    at = at.replace(microsecond=0)
+    return {
+        ID_HEADER: message_id,
+        TIMESTAMP_HEADER: str(int(at.timestamp())),
+        SIGNATURE_HEADER: " ".join(Webhook(secret).sign(message_id, at, body) for secret in signing_secrets),
+    }
+
+
+def webhook_post(
+    url: str, payload: dict, *, signing_secrets: Sequence[str], delivery_id: int, at: dt.datetime
+) -> int:
+    """POSTs the payload as JSON, signed at `at` with each of `signing_secrets`; returns the status
+    code. Raises UnsafeURL, or urllib3's errors when the host cannot be reached in time."""
     address = webhook_url_check(url)[0]
     parts = urlsplit(url)
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
@@ -108,8 +151,7 @@ def webhook_post(url: str, payload: dict, *, secret: str, delivery_id: int) -> i
         "Host": parts.netloc.rsplit("@", 1)[-1],
         "Content-Type": "application/json",
         "User-Agent": "esimdash-webhook/1",
-        SIGNATURE_HEADER: signature(secret, body),
-        DELIVERY_HEADER: str(delivery_id),
+        **signature_headers(message_id=str(delivery_id), body=body, signing_secrets=signing_secrets, at=at),
     }
     timeout = urllib3.Timeout(total=TIMEOUT_SECONDS)
     pool: urllib3.HTTPConnectionPool

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.db import transaction
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from stdnum import luhn
 from stdnum.iso7064 import mod_97_10
 
 from alerts.models import AlertRule
-from esimdash.accounts.models import User
+from esimdash.accounts.models import User, user_create
 from esimdash.units import GB, MB
 from family.gifts import GiftError, gift_request_create, gift_send
 from family.pools import (
@@ -134,10 +134,10 @@ def demo_persona_create(persona: Persona, *, now: dt.datetime) -> SimulatedLine:
     existing = SimulatedLine.objects.filter(line__owner__username=persona.username).first()
     if existing:
         return existing
-    user = User.objects.create_user(
+    user = user_create(
         username=persona.username,
         email=f"{persona.username}@example.com",
-        email_confirmed_at=now,
+        email_confirmed=True,
         password=DEMO_PASSWORD,
         first_name=persona.name,
         language=persona.language,
@@ -177,10 +177,10 @@ def demo_family_create(father: SimulatedLine, *, now: dt.datetime) -> list[Simul
     pool = pool_create(user=line.claimed_owner, line=line, name="张家", at=started)
     family = []
     for relative in FAMILY:
-        user = User.objects.create_user(
+        user = user_create(
             username=relative.username,
             email=f"{relative.username}@example.com",
-            email_confirmed_at=started,
+            email_confirmed=True,
             password=DEMO_PASSWORD,
             first_name=relative.name,
             language=relative.language,
@@ -266,18 +266,16 @@ def _buy_packs_and_day_passes(line: Line, *, now: dt.datetime) -> None:
 
 def demo_operator_create() -> User:
     """A staff account for the Django admin."""
-    operator, created = User.objects.get_or_create(
-        username="operator",
-        defaults={
-            "email": "operator@example.com",
-            "email_confirmed_at": timezone.now(),
-            "is_staff": True,
-            "is_superuser": True,
-        },
-    )
-    if created:
-        operator.set_password(DEMO_PASSWORD)
-        operator.save()
+    operator = User.objects.filter(username="operator").first()
+    if operator is None:
+        operator = user_create(
+            username="operator",
+            email="operator@example.com",
+            email_confirmed=True,
+            password=DEMO_PASSWORD,
+            is_staff=True,
+            is_superuser=True,
+        )
     return operator
 
 

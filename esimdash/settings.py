@@ -1,7 +1,10 @@
 """esimdash settings. Every value that differs between machines is read from the environment here,
 and only here; the README lists each variable with its default."""
 
+import base64
+import binascii
 import datetime as dt
+import re
 import secrets
 from pathlib import Path
 
@@ -36,7 +39,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "esimdash.accounts.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -46,6 +49,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",
     "axes",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
     "esimdash.accounts",
     "plans",
     "usage",
@@ -68,6 +75,10 @@ MIDDLEWARE = [
     "esimdash.accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "esimdash.accounts.middleware.SessionIdleTimeoutMiddleware",
+    # allauth: turns "reauthentication required" into the confirm-it-is-you page, and remembers
+    # each signed-in session (its device and address) for the list of one's sessions.
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
@@ -123,9 +134,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "usage:home"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "account_login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
@@ -138,7 +149,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # anywhere, or from one address, for any usernames, pause signing in for that username or address.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
@@ -150,6 +161,8 @@ AXES_RESET_ON_SUCCESS = True
 # The sign-in and sign-out log (axes.AccessLog) is pruned daily past this age.
 SIGN_IN_LOG_RETENTION_DAYS = env.int("SIGN_IN_LOG_RETENTION_DAYS", default=90)
 AXES_LOCKOUT_CALLABLE = "esimdash.accounts.views.locked_out"
+# allauth's sign-in form names its field "login" (a username or an e-mail address).
+AXES_USERNAME_CALLABLE = "esimdash.accounts.views.sign_in_name"
 # Behind reverse proxies (PROXY_COUNT of them, each appending to X-Forwarded-For and setting
 # X-Forwarded-Proto), the client's address and scheme come from their headers; with none, from the socket.
 PROXY_COUNT = env.int("PROXY_COUNT", default=0)
@@ -157,17 +170,80 @@ if PROXY_COUNT:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     AXES_IPWARE_PROXY_COUNT = PROXY_COUNT
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    # allauth's rate limits count per client address the same way.
+    ALLAUTH_TRUSTED_PROXY_COUNT = PROXY_COUNT
 
 # A session unused this long is signed out; the dashboard's own polls do not count as use.
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
-# Changing the e-mail address or password, or creating an API token, asks for the password again
-# unless it was confirmed this recently.
+# A session ends this long after it signed in, however busy it was (the idle timeout ends it sooner).
+SESSION_ABSOLUTE_LIFETIME = env.int("SESSION_ABSOLUTE_LIFETIME", default=12 * 3600)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_LIFETIME
+# Changing the e-mail address, password or second factors, or creating an API token, asks to confirm
+# it is you again (password, passkey or code) unless that was done this recently.
 REAUTHENTICATION_VALID_SECONDS = env.int("REAUTHENTICATION_VALID_SECONDS", default=5 * 60)
+
+# --- django-allauth (docs/security.md, "Accounts") --------------------------------------------------
+# Sign-up asks for an e-mail address and a password; the username is made from the address and can
+# be changed in settings. Nobody signs in until the address is confirmed, so sign-up can answer the
+# same whether or not the address already has an account: its owner is told by e-mail instead.
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_SIGNUP_FORM_CLASS = "esimdash.accounts.signup.SignUpPreferencesForm"
+ACCOUNT_ADAPTER = "esimdash.accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"reset_password": "esimdash.accounts.forms.ConfirmedResetPasswordForm"}
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_EMAIL_NOTIFICATIONS = True
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 1
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "esimdash: "
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+# Adding or changing an e-mail address asks to confirm it is you first (a password change asks for
+# the current password on its own form).
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
+ACCOUNT_REAUTHENTICATION_TIMEOUT = REAUTHENTICATION_VALID_SECONDS
+ACCOUNT_PASSWORD_MIN_LENGTH = 12
+# Mail-sending and guessable endpoints, per client address (ip), per target address or username
+# (key) and per signed-in user (user). Counted in CACHES["default"]: Redis where it is configured,
+# so every web process shares the counts.
+ACCOUNT_RATE_LIMITS = {
+    "signup": env.str("SIGNUP_RATE", default="10/h/ip"),
+    "login": "30/m/ip",
+    # Wrong passwords are django-axes' to count (above), which pauses signing in after 5; allauth
+    # counts the same action per name, and wrong second-factor codes per user: a password thief may
+    # try 20 codes in 15 minutes, not a million.
+    "login_failed": "20/15m/key",
+    "confirm_email": env.str("CONFIRMATION_MAIL_RATE", default="1/3m/key,3/h/key"),
+    "reset_password": env.str("PASSWORD_RESET_RATE", default="10/h/ip,3/h/key"),
+    "reset_password_from_key": "20/m/ip",
+    "manage_email": env.str("EMAIL_CHANGE_RATE", default="5/h/user"),
+    "change_password": "5/m/user",
+    "reauthenticate": "10/m/user",
+}
+# Second factors: passkeys (which also sign in on their own, with no password), an authenticator
+# app's codes (TOTP) and recovery codes. Staff must have one before /admin opens.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = "esimdash"
+MFA_FORMS = {
+    "add_webauthn": "esimdash.accounts.forms.NamedAddWebAuthnForm",
+    "edit_webauthn": "esimdash.accounts.forms.NamedEditWebAuthnForm",
+}
+# The list of one's sessions records each at sign-in; polls and pages do not write to it.
+USERSESSIONS_TRACK_ACTIVITY = False
 
 # HTTPS: on wherever DEBUG is off. `make run` (DEBUG=true) serves plain http://127.0.0.1 with every
 # other protection below; HTTPS=false does the same without DEBUG (the test suite's live servers).
 HTTPS = env.bool("HTTPS", default=not DEBUG)
 SECURE_SSL_REDIRECT = HTTPS
+# Links in allauth's mails; passkeys need a secure origin, but plain-HTTP runs (make run, the tests'
+# live servers) are on this machine.
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if HTTPS else "http"
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not HTTPS
 # A load balancer probes each node directly, over plain HTTP: its health check is not redirected.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = HTTPS
@@ -362,7 +438,33 @@ ALERT_LOST_EVALUATION_SECONDS = env.int("ALERT_LOST_EVALUATION_SECONDS", default
 ALERT_SWEEP_BATCH_LINES = env.int("ALERT_SWEEP_BATCH_LINES", default=500)
 # The operator's provisioning system: told when a rule slows, cuts off or resumes a line.
 PROVISIONING_WEBHOOK_URL = env.str("PROVISIONING_WEBHOOK_URL", default="")
-PROVISIONING_WEBHOOK_SECRET = env.str("PROVISIONING_WEBHOOK_SECRET", default="")
+
+
+def _webhook_secrets(name: str) -> list[str]:
+    """Secrets in the Standard Webhooks form (whsec_ and base64 of at least 16 bytes), separated by
+    commas or spaces; anything else is refused here rather than at the first delivery."""
+    found = [secret for secret in re.split(r"[,\s]+", env.str(name, default="")) if secret]
+    for number, secret in enumerate(found, start=1):
+        key = secret.removeprefix("whsec_")
+        try:
+            key_bytes = base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
+        except binascii.Error:
+            key_bytes = b""
+        if key == secret or len(key_bytes) < 16:
+            raise ImproperlyConfigured(
+                f"{name}: secret number {number} is not whsec_ followed by at least 16 bytes in base64 "
+                "(make one with: echo whsec_$(openssl rand -base64 32))."
+            )
+    return found
+
+
+# Its secrets: every one signs each delivery, so the operator rotates by adding the new secret, then
+# removing the old once their system verifies with the new.
+PROVISIONING_WEBHOOK_SECRET = _webhook_secrets("PROVISIONING_WEBHOOK_SECRET")
+if PROVISIONING_WEBHOOK_URL and not PROVISIONING_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("PROVISIONING_WEBHOOK_URL is set: PROVISIONING_WEBHOOK_SECRET must be too.")
+# After a user rotates a webhook's secret, the old one signs beside the new for this long.
+WEBHOOK_SECRET_OVERLAP_HOURS = env.int("WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
 # The demo billing backend: every order a person places is confirmed at once by a worker task, the
 # way an operator's billing confirms through the API (`make run` turns it on; docs/operations.md).
 BILLING_DEMO_CONFIRMS = env.bool("BILLING_DEMO_CONFIRMS", default=False)

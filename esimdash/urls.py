@@ -11,12 +11,11 @@ urlpatterns = [
     path("", include("family.urls")),
     path("api/v1/", api.urls),
     path("accounts/", include("esimdash.accounts.urls")),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
-    # Before the admin's own page, which asks for the old password where nothing counts the guesses
-    # (a taken-over staff session could try them freely): staff change theirs as everyone does,
-    # after a confirmation that django-axes counts.
-    path("admin/password_change/", RedirectView.as_view(pattern_name="password_change")),
+    # Staff change their password as everyone does, after confirming it is them (allauth counts
+    # the attempts), not on the admin's own page.
+    path("admin/password_change/", RedirectView.as_view(pattern_name="account_change_password")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

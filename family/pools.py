@@ -21,7 +21,7 @@ from django.utils.translation import gettext_noop
 from alerts.engine import pool_rules_create, pool_rules_evaluate
 from alerts.models import AlertRule, Notification
 from alerts.notify import user_notify
-from esimdash.accounts.models import User, email_confirmed_by_another
+from esimdash.accounts.models import User, email_confirm_by_link, has_confirmed_email
 from esimdash.units import MB
 from family.models import PoolInvite
 from plans.models import Grant, Line, Plan, Pool, PoolMember
@@ -213,8 +213,7 @@ def pool_member_invite(
     pool_permission_check(pool, by, PoolAction.INVITE, role)
     to = to.strip()
     # An address finds its account only once confirmed: anyone can sign up with any address.
-    confirmed = Q(email__iexact=to, email_confirmed_at__isnull=False)
-    invitee = User.objects.filter(Q(username=to) | confirmed).first() if to else None
+    invitee = User.objects.filter(Q(username=to) | has_confirmed_email(to)).distinct().first() if to else None
     if invitee is None and "@" not in to:
         raise PoolError(
             _("No one has the username %(name)s. To invite by e-mail, enter an address.") % {"name": to}
@@ -309,20 +308,11 @@ def invite_is_for(invite: PoolInvite, user: User) -> bool:
     return bool(user.confirmed_email) and invite.email.lower() == user.confirmed_email.lower()
 
 
-def invite_email_confirm(*, invite: PoolInvite, user: User, at: dt.datetime) -> None:
+def invite_email_confirm(*, invite: PoolInvite, user: User) -> None:
     """An invite to an address goes there by e-mail alone, with a token nobody else received: a user
     who opens its link while their account has that address unconfirmed has just shown it is theirs."""
-    if (
-        invite.user_id is None
-        and user.email
-        and user.email_confirmed_at is None
-        and invite.email.lower() == user.email.lower()
-        and not email_confirmed_by_another(user.email, besides=user)
-    ):
-        User.objects.filter(pk=user.pk, email=user.email, email_confirmed_at=None).update(
-            email_confirmed_at=at
-        )
-        user.email_confirmed_at = at
+    if invite.user_id is None:
+        email_confirm_by_link(user=user, email=invite.email)
 
 
 def invites_addressed_to(user: User) -> Q:

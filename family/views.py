@@ -421,11 +421,11 @@ def invite(request, token: str):
     Like an invitation's id, its link answers 404 to anyone it is not for: a forwarded link tells
     nobody else the pool's name or who invited whom."""
     if not request.user.is_authenticated:
-        return redirect(f"{reverse('login')}?next={request.path}")
+        return redirect(f"{reverse('account_login')}?next={request.path}")
     invitation = invite_for_token(token)
     if invitation is None:
         raise Http404
-    invite_email_confirm(invite=invitation, user=request.user, at=timezone.now())
+    invite_email_confirm(invite=invitation, user=request.user)
     if not invite_is_for(invitation, request.user):
         raise Http404
     return _answer(request, invitation)

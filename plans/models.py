@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from esimdash.accounts.models import User, default_time_zone, validate_time_zone
 from esimdash.validators import validate_name
@@ -441,7 +442,7 @@ class Gift(models.Model):
 
     class Kind(models.TextChoices):
         DIRECT = "direct", _("Direct")
-        CODE = "code", _("Code")
+        CODE = "code", pgettext_lazy("gift kind", "Code")
 
     class State(models.TextChoices):
         SENT = "sent", _("Sent")

@@ -111,6 +111,14 @@ def cache_dir(tmp_path_factory) -> Iterator[Path]:
         yield path
 
 
+@pytest.fixture(autouse=True)
+def sign_in_rate_limits_start_empty(cache_dir):
+    """allauth counts sign-ins, sign-ups and mails per client address in the cache, and every test
+    client comes from 127.0.0.1, often at the same frozen instant: one test's sign-ins must not
+    count against the next test's."""
+    cache.clear()
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(request):
     """With --database=postgresql, every test runs against a real PostgreSQL started for the session."""

@@ -9,6 +9,9 @@ import time
 import zoneinfo
 from collections.abc import Callable
 
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.utils import decrypt
 from django.db import connection
 from django.utils import timezone
 from stdnum import luhn
@@ -16,7 +19,7 @@ from stdnum import luhn
 from alerts.evaluation import lines_evaluate
 from alerts.models import Notification
 from alerts.notify import forecast_said
-from esimdash.accounts.models import User
+from esimdash.accounts.models import User, user_create
 from esimdash.celery import app as celery_app
 from esimdash.units import GB
 from family.pools import invite_for_token, pool_create, pool_invite_accept, pool_member_invite
@@ -29,6 +32,8 @@ from usage.summaries import line_summaries
 PASSWORD = "correct-horse-battery-staple"
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 HTMX = {"HX-Request": "true"}
+# A webhook secret in the Standard Webhooks form (whsec_ and base64 of 32 bytes), for tests that send.
+WEBHOOK_SECRET = "whsec_dGVzdHMnIHdlYmhvb2sgc2VjcmV0LCAzMiBieXRlcyE="
 """The header htmx sends with each request it makes: the view answers with a fragment."""
 _serials = itertools.count(1)
 
@@ -42,14 +47,23 @@ def tokyo(*args: int) -> dt.datetime:
 NO_QUIET_HOURS = {"quiet_hours_start": dt.time(0), "quiet_hours_end": dt.time(0)}
 
 
-def make_user(username: str, **fields) -> User:
-    """A user whose e-mail address is confirmed, as most are (pass email_confirmed_at=None), in the
+def make_user(username: str, *, email_confirmed: bool = True, **fields) -> User:
+    """A user whose e-mail address is confirmed, as most are (pass email_confirmed=False), in the
     run's time zone (tests/clock.py)."""
-    fields.setdefault("email_confirmed_at", timezone.now())
     fields.setdefault("time_zone", clock.TIME_ZONE)
-    return User.objects.create_user(
-        username=username, email=f"{username}@example.com", password=PASSWORD, **fields
-    )
+    fields.setdefault("email", f"{username}@example.com")
+    return user_create(username=username, password=PASSWORD, email_confirmed=email_confirmed, **fields)
+
+
+def make_operator(username: str = "operator", **fields) -> User:
+    """A staff superuser with an authenticator app set up: the admin opens to staff with a second factor."""
+    return with_authenticator_app(make_user(username, is_staff=True, is_superuser=True, **fields))
+
+
+def totp_code(user: User) -> str:
+    """The code the user's authenticator app shows now."""
+    secret = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP).data["secret"]
+    return format_hotp_value(hotp_value(decrypt(secret), int(time.time()) // 30))
 
 
 def make_iccid() -> str:
@@ -286,3 +300,10 @@ def forecast_said_when_fired(line: Line) -> str:
     said = forecast_said(line_summaries([line], at=fired_at)[0].forecast, line.owner)
     assert said.startswith(" The data ")
     return said
+
+
+def with_authenticator_app(user: User) -> User:
+    """`user` with a second factor, as allauth's activation page leaves it: staff need one before
+    /admin opens (esimdash/accounts/admin_site.py)."""
+    TOTP.activate(user, generate_totp_secret())
+    return user

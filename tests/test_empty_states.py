@@ -51,7 +51,7 @@ def next_steps(html: str, testid: str) -> list[str]:
                 reverse_lazy("usage:line_claim"),
                 reverse_lazy("family:gift_redeem"),
                 reverse_lazy("family:pools"),
-                reverse_lazy("accounts:email_change"),
+                reverse_lazy("account_email"),
             ],
         ),
         ("family:pools", "no-pools", [reverse_lazy("alerts:notifications")]),

@@ -42,8 +42,9 @@ UNTRANSLATED = {
     "LPA",
 }
 ENGLISH_RUN = re.compile(r"[A-Za-z][A-Za-z']+(?:[ ,.:-]+[A-Za-z][A-Za-z']*)+")
-# Addresses, e-mail addresses and the names of HTTP headers and algorithms are the same in every language.
-CODES = re.compile(r"https?://\S+|\S+@\S+|\bX-[\w-]+|HMAC-SHA256")
+# Addresses, e-mail addresses and the names of HTTP headers, algorithms and formats are the same in every
+# language.
+CODES = re.compile(r"https?://\S+|\S+@\S+|\b(?:X|webhook)-[\w-]+|HMAC-SHA256|Standard Webhooks")
 # Attributes people read or hear (a screen reader reads aria-label and title).
 READ_ATTRIBUTES = {"aria-label", "title", "placeholder", "alt"}
 
@@ -140,7 +141,9 @@ def signed_in_pages(world: World) -> list[str]:
         *owner_pages(world),
         *[f"{reverse('usage:line_detail', args=[line_id])}?range={key}" for key in RANGE_KEYS],
         reverse("alerts:webhooks"),
-        reverse("accounts:reauthenticate"),
+        reverse("account_reauthenticate"),
+        reverse("account_email"),
+        reverse("account_change_password"),
         reverse("usage:line_claim"),
     ]
 
@@ -182,7 +185,12 @@ def test_signed_out_pages_have_no_english(client, language):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
     messages, names = english_messages(), names_in_the_data()
     found = {}
-    for url in [reverse("login"), reverse("accounts:signup"), reverse("password_reset")]:
+    for url in [
+        reverse("account_login"),
+        reverse("account_signup"),
+        reverse("account_reset_password"),
+        reverse("account_email_verification_sent"),
+    ]:
         response = client.get(url)
         assert response.status_code == 200, url
         if english := english_on(response.content.decode(), messages=messages, names=names):
@@ -192,11 +200,22 @@ def test_signed_out_pages_have_no_english(client, language):
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_mails_have_no_english(client, world, language):
-    """The mails the world's journeys send (the pool invitation) and a password reset."""
+    """The mails the world's journeys send (the pool invitation), a password reset and a sign-up's
+    confirmation (in the language of the page it was asked from)."""
     world.owner.language = language
     world.owner.save(update_fields=["language"])
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
-    client.post(reverse("password_reset"), {"email": world.owner.email})
+    client.post(reverse("account_reset_password"), {"email": world.owner.email})
+    client.post(
+        reverse("account_signup"),
+        {
+            "email": "newcomer@example.com",
+            "password1": "a-long-enough-passphrase",
+            "time_zone": "Asia/Tokyo",
+            "language": language,
+        },
+    )
+    assert mail.outbox[-1].to == ["newcomer@example.com"]
     messages, names = english_messages(), names_in_the_data()
     assert len(mail.outbox) >= 1
     found = {

@@ -1,7 +1,8 @@
+from allauth.account.decorators import reauthentication_required
 from django import forms
 from django.contrib import admin, messages
+from django.utils.decorators import method_decorator
 
-from esimdash.accounts.reauthentication import reauthentication_is_recent, reauthentication_redirect
 from plans.admin import ReadOnlyAdmin
 from usage.models import Device, IntegrationToken, SimulatedLine, UsageRecord
 from usage.tokens import integration_token_create
@@ -46,11 +47,10 @@ class IntegrationTokenAdmin(admin.ModelAdmin):
     fields = ("name", "scopes", "prefix", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "created_at", "last_used_at")
 
+    # A token lets its holder write usage for every line: creating one asks to confirm it is you,
+    # as changing the account's e-mail or password does.
+    @method_decorator(reauthentication_required)
     def add_view(self, request, form_url="", extra_context=None):
-        # A token lets its holder write usage for every line: creating one asks for the password
-        # again, as changing the account's e-mail or password does.
-        if not reauthentication_is_recent(request):
-            return reauthentication_redirect(request)
         return super().add_view(request, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):

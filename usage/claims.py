@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from PIL import Image, UnidentifiedImageError
 from zxingcpp import BarcodeFormat, BarcodeFormats, read_barcode
 
-from esimdash.accounts.models import User
+from esimdash.accounts.models import User, has_confirmed_email
 from plans.models import Line
 from plans.services import activation_code_hash
 
@@ -84,7 +84,7 @@ def line_invitation_send(*, line: Line, at: dt.datetime) -> None:
     if not line.claim_email or line.owner_id is not None:
         return
     link = f"{settings.SITE_URL}{reverse('usage:line_claim')}?iccid={line.iccid}"
-    account = User.objects.filter(email__iexact=line.claim_email, email_confirmed_at__isnull=False).first()
+    account = User.objects.filter(has_confirmed_email(line.claim_email)).first()
     language = account.language if account else settings.LANGUAGE_CODE
 
     def send() -> None:

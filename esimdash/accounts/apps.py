@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class AccountsConfig(AppConfig):
@@ -12,3 +13,10 @@ class AccountsConfig(AppConfig):
         from esimdash.accounts.middleware import idle_clock_start
 
         user_logged_in.connect(idle_clock_start, dispatch_uid="esimdash-idle-clock-start")
+
+
+class StaffAdminConfig(admin_apps.AdminConfig):
+    """The admin site, opening to staff with a second factor only (admin_site.py)."""
+
+    default = False  # named in INSTALLED_APPS; AccountsConfig is this module's default
+    default_site = "esimdash.accounts.admin_site.StaffAdminSite"

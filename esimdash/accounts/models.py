@@ -1,10 +1,12 @@
 import datetime as dt
 import zoneinfo
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 
@@ -20,10 +22,10 @@ def default_time_zone() -> str:
 class User(AbstractUser):
     """A person who signs in. Time zone and language shape every page they see."""
 
+    # The primary address, kept in step by django-allauth. Its EmailAddress rows say whether the
+    # owner has confirmed it: until then it is not taken as theirs where that grants something (a
+    # pool invitation or a line sent to it).
     email = models.EmailField(_("e-mail address"), blank=True)
-    # Set when the owner opened the link mailed to the address. Until then the address is not
-    # taken as theirs where that grants something: a pool invitation sent to it.
-    email_confirmed_at = models.DateTimeField(_("e-mail confirmed at"), null=True, blank=True)
     time_zone = models.CharField(
         _("time zone"), max_length=64, default=default_time_zone, validators=[validate_time_zone]
     )
@@ -37,8 +39,9 @@ class User(AbstractUser):
 
     @property
     def confirmed_email(self) -> str:
-        """The e-mail address once its owner has confirmed it, else empty."""
-        return self.email if self.email_confirmed_at else ""
+        """The primary e-mail address once its owner has confirmed it, else empty."""
+        confirmed = EmailAddress.objects.filter(user=self, primary=True, verified=True)
+        return confirmed.values_list("email", flat=True).first() or ""
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -57,11 +60,33 @@ class User(AbstractUser):
         return dt.datetime.combine(day, end, tzinfo=self.tz)
 
 
+def has_confirmed_email(email: str) -> Q:
+    """The users (a filter) who confirmed this address, case aside: at most one (allauth keeps
+    addresses unique)."""
+    return Q(emailaddress__email__iexact=email, emailaddress__verified=True)
+
+
 def email_confirmed_by_another(email: str, *, besides: User | None = None) -> bool:
-    """A confirmed address belongs to one account (case aside): it resets passwords and receives
-    invitations. An unconfirmed one claims nothing, so typing someone's address at sign-up does not
-    keep its owner from signing up with it, and confirming it, later."""
-    others = User.objects.filter(email__iexact=email, email_confirmed_at__isnull=False)
+    """A confirmed address belongs to one account: it resets passwords and receives invitations."""
+    others = User.objects.filter(has_confirmed_email(email))
     if besides is not None:
         others = others.exclude(pk=besides.pk)
     return others.exists()
+
+
+def email_confirm_by_link(*, user: User, email: str) -> None:
+    """`user` opened a link that only this address received (a pool invitation): the address, if it
+    is among theirs unconfirmed and nobody else has confirmed it, is confirmed."""
+    if not email_confirmed_by_another(email, besides=user):
+        EmailAddress.objects.filter(user=user, email__iexact=email, verified=False).update(verified=True)
+
+
+def user_create(
+    *, username: str, email: str, password: str | None, email_confirmed: bool, **fields: object
+) -> User:
+    """An account with `email` as its primary address, confirmed or not (allauth's EmailAddress),
+    for the demo and the operator's tools; people sign up through allauth's pages."""
+    user = User.objects.create_user(username=username, email=email, password=password, **fields)
+    if email:
+        EmailAddress.objects.create(user=user, email=email, primary=True, verified=email_confirmed)
+    return user

@@ -19,7 +19,7 @@ NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
 
 def sign_in_at(moment: dt.datetime, username: str) -> None:
     with time_machine.travel(moment, tick=False):
-        response = Client().post(reverse("login"), {"username": username, "password": PASSWORD})
+        response = Client().post(reverse("account_login"), {"login": username, "password": PASSWORD})
     assert response["Location"] == reverse("usage:home")
 
 

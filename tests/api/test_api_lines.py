@@ -42,7 +42,7 @@ def test_a_line_for_a_confirmed_address_is_owned_at_once(provisioner):
 
 
 def test_a_line_for_an_unknown_or_unconfirmed_address_waits_to_be_claimed(provisioner):
-    make_user("kenji", email_confirmed_at=None)
+    make_user("kenji", email_confirmed=False)
     plan = make_plan()
     response = provisioner.post(
         "/lines", new_line(plan, owner_email="kenji@example.com", claim_invitation_only=True)

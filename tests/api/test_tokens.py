@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, make_operator
 from usage.models import IntegrationToken
 from usage.tokens import integration_token_authenticate, integration_token_create
 
@@ -40,9 +40,9 @@ def test_the_command_creates_lists_and_revokes_tokens():
 
 @pytest.mark.django_db
 def test_an_operator_creates_a_token_in_the_admin_and_sees_it_once(client):
-    client.force_login(make_user("operator", is_staff=True, is_superuser=True))
+    client.force_login(make_operator())
     # Creating a token asks for the password first (docs/security.md).
-    client.post(reverse("accounts:reauthenticate"), {"password": PASSWORD})
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
     response = client.post(
         reverse("admin:usage_integrationtoken_add"),
         {"name": "roaming feed", "scopes": ["ingest"]},

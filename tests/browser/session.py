@@ -18,7 +18,7 @@ def phone_page(browser: Browser, *, language: str = "en", color_scheme: str = "l
 
 def sign_in(page: Page, base_url: str, username: str, password: str = PASSWORD) -> Page:
     page.goto(f"{base_url}/accounts/login/")
-    page.locator("#id_username").fill(username)
+    page.locator("#id_login").fill(username)
     page.locator("#id_password").fill(password)
     page.locator("main form button[type=submit]").click()
     page.wait_for_url(lambda url: "/accounts/login/" not in url)

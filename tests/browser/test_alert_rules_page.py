@@ -28,9 +28,9 @@ def test_an_80_percent_rule_fires_and_the_badge_follows_without_a_reload(page: P
     )
 
     page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill("mei")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.locator("#id_login").fill("mei")
+    page.locator("#id_password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In", exact=True).click()
     page.goto(f"{live_server.url}/lines/{line.pk}/rules/")
     page.evaluate("window.__sameDocument = true")
 

@@ -30,9 +30,9 @@ def test_the_dashboard_follows_new_usage_without_a_reload(page: Page, live_serve
 
     page.goto(f"{live_server.url}/accounts/login/")
     # The visitor's browser asks for English; once signed in, Wang Ming's own language takes over.
-    page.get_by_label("Username").fill(persona.username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.locator("#id_login").fill(persona.username)
+    page.locator("#id_password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign In", exact=True).click()
     expect(page.get_by_role("heading", name="我的线路")).to_be_visible()
 
     card = page.locator(f"#line-{line.pk}")
@@ -58,9 +58,9 @@ def test_polling_pauses_while_the_tab_is_hidden_and_resumes_when_shown(
     polls: list[str] = []
     page.on("request", lambda request: polls.append(request.url) if "/card/" in request.url else None)
     page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill(persona.username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.locator("#id_login").fill(persona.username)
+    page.locator("#id_password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign In", exact=True).click()
     expect(page.locator(f"#line-{line.pk}")).to_be_visible()
     page.wait_for_timeout(2_500)
     assert len(polls) >= 1, "the card polls while the tab is visible"

@@ -1,9 +1,10 @@
 """The gift form on a phone in Chinese: it says up front how much can be given, refuses a gift to
 oneself and a gift of more than the line can give before any confirmation, and a gift that fits
 goes through the confirmation (the recipient shown by the ICCID digits) with a success message.
-And the webhook secret, shown once, fits the phone and is copied with its button."""
+And the webhook secret, shown once, fits the phone and is copied with its button; so does a new one."""
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -94,10 +95,20 @@ def test_a_new_webhooks_secret_fits_a_phone_and_is_copied(browser: Browser, live
 
     secret = page.get_by_test_id("secret")
     expect(secret).to_have_text(page.locator("#webhook-secret").inner_text())
-    assert len(secret.inner_text()) == 64
+    assert re.fullmatch(r"whsec_[A-Za-z0-9+/]{43}=", secret.inner_text())
     page.locator("button[data-copy=webhook-secret]").click()
     expect(page.locator("#webhook-secret-status")).to_have_text(
         {"zh-hans": "已复制", "ja": "コピーしました"}[language]
     )
     assert page.evaluate("navigator.clipboard.readText()") == secret.inner_text()
     fits_a_phone(page, f"webhooks-{language}-phone")
+
+    # A new secret: shown once, with how long the old one keeps signing; the page still fits.
+    first_secret = secret.inner_text()
+    page.get_by_role("button", name={"zh-hans": "新密钥", "ja": "新しいシークレット"}[language]).click()
+    expect(secret).not_to_have_text(first_secret)
+    assert re.fullmatch(r"whsec_[A-Za-z0-9+/]{43}=", secret.inner_text())
+    expect(page.locator("main .rule .muted")).to_contain_text(
+        {"zh-hans": "同时用新旧两个密钥签名", "ja": "新旧両方のシークレットで署名します"}[language]
+    )
+    fits_a_phone(page, f"webhooks-rotated-{language}-phone")

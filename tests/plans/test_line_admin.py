@@ -7,7 +7,7 @@ from django.forms import MultiWidget
 from django.urls import reverse
 
 from esimdash.units import MB
-from tests.factories import make_line, make_user, use
+from tests.factories import make_line, make_operator, use
 
 NOW = dt.datetime(2026, 11, 20, 3, 0, tzinfo=dt.UTC)
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def operator(client):
-    client.force_login(make_user("operator", is_staff=True, is_superuser=True))
+    client.force_login(make_operator())
 
 
 def _submitted(form) -> dict[str, str]:

@@ -7,7 +7,7 @@ is not redelivered by Redis until its visibility timeout (an hour), so the sweep
 finish the work. What is guaranteed:
 - database work of a killed task is all rolled back (one transaction) and done once afterwards;
 - an outgoing webhook is delivered at least once: the receiver may see a second attempt after a
-  crash, carrying the same X-Esimdash-Delivery id, and the delivery is recorded as sent once."""
+  crash, carrying the same webhook-id, and the delivery is recorded as sent once."""
 
 import datetime as dt
 import json
@@ -22,12 +22,13 @@ from alerts.engine import _cycle_start
 from alerts.models import AlertFiring, AlertRule, Delivery, DeliveryAttempt, Notification
 from alerts.outbox import deliveries_due_queue
 from alerts.tasks import alerts_sweep
-from alerts.webhooks import DELIVERY_HEADER
+from alerts.webhooks import ID_HEADER
 from esimdash.units import GB, MB
 from family.gifts import gift_send
 from family.tasks import gift_codes_expire
 from plans.models import Gift, GiftEntry, Line
 from tests.factories import (
+    WEBHOOK_SECRET,
     WebhookReceiver,
     forecast_said_when_fired,
     make_line,
@@ -56,8 +57,13 @@ def line(owner):
 
 def test_an_enforcement_killed_mid_evaluation_and_mid_provisioning_happens_once(line, start_worker, settings):
     receiver = WebhookReceiver(hold_first_seconds=10)
-    worker_env = {"WEBHOOK_ALLOW_LOCAL": "true", "PROVISIONING_WEBHOOK_URL": receiver.url}
+    worker_env = {
+        "WEBHOOK_ALLOW_LOCAL": "true",
+        "PROVISIONING_WEBHOOK_URL": receiver.url,
+        "PROVISIONING_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
     settings.WEBHOOK_ALLOW_LOCAL, settings.PROVISIONING_WEBHOOK_URL = True, receiver.url
+    settings.PROVISIONING_WEBHOOK_SECRET = [WEBHOOK_SECRET]
     rule = AlertRule.objects.create(
         line=line,
         created_by=line.owner,
@@ -114,7 +120,7 @@ def test_an_enforcement_killed_mid_evaluation_and_mid_provisioning_happens_once(
     assert Delivery.objects.count() == 1  # one state change, one call to make
     assert DeliveryAttempt.objects.filter(delivery=delivery, succeeded=True).count() == 1
     # At least once: the receiver saw the call twice, under one delivery id it can deduplicate on.
-    assert [headers[DELIVERY_HEADER] for headers in receiver.headers] == [str(delivery.pk)] * 2
+    assert [headers[ID_HEADER] for headers in receiver.headers] == [str(delivery.pk)] * 2
     assert [json.loads(body)["event"] for body in receiver.bodies] == ["line.throttle"] * 2
     receiver.server.shutdown()
 

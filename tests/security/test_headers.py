@@ -71,7 +71,7 @@ def production_settings(settings):
 
 
 def test_a_signed_in_page_carries_every_header(client, owner, production_settings):
-    signed_in = client.post(reverse("login"), {"username": "owner", "password": PASSWORD}, secure=True)
+    signed_in = client.post(reverse("account_login"), {"login": "owner", "password": PASSWORD}, secure=True)
     assert signed_in["Location"] == reverse("usage:home")
     session = signed_in.cookies[django_settings.SESSION_COOKIE_NAME]
     assert (session["secure"], session["httponly"], session["samesite"], session["path"]) == (
@@ -106,28 +106,28 @@ def test_a_signed_in_page_carries_every_header(client, owner, production_setting
 
 
 def test_the_csrf_cookie_is_secure_and_http_only(client, production_settings):
-    response = client.get(reverse("login"), secure=True)
+    response = client.get(reverse("account_login"), secure=True)
     csrf = response.cookies[django_settings.CSRF_COOKIE_NAME]
     assert (csrf["secure"], csrf["httponly"], csrf["samesite"]) == (True, True, "Lax")
 
 
 def test_every_response_gets_a_fresh_nonce(client):
-    first = client.get(reverse("login"))["Content-Security-Policy"]
-    second = client.get(reverse("login"))["Content-Security-Policy"]
+    first = client.get(reverse("account_login"))["Content-Security-Policy"]
+    second = client.get(reverse("account_login"))["Content-Security-Policy"]
     assert first != second
     assert "unsafe-inline" not in first
     assert "unsafe-eval" not in first
 
 
 def test_plain_http_is_redirected_to_https_in_production(client, production_settings):
-    response = client.get(reverse("login"))
+    response = client.get(reverse("account_login"))
     assert response.status_code == 301
     assert response["Location"] == "https://testserver/accounts/login/"
 
 
 def test_a_local_http_run_keeps_every_header_but_the_https_ones(client, owner):
     """`make run` and the test suite: plain HTTP, no redirect, no HSTS, cookies without Secure."""
-    response = client.post(reverse("login"), {"username": "owner", "password": PASSWORD})
+    response = client.post(reverse("account_login"), {"login": "owner", "password": PASSWORD})
     assert response["Location"] == reverse("usage:home")
     session = response.cookies[django_settings.SESSION_COOKIE_NAME]
     assert (session["secure"], session["httponly"], session["samesite"]) == ("", True, "Lax")

@@ -5,7 +5,7 @@ escaped text, never as markup."""
 import pytest
 from django.utils.html import escape
 
-from tests.factories import make_user
+from tests.factories import make_operator
 from tests.security.user_text import PAYLOADS, owner_fragments, owner_pages, staff_pages, world_create
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ def test_typed_text_is_escaped_on_every_page(client, catalog, payload):
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_typed_text_is_escaped_in_the_admin(client, catalog, payload):
     world = world_create(payload)
-    client.force_login(make_user("operator", is_staff=True, is_superuser=True))
+    client.force_login(make_operator())
     for url in staff_pages(world):
         response = client.get(url)
         assert response.status_code == 200, url

@@ -5,11 +5,11 @@ import datetime as dt
 
 import pytest
 import time_machine
+from allauth.account.models import EmailAddress
 from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import AlertFiring, AlertRule, Notification, WebhookEndpoint
-from esimdash.accounts.models import User
 from esimdash.units import GB, MB
 from plans.services import cycle_grants_ensure
 from tests.factories import HTMX, make_line, make_plan, use
@@ -251,6 +251,7 @@ def _urls(line, watch, firing, notification, webhook):
         ("post", reverse("alerts:firing_acknowledge", args=[line.pk, watch.pk, firing.pk]), {}),
         ("post", reverse("alerts:line_resume", args=[line.pk]), {}),
         ("post", reverse("alerts:webhook_delete", args=[webhook.pk]), {}),
+        ("post", reverse("alerts:webhook_rotate", args=[webhook.pk]), {}),
     ]
 
 
@@ -302,7 +303,7 @@ def test_the_preview_replays_a_used_percent_rule_once_per_cycle(client, owner):
 
 @pytest.mark.parametrize(("confirmed", "notice"), [(False, True), (True, False)])
 def test_the_rules_page_says_when_alerts_cannot_be_e_mailed(client, owner, line, confirmed, notice):
-    User.objects.filter(pk=owner.pk).update(email_confirmed_at=timezone.now() if confirmed else None)
+    EmailAddress.objects.filter(user=owner).update(verified=confirmed)
     client.force_login(owner)
     page = client.get(reverse("alerts:line_rules", args=[line.pk])).content.decode()
     assert ('data-testid="alerts-not-emailed"' in page) is notice

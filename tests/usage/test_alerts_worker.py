@@ -18,10 +18,11 @@ from alerts.engine import rules_sweep, rules_sweep_batches
 from alerts.models import AlertRule, Delivery, DeliveryAttempt, Notification, WebhookEndpoint
 from alerts.outbox import deliveries_due_queue
 from alerts.tasks import alerts_sweep
-from alerts.webhooks import DELIVERY_HEADER
+from alerts.webhooks import ID_HEADER
 from esimdash.celery import app as celery_app
 from esimdash.units import GB, MB
 from tests.factories import (
+    WEBHOOK_SECRET,
     WebhookReceiver,
     forecast_said_when_fired,
     make_line,
@@ -86,7 +87,7 @@ def test_a_batch_over_the_api_raises_the_notification_through_the_worker(
 def test_a_worker_killed_mid_delivery_leaves_one_notification_and_one_delivery(line, start_worker, settings):
     settings.WEBHOOK_ALLOW_LOCAL = True
     receiver = WebhookReceiver(hold_first_seconds=10)
-    WebhookEndpoint.objects.create(user=line.owner, url=receiver.url, secret="s")
+    WebhookEndpoint.objects.create(user=line.owner, url=receiver.url, secret=WEBHOOK_SECRET)
     AlertRule.objects.create(
         line=line,
         created_by=line.owner,
@@ -111,7 +112,7 @@ def test_a_worker_killed_mid_delivery_leaves_one_notification_and_one_delivery(l
     assert Notification.objects.count() == 1
     assert DeliveryAttempt.objects.filter(delivery=delivery, succeeded=True).count() == 1
     # The receiver saw the delivery twice, under one id it can deduplicate on.
-    assert [headers[DELIVERY_HEADER] for headers in receiver.headers] == [str(delivery.pk)] * 2
+    assert [headers[ID_HEADER] for headers in receiver.headers] == [str(delivery.pk)] * 2
     receiver.server.shutdown()
 
 

@@ -60,7 +60,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, owner_line, name):
     url = reverse(name, args=[owner_line.pk] if name == "usage:line_card" else [])
     response = client.get(url)
     assert response.status_code == 302
-    assert response["Location"] == f"{reverse('login')}?next={url}"
+    assert response["Location"] == f"{reverse('account_login')}?next={url}"
 
 
 @pytest.mark.django_db

@@ -90,7 +90,7 @@ def _refusals():
             {"claim_invitation_only": True, "claim_email": "hana@example.com"},
             None,
             CODE,
-            {"email_confirmed_at": None},
+            {"email_confirmed": False},
         ),
     ]
 

@@ -164,7 +164,7 @@ def test_another_users_line_page_and_export_are_not_found(client, request, line,
 def test_anonymous_visitors_are_sent_to_sign_in(client, line, name):
     url = reverse(name, args=[line.pk])
     response = client.get(url)
-    assert (response.status_code, response["Location"]) == (302, f"{reverse('login')}?next={url}")
+    assert (response.status_code, response["Location"]) == (302, f"{reverse('account_login')}?next={url}")
 
 
 @pytest.mark.parametrize("range_key", ["48h", "30d", "12w", "12m"])

@@ -89,4 +89,4 @@ def test_nobody_sees_anothers_orders(client, owner, second_user, outsider, add_o
     assert (states(html), "No orders yet." in html) == ([], True)
     client.logout()
     response = client.get(URL)
-    assert (response.status_code, response["Location"]) == (302, f"{reverse('login')}?next={URL}")
+    assert (response.status_code, response["Location"]) == (302, f"{reverse('account_login')}?next={URL}")

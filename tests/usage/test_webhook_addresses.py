@@ -7,9 +7,11 @@ import ipaddress
 import pytest
 import urllib3
 from django.urls import reverse
+from django.utils import timezone
 
 from alerts.models import WebhookEndpoint
 from alerts.webhooks import UnsafeURL, webhook_post, webhook_url_check
+from tests.factories import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +104,13 @@ def test_a_saved_url_is_checked_again_when_sent(monkeypatch):
 
     monkeypatch.setattr(urllib3, "HTTPSConnectionPool", connect)
     with pytest.raises(UnsafeURL) as refused:
-        webhook_post("https://[64:ff9b::a9fe:a9fe]/hook", {"event": "test"}, secret="s", delivery_id=1)
+        webhook_post(
+            "https://[64:ff9b::a9fe:a9fe]/hook",
+            {"event": "test"},
+            signing_secrets=[WEBHOOK_SECRET],
+            delivery_id=1,
+            at=timezone.now(),
+        )
     assert str(refused.value) == (
         "The host 64:ff9b::a9fe:a9fe is an internal address (169.254.169.254, inside 64:ff9b::a9fe:a9fe)."
     )

@@ -15,7 +15,7 @@ from ninja.decorators import decorate_view
 from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import AwareDatetime, ConfigDict
 
-from esimdash.accounts.models import User
+from esimdash.accounts.models import User, has_confirmed_email
 from plans.models import Grant, Line, Plan
 from plans.services import (
     PlanChangeRefused,
@@ -272,7 +272,7 @@ def _plan(slug: str) -> Plan:
 
 
 def _confirmed_user(email: str) -> User | None:
-    return User.objects.filter(email__iexact=email, email_confirmed_at__isnull=False).first()
+    return User.objects.filter(has_confirmed_email(email)).first()
 
 
 @router.post(
