@@ -18,7 +18,7 @@ from pytest_redis import factories as redis_factories
 
 from esimdash.celery import app as celery_app
 from tests import clock
-from tests.factories import make_user
+from tests.factories import WebhookReceiver, make_user
 from tests.services import CHROMIUM, CHROMIUM_FLAGS, REDIS_SERVER, running_postgresql
 
 # pytest-redis's Redis for the PostgreSQL run, started as tests/services.py starts its own.
@@ -252,3 +252,12 @@ def second_user(db):
 @pytest.fixture
 def outsider(db):
     return make_user("outsider")
+
+
+@pytest.fixture
+def receiver(settings):
+    """A webhook receiver on loopback (tests.factories.WebhookReceiver), which webhooks may call here."""
+    settings.WEBHOOK_ALLOW_LOCAL = True  # the receiver is on loopback, over http
+    server = WebhookReceiver()
+    yield server
+    server.server.shutdown()

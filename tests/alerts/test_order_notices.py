@@ -19,7 +19,6 @@ from tests.factories import (
     NO_QUIET_HOURS,
     TOKYO,
     WEBHOOK_SECRET,
-    WebhookReceiver,
     make_add_on,
     make_line,
     make_plan,
@@ -56,13 +55,11 @@ def add_on(line):
 
 
 @pytest.fixture
-def receiver(settings):
-    settings.WEBHOOK_ALLOW_LOCAL = True  # the receiver is on loopback, over http
-    server = WebhookReceiver()
-    settings.PROVISIONING_WEBHOOK_URL = server.url
+def receiver(receiver, settings):
+    """tests/conftest.py's receiver, as the operator's provisioning webhook too."""
+    settings.PROVISIONING_WEBHOOK_URL = receiver.url
     settings.PROVISIONING_WEBHOOK_SECRET = [WEBHOOK_SECRET]
-    yield server
-    server.server.shutdown()
+    return receiver
 
 
 def place(buyer, line, add_on, **fields) -> Order:

@@ -15,7 +15,6 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from alerts.models import Delivery, WebhookEndpoint
 from alerts.outbox import delivery_send
 from alerts.webhooks import webhook_secret_rotate
-from tests.factories import WebhookReceiver
 
 T = dt.datetime(2026, 10, 5, 8, 0, tzinfo=dt.UTC)
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # 24 bytes in base64
@@ -23,14 +22,6 @@ OTHER_SECRET = "whsec_C2FtZSBsZW5ndGgsIGFub3RoZXIga2V5"
 PAYLOAD = {"event": "alert.fired", "value": 60}
 
 pytestmark = [pytest.mark.django_db, pytest.mark.frozen(T)]
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.WEBHOOK_ALLOW_LOCAL = True  # the receiver is on loopback, over http
-    server = WebhookReceiver()
-    yield server
-    server.server.shutdown()
 
 
 def webhook_delivery(owner, receiver, secret: str = SECRET) -> Delivery:

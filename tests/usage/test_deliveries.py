@@ -17,20 +17,12 @@ from alerts.webhooks import UnsafeURL, webhook_url_check
 from esimdash.accounts.models import User
 from esimdash.units import GB
 from plans.models import Line
-from tests.factories import WEBHOOK_SECRET, WebhookReceiver, make_line, make_plan, use
+from tests.factories import WEBHOOK_SECRET, make_line, make_plan, use
 from usage.status import holding_rule_id
 from usage.status import line_rule_release as line_resume
 
 # A rule fires on usage an hour ago, which the middle of a cycle counts as this cycle's.
 pytestmark = [pytest.mark.django_db, pytest.mark.frozen]
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.WEBHOOK_ALLOW_LOCAL = True  # the receiver is on loopback, over http
-    server = WebhookReceiver()
-    yield server
-    server.server.shutdown()
 
 
 @pytest.fixture
