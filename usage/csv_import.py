@@ -86,6 +86,13 @@ def _to_payload(row: dict[str, str]) -> tuple[UsageRecordPayload | None, list[tu
         return None, [(".".join(map(str, e["loc"])) or "row", e["msg"]) for e in error.errors()]
 
 
+def _typed_payload(row: dict[str, Any]) -> tuple[UsageRecordPayload | None, list[tuple[str, str]]]:
+    try:
+        return UsageRecordPayload.model_validate(row), []
+    except pydantic.ValidationError as error:
+        return None, [(".".join(map(str, e["loc"])) or "row", e["msg"]) for e in error.errors()]
+
+
 def _chunks(reader: csv.DictReader) -> Iterator[list[tuple[int, dict[str, str]]]]:
     chunk: list[tuple[int, dict[str, str]]] = []
     for row in reader:
@@ -123,7 +130,7 @@ def usage_csv_import(
         with transaction.atomic():
             position = 0
             for chunk in _chunks(reader):
-                _import_chunk(
+                chunk_import(
                     chunk, summary, skip_invalid=skip_invalid, rejects=rejects, check_only=check_only
                 )
                 if progress:
@@ -135,19 +142,23 @@ def usage_csv_import(
     return summary
 
 
-def _import_chunk(
-    chunk: list[tuple[int, dict[str, str]]],
+def chunk_import(
+    chunk: list[tuple[int, dict[str, Any]]],
     summary: ImportSummary,
     *,
     skip_invalid: bool,
-    rejects: Any,
-    check_only: bool,
+    rejects: Any = None,
+    check_only: bool = False,
+    typed: bool = False,
 ) -> None:
+    """Checks and stores one chunk of rows, each with the number of its line in the file, adding
+    to `summary`. Rows are a CSV's text fields, or with `typed` a JSON object's values, checked as
+    strictly as the API checks them (NDJSON)."""
     summary.read += len(chunk)
-    parsed: list[tuple[int, dict[str, str], UsageRecordPayload]] = []
+    parsed: list[tuple[int, dict[str, Any], UsageRecordPayload]] = []
     row_errors: dict[int, list[tuple[str, str]]] = {}
     for line_number, row in chunk:
-        payload, problems = _to_payload(row)
+        payload, problems = _typed_payload(row) if typed else _to_payload(row)
         if payload is None:
             row_errors[line_number] = problems
         else:
