@@ -16,8 +16,8 @@ import pydantic
 from django.db import transaction
 from django.utils import timezone
 
-from usage.services import UsageRecordIn, UsageTotalTooLarge, usage_ingest
-from usage.validation import UsageRecordPayload, usage_records_check
+from usage.services import UsageTotalTooLarge, usage_payloads_ingest
+from usage.validation import UsageRecordPayload
 
 COLUMNS = tuple(UsageRecordPayload.model_fields)
 # Rows per chunk: ~1 KB each as parsed objects, so a chunk holds a few MB whatever the file size.
@@ -163,41 +163,28 @@ def chunk_import(
             row_errors[line_number] = problems
         else:
             parsed.append((line_number, row, payload))
-    records, errors = usage_records_check([payload for _, _, payload in parsed], now=timezone.now())
-    for error in errors:
+    payloads = [payload for _, _, payload in parsed]
+    store = not check_only and (skip_invalid or (not row_errors and not summary.invalid))
+    while True:
+        try:
+            outcome = usage_payloads_ingest(
+                payloads, now=timezone.now(), skip_invalid=skip_invalid, store=store
+            )
+        except UsageTotalTooLarge as refused:
+            # One that would take its line's hour or day past what a total holds is reported as a
+            # bad row, and the others are stored without it.
+            line_number, row, _ = parsed.pop(refused.index)
+            del payloads[refused.index]
+            row_errors[line_number] = [(refused.field, refused.message)]
+            continue
+        break
+    for error in outcome.errors:
         row_errors.setdefault(parsed[error.index][0], []).append((error.field, error.message))
     by_number = dict(chunk)
     for line_number in sorted(row_errors):
         _report(summary, rejects, line_number, by_number[line_number], row_errors[line_number])
-    if check_only or (row_errors and not skip_invalid):
-        # Nothing to store: keep reading to report every bad row (an import that found one is
-        # rolled back at the end).
-        return
-    failed = {error.index for error in errors}
-    line_numbers = [line_number for n, (line_number, _, _) in enumerate(parsed) if n not in failed]
-    _store(records, line_numbers, by_number, summary, rejects)
-
-
-def _store(
-    records: list[UsageRecordIn],
-    line_numbers: list[int],
-    by_number: dict[int, dict[str, str]],
-    summary: ImportSummary,
-    rejects: Any,
-) -> None:
-    """Stores the records of the rows that passed. One that would take its line's hour or day past
-    what a total holds is reported as a bad row, and the others are stored without it."""
-    while records:
-        try:
-            result = usage_ingest(records=records)
-        except UsageTotalTooLarge as refused:
-            line_number = line_numbers.pop(refused.index)
-            del records[refused.index]
-            _report(summary, rejects, line_number, by_number[line_number], [(refused.field, refused.message)])
-            continue
-        summary.new += result.new
-        summary.duplicate += result.duplicate
-        return
+    summary.new += outcome.result.new
+    summary.duplicate += outcome.result.duplicate
 
 
 def _report(

@@ -1,25 +1,21 @@
 """Checks every usage record must pass, whether it comes from the API or a CSV import.
 
 Shape and range (types, formats, limits) are declared on `UsageRecordPayload`; what needs the
-database or the clock (the line and device exist and belong together, the period is sane and
-neither in the future nor past the late window) is `usage_records_check`. Both report errors by
-record index and field name, and a batch with any error is refused whole."""
+clock (the period is sane and neither in the future nor past the late window) is
+`period_problems`; what needs the database (the line and device exist and belong together) is
+checked in SQL over the staged batch (`usage.staging.staged_problems`). All report errors by
+record index and field name."""
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated
 
 import pycountry
 from django.conf import settings
-from django.db.models import F
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
-from esimdash.db import AnyOf
-from plans.models import Line
-from usage.models import AppCategory, Device
-from usage.services import UsageRecordIn
+from usage.models import AppCategory
 
 # 10 TB: more than a mobile line carries in the hour a record covers at most (22 Gbit/s throughout).
 # Records are summed into 64-bit rollup rows; at 2**63 - 1 each, two in one hour overflowed them.
@@ -78,79 +74,20 @@ class RecordError:
     message: str
 
 
-def usage_records_check(
-    payloads: Sequence[UsageRecordPayload], *, now: dt.datetime
-) -> tuple[list[UsageRecordIn], list[RecordError]]:
-    """Resolves ICCIDs and devices and checks the periods; returns the records ready for
-    `usage_ingest`, or the errors (then the records are not to be stored)."""
-    lines, owners = {}, {}
-    for iccid, line_id, owner_id in (
-        Line.objects.filter(AnyOf(F("iccid"), {p.iccid for p in payloads}))
-        .values_list("iccid", "pk", "owner_id")
-        .order_by()
-    ):
-        lines[iccid], owners[line_id] = line_id, owner_id
-    device_owners = dict(
-        Device.objects.filter(AnyOf(F("pk"), {p.device_id for p in payloads if p.device_id is not None}))
-        .values_list("pk", "owner_id")
-        .order_by()
-    )
+def period_problems(payload: UsageRecordPayload, *, now: dt.datetime) -> list[tuple[str, str]]:
+    """What the clock says of a record's period: (field, message) pairs, none when it is sane."""
+    start, end = payload.period_start, payload.period_end
     longest = dt.timedelta(seconds=settings.INGEST_MAX_PERIOD_SECONDS)
     latest = now + dt.timedelta(seconds=settings.INGEST_FUTURE_TOLERANCE_SECONDS)
     earliest = now - dt.timedelta(days=settings.INGEST_LATE_WINDOW_DAYS)
-
-    records, errors = [], []
-    for index, payload in enumerate(payloads):
-        problems = _problems(payload, lines, owners, device_owners, longest, latest, earliest)
-        errors += [RecordError(index, field, message) for field, message in problems]
-        if not problems:
-            records.append(_record(payload, lines[payload.iccid]))
-    return records, errors
-
-
-def _record(payload: UsageRecordPayload, line_id: int) -> UsageRecordIn:
-    # Field by field: model_dump() made the checks of a batch take 40 % longer.
-    return UsageRecordIn(
-        line_id=line_id,
-        device_id=payload.device_id,
-        period_start=payload.period_start,
-        period_end=payload.period_end,
-        bytes_up=payload.bytes_up,
-        bytes_down=payload.bytes_down,
-        country=payload.country,
-        network=payload.network,
-        app_category=payload.app_category.value,
-        background=payload.background,
-        tethered=payload.tethered,
-        source=payload.source,
-        external_id=payload.external_id,
-    )
-
-
-def _problems(
-    payload: UsageRecordPayload,
-    lines: dict[str, int],
-    owners: dict[int, int],
-    device_owners: dict[int, int],
-    longest: dt.timedelta,
-    latest: dt.datetime,
-    earliest: dt.datetime,
-) -> list[tuple[str, str]]:
+    if start < end and end - start <= longest and earliest <= start and end <= latest:
+        return []  # the usual record, in four comparisons
     problems = []
-    line_id = lines.get(payload.iccid)
-    if line_id is None:
-        problems.append(("iccid", "no line has this ICCID"))
-    if payload.device_id is not None:
-        if payload.device_id not in device_owners:
-            problems.append(("device_id", "no device has this id"))
-        elif line_id is not None and device_owners[payload.device_id] != owners[line_id]:
-            problems.append(("device_id", "the device does not belong to the line's owner"))
-    if payload.period_end <= payload.period_start:
+    if end <= start:
         problems.append(("period_end", "must be after period_start"))
-    elif payload.period_end - payload.period_start > longest:
+    elif end - start > longest:
         problems.append(("period_end", f"a record covers at most {longest.total_seconds():.0f} seconds"))
-    for field in ("period_start", "period_end"):
-        moment = getattr(payload, field)
+    for field, moment in (("period_start", start), ("period_end", end)):
         if moment > latest:
             problems.append((field, "is in the future"))
         elif moment < earliest:

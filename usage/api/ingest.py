@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from usage.api.auth import INGEST, INGEST_THROTTLE
 from usage.api.idempotency import idempotent
 from usage.api.problems import problems, validation_problem
-from usage.services import UsageTotalTooLarge, usage_ingest
-from usage.validation import UsageRecordPayload, usage_records_check
+from usage.services import UsageTotalTooLarge, usage_payloads_ingest
+from usage.validation import UsageRecordPayload
 
 router = Router(auth=INGEST, throttle=[INGEST_THROTTLE], tags=["ingestion"])
 
@@ -37,12 +37,11 @@ class IngestSummary(Schema):
 def ingest_usage(request: HttpRequest, batch: UsageBatch):
     """Stores a batch of up to INGEST_MAX_RECORDS records, all or nothing. A record whose source and
     external_id were seen before is accepted and changes nothing."""
-    records, errors = usage_records_check(batch.records, now=timezone.now())
-    if errors:
-        raise validation_problem(errors, what="nothing was stored")
     try:
-        result = usage_ingest(records=records)
+        outcome = usage_payloads_ingest(batch.records, now=timezone.now())
     except UsageTotalTooLarge as refused:
         error = {"index": refused.index, "field": refused.field, "message": refused.message}
         raise validation_problem([error], what="nothing was stored") from refused
-    return {"new": result.new, "duplicate": result.duplicate}
+    if outcome.errors:
+        raise validation_problem(outcome.errors, what="nothing was stored")
+    return {"new": outcome.result.new, "duplicate": outcome.result.duplicate}
