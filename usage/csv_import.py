@@ -8,6 +8,7 @@ import csv
 import gzip
 import io
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -16,7 +17,7 @@ import pydantic
 from django.db import transaction
 from django.utils import timezone
 
-from usage.services import UsageTotalTooLarge, usage_payloads_ingest
+from usage.services import PreparedBatch, UsageTotalTooLarge, batch_prepare, prepared_ingest
 from usage.validation import UsageRecordPayload
 
 COLUMNS = tuple(UsageRecordPayload.model_fields)
@@ -129,13 +130,14 @@ def usage_csv_import(
             rejects.writerow([*(reader.fieldnames or []), "error"])
         with transaction.atomic():
             position = 0
-            for chunk in _chunks(reader):
-                chunk_import(
-                    chunk, summary, skip_invalid=skip_invalid, rejects=rejects, check_only=check_only
+            # Each chunk is read and checked in a thread while the database stores the one before.
+            for parsed, read_to in _one_ahead(_parsed_chunks(reader, raw)):
+                _chunk_store(
+                    parsed, summary, skip_invalid=skip_invalid, rejects=rejects, check_only=check_only
                 )
                 if progress:
-                    progress(raw.tell() - position)
-                    position = raw.tell()
+                    progress(read_to - position)
+                    position = read_to
             if summary.invalid and not skip_invalid:
                 outcome = "nothing was written" if check_only else "nothing was imported"
                 raise ImportRefused(f"{summary.invalid} invalid row(s); {outcome}.", summary)
@@ -154,35 +156,82 @@ def chunk_import(
     """Checks and stores one chunk of rows, each with the number of its line in the file, adding
     to `summary`. Rows are a CSV's text fields, or with `typed` a JSON object's values, checked as
     strictly as the API checks them (NDJSON)."""
-    summary.read += len(chunk)
-    parsed: list[tuple[int, dict[str, Any], UsageRecordPayload]] = []
-    row_errors: dict[int, list[tuple[str, str]]] = {}
+    _chunk_store(
+        _chunk_parse(chunk, typed=typed),
+        summary,
+        skip_invalid=skip_invalid,
+        rejects=rejects,
+        check_only=check_only,
+    )
+
+
+@dataclass
+class _ParsedChunk:
+    """A chunk read and checked as far as can be without the database."""
+
+    rows: dict[int, dict[str, Any]]
+    """Every row, by line number."""
+    lines: list[int]
+    """The line numbers of the rows whose shape passed, in the batch's order."""
+    payloads: list[UsageRecordPayload]
+    row_errors: dict[int, list[tuple[str, str]]]
+    batch: PreparedBatch
+
+
+def _chunk_parse(chunk: list[tuple[int, dict[str, Any]]], *, typed: bool) -> _ParsedChunk:
+    lines, payloads, row_errors = [], [], {}
     for line_number, row in chunk:
         payload, problems = _typed_payload(row) if typed else _to_payload(row)
         if payload is None:
             row_errors[line_number] = problems
         else:
-            parsed.append((line_number, row, payload))
-    payloads = [payload for _, _, payload in parsed]
+            lines.append(line_number)
+            payloads.append(payload)
+    batch = batch_prepare(payloads, now=timezone.now())
+    return _ParsedChunk(dict(chunk), lines, payloads, row_errors, batch)
+
+
+def _parsed_chunks(reader: csv.DictReader, raw: IO[bytes]) -> Iterator[tuple[_ParsedChunk, int]]:
+    """Each chunk parsed, with how far into the file (in bytes) it was read."""
+    for chunk in _chunks(reader):
+        yield _chunk_parse(chunk, typed=False), raw.tell()
+
+
+_END = object()
+
+
+def _one_ahead[T](items: Iterator[T]) -> Iterator[T]:
+    """The items, each next one worked out in a thread while the caller uses this one. The thread
+    only parses (Python); the caller waits on the database, which lets it run."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-reader") as reader:
+        pending = reader.submit(next, items, _END)
+        while (item := pending.result()) is not _END:
+            pending = reader.submit(next, items, _END)
+            yield item  # type: ignore[misc]
+
+
+def _chunk_store(
+    parsed: _ParsedChunk, summary: ImportSummary, *, skip_invalid: bool, rejects: Any, check_only: bool
+) -> None:
+    summary.read += len(parsed.rows)
+    row_errors = parsed.row_errors
     store = not check_only and (skip_invalid or (not row_errors and not summary.invalid))
+    batch, lines, payloads = parsed.batch, parsed.lines, parsed.payloads
     while True:
         try:
-            outcome = usage_payloads_ingest(
-                payloads, now=timezone.now(), skip_invalid=skip_invalid, store=store
-            )
+            outcome = prepared_ingest(batch, skip_invalid=skip_invalid, store=store)
         except UsageTotalTooLarge as refused:
             # One that would take its line's hour or day past what a total holds is reported as a
             # bad row, and the others are stored without it.
-            line_number, row, _ = parsed.pop(refused.index)
-            del payloads[refused.index]
-            row_errors[line_number] = [(refused.field, refused.message)]
+            row_errors[lines[refused.index]] = [(refused.field, refused.message)]
+            del lines[refused.index], payloads[refused.index]
+            batch = batch_prepare(payloads, now=timezone.now())
             continue
         break
     for error in outcome.errors:
-        row_errors.setdefault(parsed[error.index][0], []).append((error.field, error.message))
-    by_number = dict(chunk)
+        row_errors.setdefault(lines[error.index], []).append((error.field, error.message))
     for line_number in sorted(row_errors):
-        _report(summary, rejects, line_number, by_number[line_number], row_errors[line_number])
+        _report(summary, rejects, line_number, parsed.rows[line_number], row_errors[line_number])
     summary.new += outcome.result.new
     summary.duplicate += outcome.result.duplicate
 

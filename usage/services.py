@@ -31,7 +31,7 @@ from usage.staging import (
     staged_problems,
     staged_store,
 )
-from usage.validation import RecordError, UsageRecordPayload, period_problems
+from usage.validation import PeriodBounds, RecordError, UsageRecordPayload, period_problems
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,25 @@ _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 _INGEST_ATTEMPTS = 3
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch made ready without the database: its rows to stage and what the clock says of them.
+    Pure, so an import can prepare the next chunk while the database stores this one."""
+
+    rows: list[StagedRecord]
+    clock_problems: dict[int, list[tuple[str, str]]]
+
+
+def batch_prepare(payloads: Sequence[UsageRecordPayload], *, now: dt.datetime) -> PreparedBatch:
+    bounds = PeriodBounds.at(now)
+    rows, clock_problems = [], {}
+    for position, payload in enumerate(payloads):
+        rows.append(staged_record(position, payload))
+        if found := period_problems(payload, bounds):
+            clock_problems[position] = found
+    return PreparedBatch(rows, clock_problems)
+
+
 def usage_payloads_ingest(
     payloads: Sequence[UsageRecordPayload],
     *,
@@ -95,18 +114,19 @@ def usage_payloads_ingest(
     """Checks records whose shape has passed (`UsageRecordPayload`) and stores them: all or
     nothing, or with `skip_invalid` those without problems. With `store` off, or problems and no
     `skip_invalid`, nothing is written. Raises UsageTotalTooLarge, naming the record by index."""
-    if not payloads:
+    return prepared_ingest(batch_prepare(payloads, now=now), skip_invalid=skip_invalid, store=store)
+
+
+def prepared_ingest(batch: PreparedBatch, *, skip_invalid: bool = False, store: bool = True) -> BatchOutcome:
+    """`usage_payloads_ingest` of a batch `batch_prepare` made ready."""
+    rows = batch.rows
+    if not rows:
         return BatchOutcome(IngestResult(new=0, duplicate=0), [], stored=store)
-    rows, clock_problems = [], {}
-    for position, payload in enumerate(payloads):
-        rows.append(staged_record(position, payload))
-        if found := period_problems(payload, now=now):
-            clock_problems[position] = found
 
     def check_and_store() -> tuple[list[RecordError], Stored | None]:
         stage(rows)
         problems = staged_problems()
-        for position, found in clock_problems.items():
+        for position, found in batch.clock_problems.items():
             problems.setdefault(position, []).extend(found)
         errors = [RecordError(n, field, message) for n in sorted(problems) for field, message in problems[n]]
         if not store or (errors and not skip_invalid):

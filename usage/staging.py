@@ -106,10 +106,10 @@ def stage(records: Iterable[StagedRecord]) -> None:
 
 
 def _sqlite_row(record: StagedRecord) -> tuple:
+    """As Django stores datetimes in SQLite (UTC text), so comparisons with columns hold."""
     adapt = connection.ops.adapt_datetimefield_value
-    return record._replace(
-        period_start=adapt(record.period_start), period_end=adapt(record.period_end), hour=adapt(record.hour)
-    )
+    position, iccid, device_id, start, end, hour, *rest = record
+    return (position, iccid, device_id, adapt(start), adapt(end), adapt(hour), *rest)
 
 
 def lines_lock() -> dict[int, str]:

@@ -13,7 +13,16 @@ from typing import Annotated
 
 import pycountry
 from django.conf import settings
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
 
 from usage.models import AppCategory
 
@@ -26,6 +35,15 @@ INTEGER_ONLY = "Written as an integer: 1.0 and 1e6 are refused."
 ByteCount = Annotated[StrictInt, Field(ge=0, le=MAX_BYTES, description=INTEGER_ONLY)]
 
 
+def _in_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC)
+
+
+# In UTC once parsed: comparing and storing datetimes that carry pydantic's own time zone objects
+# cost a microsecond or two each, several times a record.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
 @cache
 def iso_countries() -> frozenset[str]:
     return frozenset(country.alpha_2 for country in pycountry.countries)
@@ -36,8 +54,8 @@ class UsageRecordPayload(BaseModel):
 
     iccid: str = Field(pattern=r"^[0-9]{19,20}$", description="The line's ICCID")
     device_id: StrictInt | None = Field(default=None, description="An esimdash device id, or null")
-    period_start: AwareDatetime
-    period_end: AwareDatetime
+    period_start: UtcDatetime
+    period_end: UtcDatetime
     bytes_up: ByteCount
     bytes_down: ByteCount
     country: str = Field(description="ISO 3166-1 alpha-2, e.g. JP")
@@ -74,22 +92,38 @@ class RecordError:
     message: str
 
 
-def period_problems(payload: UsageRecordPayload, *, now: dt.datetime) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class PeriodBounds:
+    """The limits a record's period must keep, worked out once per batch from the clock."""
+
+    longest: dt.timedelta
+    earliest: dt.datetime
+    latest: dt.datetime
+
+    @classmethod
+    def at(cls, now: dt.datetime) -> "PeriodBounds":
+        return cls(
+            longest=dt.timedelta(seconds=settings.INGEST_MAX_PERIOD_SECONDS),
+            earliest=now - dt.timedelta(days=settings.INGEST_LATE_WINDOW_DAYS),
+            latest=now + dt.timedelta(seconds=settings.INGEST_FUTURE_TOLERANCE_SECONDS),
+        )
+
+
+def period_problems(payload: UsageRecordPayload, bounds: PeriodBounds) -> list[tuple[str, str]]:
     """What the clock says of a record's period: (field, message) pairs, none when it is sane."""
     start, end = payload.period_start, payload.period_end
-    longest = dt.timedelta(seconds=settings.INGEST_MAX_PERIOD_SECONDS)
-    latest = now + dt.timedelta(seconds=settings.INGEST_FUTURE_TOLERANCE_SECONDS)
-    earliest = now - dt.timedelta(days=settings.INGEST_LATE_WINDOW_DAYS)
-    if start < end and end - start <= longest and earliest <= start and end <= latest:
+    if start < end and end - start <= bounds.longest and bounds.earliest <= start and end <= bounds.latest:
         return []  # the usual record, in four comparisons
     problems = []
     if end <= start:
         problems.append(("period_end", "must be after period_start"))
-    elif end - start > longest:
-        problems.append(("period_end", f"a record covers at most {longest.total_seconds():.0f} seconds"))
+    elif end - start > bounds.longest:
+        problems.append(
+            ("period_end", f"a record covers at most {bounds.longest.total_seconds():.0f} seconds")
+        )
     for field, moment in (("period_start", start), ("period_end", end)):
-        if moment > latest:
+        if moment > bounds.latest:
             problems.append((field, "is in the future"))
-        elif moment < earliest:
+        elif moment < bounds.earliest:
             problems.append((field, f"is older than the {settings.INGEST_LATE_WINDOW_DAYS}-day late window"))
     return problems
