@@ -271,3 +271,54 @@ def test_a_window_holding_no_whole_local_day_reads_no_daily_rollups(owner, zone_
     DailyUsage.objects.all().delete()
     window = (line.pk, *bounds(start, end), line.tz)
     assert usage_in_windows({"w": window}) == {"w": expected}
+
+
+# Zones whose local days the staged ingest must find exactly: a 23- and a 25-hour day, midnights at
+# :30 and :45 past a UTC hour, a half-hour change of offset, and a day that starts at 01:00 because
+# the clocks go forward at midnight (Santiago, 6 September 2026).
+DAY_ZONES = [
+    ("America/Los_Angeles", dt.datetime(2026, 10, 31, tzinfo=dt.UTC)),
+    ("America/Los_Angeles", dt.datetime(2026, 3, 7, tzinfo=dt.UTC)),
+    ("Asia/Kolkata", dt.datetime(2026, 10, 30, tzinfo=dt.UTC)),
+    ("Asia/Kathmandu", dt.datetime(2026, 10, 30, tzinfo=dt.UTC)),
+    ("Australia/Lord_Howe", dt.datetime(2026, 4, 3, tzinfo=dt.UTC)),
+    ("America/Santiago", dt.datetime(2026, 9, 4, tzinfo=dt.UTC)),
+]
+
+
+@pytest.mark.django_db
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    zones=st.lists(st.sampled_from(range(len(DAY_ZONES))), min_size=2, max_size=2, unique=True),
+    records=st.lists(
+        st.tuples(st.integers(0, 1), st.integers(0, 3 * 24 * 60 - 1), st.integers(1, 10**9)), max_size=40
+    ),
+)
+def test_each_line_of_a_batch_gets_the_daily_buckets_of_its_own_time_zone(owner, zones, records):
+    """One batch for two lines in two zones: each record's daily bucket is the local midnight
+    `esimdash.clock.local_midnight` gives in its own line's zone, whoever else is in the batch."""
+    lines = []
+    for n in zones:
+        zone_name, start = DAY_ZONES[n]
+        lines.append(
+            (make_line(owner, activated_at=start - dt.timedelta(days=1), time_zone=zone_name), start)
+        )
+    usage_ingest(
+        records=[
+            usage_record(
+                lines[which][0], start=lines[which][1] + dt.timedelta(minutes=minute), bytes_down=down
+            )
+            for which, minute, down in records
+        ]
+    )
+    for line, _ in lines:
+        expected: Counter = Counter()
+        for row in UsageRecord.objects.filter(line=line):
+            expected[day_bucket(row.period_start, line.tz)] += row.bytes_down
+        stored = Counter(dict(DailyUsage.objects.filter(line=line).values_list("bucket_start", "bytes_down")))
+        assert stored == expected
+    UsageRecord.objects.all().delete()
+    HourlyUsage.objects.all().delete()
+    DailyUsage.objects.all().delete()
+    for line, _ in lines:
+        line.delete()
