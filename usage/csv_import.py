@@ -140,6 +140,8 @@ def usage_csv_import(
                     position = read_to
             if summary.invalid and not skip_invalid:
                 outcome = "nothing was written" if check_only else "nothing was imported"
+                # The chunks stored before the first bad row go back with the transaction.
+                summary.new = summary.duplicate = 0
                 raise ImportRefused(f"{summary.invalid} invalid row(s); {outcome}.", summary)
     return summary
 

@@ -196,3 +196,31 @@ def test_skip_invalid_sets_aside_rows_until_their_hour_fits(tmp_path, line):
         "cdr-0",
         f"bytes_down: {UsageTotalTooLarge.message}",
     )
+
+
+@pytest.mark.django_db
+def test_chunks_read_ahead_keep_the_line_numbers_and_refuse_the_file_whole(tmp_path, line, monkeypatch):
+    """Each chunk is read and checked in a thread while the one before is stored: a bad row in a
+    later chunk still refuses the file whole, named by its own line."""
+    monkeypatch.setattr("usage.csv_import.CHUNK_ROWS", 3)
+    rows = [row(line, n) for n in range(10)]
+    rows[7]["iccid"] = "8981100000000000002"
+    path = write_csv(tmp_path / "usage.csv", rows)
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match=r"^1 invalid row\(s\); nothing was imported\.$"):
+        call_command("import_usage", str(path), stdout=out, stderr=err)
+    assert (out.getvalue(), err.getvalue().splitlines()[-1]) == (
+        "read 10, new 0, duplicate 0, invalid 1\n",
+        "line 9: iccid: no line has this ICCID",
+    )
+    assert UsageRecord.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_key_whose_first_row_is_bad_is_stored_from_its_next_good_row(tmp_path, line):
+    rows = [row(line, 0, external_id="same", country="XX"), row(line, 1, external_id="same"), row(line, 2)]
+    path = write_csv(tmp_path / "usage.csv", rows)
+    out, _ = run(path, "--skip-invalid")
+    assert out.splitlines()[0] == "read 3, new 2, duplicate 0, invalid 1"
+    stored = UsageRecord.objects.get(external_id="same")
+    assert (stored.country, stored.period_start) == ("JP", START + dt.timedelta(minutes=10))
