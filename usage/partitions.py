@@ -35,6 +35,15 @@ def next_month(month: dt.date) -> dt.date:
     return dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
+def months_between(first: dt.datetime, last: dt.datetime) -> set[dt.date]:
+    """The months from `first`'s to `last`'s."""
+    months, month = set(), month_start(first)
+    while month <= month_start(last):
+        months.add(month)
+        month = next_month(month)
+    return months
+
+
 def partition_name(month: dt.date) -> str:
     return f"{TABLE}_y{month.year}m{month.month:02d}"
 

@@ -19,11 +19,12 @@ from esimdash.clock import hour_floor
 from esimdash.db import AnyOf, rows_cte
 from plans.models import Line
 from usage.models import UsageRecord, UsageRecordKey
-from usage.partitions import month_start, partitions_drop_before, partitions_ensure
+from usage.partitions import months_between, partitions_drop_before, partitions_ensure
 from usage.staging import (
     ROLLUP_MAX_BYTES,
     StagedRecord,
     Stored,
+    copy_text,
     days_stage,
     lines_lock,
     stage,
@@ -87,11 +88,17 @@ _INGEST_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class PreparedBatch:
-    """A batch made ready without the database: its rows to stage and what the clock says of them.
-    Pure, so an import can prepare the next chunk while the database stores this one."""
+    """A batch made ready without the database: its rows to stage, what the clock says of them, the
+    rows as COPY text. Pure, so an import prepares the next chunk while the database stores this one."""
 
     rows: list[StagedRecord]
     clock_problems: dict[int, list[tuple[str, str]]]
+    repeats: list[int]
+    """Positions of a key's records after its first: the batch stores each key once."""
+    earliest: dt.datetime
+    latest: dt.datetime
+    """The first and last period_start."""
+    copy_text: str
 
 
 def batch_prepare(payloads: Sequence[UsageRecordPayload], *, now: dt.datetime) -> PreparedBatch:
@@ -101,7 +108,19 @@ def batch_prepare(payloads: Sequence[UsageRecordPayload], *, now: dt.datetime) -
         rows.append(staged_record(position, payload))
         if found := period_problems(payload, bounds):
             clock_problems[position] = found
-    return PreparedBatch(rows, clock_problems)
+    return _prepared(rows, clock_problems)
+
+
+def _prepared(rows: list[StagedRecord], clock_problems: dict[int, list[tuple[str, str]]]) -> PreparedBatch:
+    seen: set[tuple[str, str]] = set()
+    repeats = []
+    for row in rows:
+        key = (row.source, row.external_id)
+        if key in seen:
+            repeats.append(row.position)
+        seen.add(key)
+    starts = [row.period_start for row in rows]
+    return PreparedBatch(rows, clock_problems, repeats, min(starts), max(starts), copy_text(rows))
 
 
 def usage_payloads_ingest(
@@ -119,25 +138,24 @@ def usage_payloads_ingest(
 
 def prepared_ingest(batch: PreparedBatch, *, skip_invalid: bool = False, store: bool = True) -> BatchOutcome:
     """`usage_payloads_ingest` of a batch `batch_prepare` made ready."""
-    rows = batch.rows
-    if not rows:
+    if not batch.rows:
         return BatchOutcome(IngestResult(new=0, duplicate=0), [], stored=store)
 
     def check_and_store() -> tuple[list[RecordError], Stored | None]:
-        stage(rows)
+        stage(batch.rows, batch.copy_text)
         problems = staged_problems()
         for position, found in batch.clock_problems.items():
             problems.setdefault(position, []).extend(found)
         errors = [RecordError(n, field, message) for n in sorted(problems) for field, message in problems[n]]
         if not store or (errors and not skip_invalid):
             return errors, None
-        staged_discard(_not_stored(rows, problems))
-        return errors, _staged_store(rows)
+        staged_discard(_not_stored(batch, problems))
+        return errors, _staged_store(batch)
 
-    errors, stored = _in_transaction(rows, check_and_store)
+    errors, stored = _in_transaction(batch, check_and_store)
     if stored is None:
         return BatchOutcome(IngestResult(new=0, duplicate=0), errors, stored=False)
-    kept = len(rows) - len({error.index for error in errors})
+    kept = len(batch.rows) - len({error.index for error in errors})
     return BatchOutcome(IngestResult(new=stored.new, duplicate=kept - stored.new), errors, stored=True)
 
 
@@ -153,25 +171,28 @@ def usage_ingest(*, records: Sequence[UsageRecordIn]) -> IngestResult:
         .values_list("pk", "iccid")
         .order_by()
     )
-    rows = [
-        StagedRecord(
-            position,
-            iccids[record.line_id],
-            record.device_id,
-            record.period_start,
-            record.period_end,
-            hour_floor(record.period_start),
-            *record[4:],
-        )
-        for position, record in enumerate(records)
-    ]
+    batch = _prepared(
+        [
+            StagedRecord(
+                position,
+                iccids[record.line_id],
+                record.device_id,
+                record.period_start,
+                record.period_end,
+                hour_floor(record.period_start),
+                *record[4:],
+            )
+            for position, record in enumerate(records)
+        ],
+        {},
+    )
 
     def store() -> Stored:
-        stage(rows)
-        staged_discard(_not_stored(rows, {}))
-        return _staged_store(rows)
+        stage(batch.rows, batch.copy_text)
+        staged_discard(batch.repeats)
+        return _staged_store(batch)
 
-    stored = _in_transaction(rows, store)
+    stored = _in_transaction(batch, store)
     return IngestResult(new=stored.new, duplicate=len(records) - stored.new)
 
 
@@ -196,12 +217,14 @@ def staged_record(position: int, payload: UsageRecordPayload) -> StagedRecord:
     )
 
 
-def _not_stored(rows: Sequence[StagedRecord], problems: dict[int, list]) -> list[int]:
+def _not_stored(batch: PreparedBatch, problems: dict[int, list]) -> list[int]:
     """The positions to leave out: records with problems, and a key's records after its first
     one without problems (the batch stores each key once)."""
+    if not problems:
+        return batch.repeats
     seen: set[tuple[str, str]] = set()
     left_out = []
-    for row in rows:
+    for row in batch.rows:
         key = (row.source, row.external_id)
         if row.position in problems or key in seen:
             left_out.append(row.position)
@@ -210,11 +233,11 @@ def _not_stored(rows: Sequence[StagedRecord], problems: dict[int, list]) -> list
     return left_out
 
 
-def _staged_store(rows: Sequence[StagedRecord]) -> Stored:
+def _staged_store(batch: PreparedBatch) -> Stored:
     """Stores what is staged; on a rollup total past its limit, raises (the caller's transaction
     then rolls back). Queues the lines' evaluation for the commit."""
     zones = lines_lock()
-    days_stage(zones.values(), min(row.period_start for row in rows), max(row.period_start for row in rows))
+    days_stage(zones.values(), batch.earliest, batch.latest)
     stored = staged_store(received_at=timezone.now())
     if stored.full is not None:
         position, field = stored.full
@@ -224,11 +247,11 @@ def _staged_store(rows: Sequence[StagedRecord]) -> Stored:
     return stored
 
 
-def _in_transaction[T](rows: Sequence[StagedRecord], work: Callable[[], T]) -> T:
+def _in_transaction[T](batch: PreparedBatch, work: Callable[[], T]) -> T:
     """`work` in one transaction, run again on a deadlock or serialization failure. The monthly
     partitions are made before: creating one locks the whole table for a moment, and doing it
     while holding row locks could deadlock with another ingest."""
-    partitions_ensure({month_start(row.period_start) for row in rows})
+    partitions_ensure(months_between(batch.earliest, batch.latest))
     for attempt in range(1, _INGEST_ATTEMPTS + 1):
         try:
             with transaction.atomic():

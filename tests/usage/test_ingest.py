@@ -76,3 +76,18 @@ def test_factory_usage_goes_through_ingestion(owner):
     use(line, 5 * MB, T)
     stored = UsageRecord.objects.get()
     assert (stored.line_id, stored.total_bytes, stored.source) == (line.pk, 5 * MB, "test")
+
+
+@pytest.mark.django_db
+def test_texts_with_tabs_newlines_and_backslashes_are_stored_as_sent(owner):
+    """On PostgreSQL records travel to the staging table in COPY's text format, where a tab, a
+    newline or a backslash has a meaning of its own."""
+    line = make_line(owner, activated_at=T - dt.timedelta(days=1))
+    keys = [("feed\\one", "a\tb"), ("feed\none", "c\\nd\r"), ("feed", "\\N"), ("feed", "é\\\\t")]
+    batch = [
+        record(line, external_id, T + dt.timedelta(minutes=n), source=source)
+        for n, (source, external_id) in enumerate(keys)
+    ]
+    assert usage_ingest(records=batch).new == 4
+    assert sorted(UsageRecord.objects.values_list("source", "external_id")) == sorted(keys)
+    assert usage_ingest(records=batch).duplicate == 4
