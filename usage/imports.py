@@ -249,7 +249,8 @@ def _read_errors_refused(chunks: Iterator[_Chunk]) -> Iterator[_Chunk]:
         raise ImportFileRefused(f"The file cannot be read: {error}.") from error
 
 
-def _summary_of(task: UsageImport) -> ImportSummary:
+def usage_import_summary(task: UsageImport) -> ImportSummary:
+    """The import's counts and errors so far, as the CSV import's summary."""
     return ImportSummary(
         read=task.rows_read,
         new=task.new,
@@ -328,7 +329,7 @@ def usage_import_store(*, import_id: uuid.UUID | str, budget_seconds: float) -> 
     if not claimed.update(status=UsageImport.Status.RUNNING, progress_at=now):
         return False  # done, failed or gone
     task = UsageImport.objects.get(pk=import_id)
-    summary = _summary_of(task)
+    summary = usage_import_summary(task)
     deadline = time.monotonic() + budget_seconds
     try:
         with _chunks_of(task) as chunks:
