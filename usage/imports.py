@@ -140,6 +140,24 @@ def usage_imports_resume(*, at: dt.datetime) -> int:
     return queued
 
 
+def import_files_orphaned_remove(*, at: dt.datetime) -> int:
+    """The minute sweep, too: removes files in USAGE_IMPORT_DIR that no queued or running import
+    names and nothing has written for a day (an upload whose web process was killed; the file of
+    an import whose worker died as it ended). Returns how many."""
+    directory = Path(settings.USAGE_IMPORT_DIR)
+    if not directory.is_dir():
+        return 0
+    waiting = [UsageImport.Status.QUEUED, UsageImport.Status.RUNNING]
+    in_use = set(UsageImport.objects.filter(status__in=waiting).values_list("file_name", flat=True))
+    untouched_since = (at - dt.timedelta(days=1)).timestamp()
+    removed = 0
+    for path in directory.iterdir():
+        if path.is_file() and path.name not in in_use and path.stat().st_mtime < untouched_since:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 # --- Storing -----------------------------------------------------------------------------------------
 @dataclass
 class _Chunk:
@@ -186,14 +204,17 @@ def _csv_chunks(stream: IO[bytes], task: UsageImport, position: Position) -> Ite
     stream.seek(start_offset)
     lines = _Lines(stream, offset=start_offset, line=start_line)
     reader = csv.DictReader(lines, fieldnames=header)
-    for chunk in _chunks(reader):
-        rows = [(start_line + line_number, row) for line_number, row in chunk]
-        yield _Chunk(
-            rows,
-            end_line=start_line + reader.line_num,
-            end_offset=lines.offset,
-            bytes_done=position(lines.offset),
-        )
+    try:
+        for chunk in _chunks(reader):
+            rows = [(start_line + line_number, row) for line_number, row in chunk]
+            yield _Chunk(
+                rows,
+                end_line=start_line + reader.line_num,
+                end_offset=lines.offset,
+                bytes_done=position(lines.offset),
+            )
+    except csv.Error as error:  # a field past csv's size limit, say: the same on every retry
+        raise ImportFileRefused(f"Line {lines.line} cannot be read as CSV: {error}.") from error
 
 
 def _ndjson_chunks(stream: IO[bytes], task: UsageImport, position: Position) -> Iterator[_Chunk]:

@@ -8,7 +8,11 @@ from django.utils import timezone
 from plans.models import Grant, Line, Plan, Pool
 from plans.services import cycle_grants_ensure
 from usage.carry_over import carry_overs_settle
-from usage.imports import usage_import_request, usage_import_store
+from usage.imports import (
+    import_files_orphaned_remove,
+    usage_import_request,
+    usage_import_store,
+)
 from usage.imports import usage_imports_resume as imports_resume
 from usage.models import IdempotencyKey
 from usage.partitions import month_start, next_month, partitions_ensure
@@ -110,5 +114,8 @@ def usage_import_run(import_id: str) -> None:
 
 @shared_task
 def usage_imports_resume() -> int:
-    """Beat, every minute: imports whose worker died (or whose task was lost) are queued again."""
-    return imports_resume(at=timezone.now())
+    """Beat, every minute: imports whose worker died (or whose task was lost) are queued again, and
+    files left behind by a killed process are removed. Returns the imports queued."""
+    now = timezone.now()
+    import_files_orphaned_remove(at=now)
+    return imports_resume(at=now)

@@ -16,9 +16,9 @@ from django.utils import timezone
 from esimdash.units import MB
 from tests.api.conftest import PROBLEM
 from tests.factories import make_line
-from usage import csv_import
+from usage import csv_import, imports
 from usage.csv_import import COLUMNS
-from usage.imports import usage_import_store, usage_imports_resume
+from usage.imports import import_files_orphaned_remove, usage_import_store, usage_imports_resume
 from usage.models import HourlyUsage, UsageImport, UsageRecord
 from usage.tokens import integration_token_create
 
@@ -327,3 +327,60 @@ def test_the_sweep_queues_again_only_imports_silent_too_long(
     assert len(callbacks) == 1
     queued.refresh_from_db()
     assert queued.progress_at == NOW + dt.timedelta(seconds=601)
+
+
+def test_a_run_behind_another_stores_nothing(client, token, line, monkeypatch):
+    """Two runs of one import (the sweep queued it again while its first worker was only slow):
+    a chunk is stored by the run that claims the import's resume point; the other stops there."""
+    monkeypatch.setattr(csv_import, "CHUNK_ROWS", 2)
+    response = upload(client, token, csv_text([record(line, n) for n in range(1, 6)]))
+    queued = UsageImport.objects.get(pk=response.json()["id"])
+    assert usage_import_store(import_id=queued.pk, budget_seconds=0) is True
+    queued.refresh_from_db()
+    behind = UsageImport.objects.get(pk=queued.pk)
+    assert usage_import_store(import_id=queued.pk, budget_seconds=0) is True  # the other run moves on
+    chunk = imports._Chunk(rows=[(4, record(line, 3))], end_line=5, end_offset=1, bytes_done=1)
+    assert imports._chunk_store(behind, chunk, imports.usage_import_summary(behind)) is False
+    store(queued.pk)
+    queued.refresh_from_db()
+    assert (queued.status, queued.rows_read, queued.new, queued.duplicate) == ("done", 5, 5, 0)
+    assert UsageRecord.objects.count() == 5
+
+
+@pytest.mark.parametrize(
+    ("body", "failure", "stored"),
+    [
+        (
+            lambda line: csv_text([record(line, 1), record(line, 2, external_id="x" * 200_000)]),
+            "Line 3 cannot be read as CSV: field larger than field limit (131072). The rows before it "
+            "were stored.",
+            1,
+        ),
+        (
+            lambda line: gzip.compress(csv_text([record(line, n) for n in range(1, 50)]).encode())[:20],
+            "The file cannot be read: Compressed file ended before the end-of-stream marker was reached.",
+            0,
+        ),
+    ],
+    ids=["csv-field-too-large", "truncated-gzip"],
+)
+def test_a_file_that_cannot_be_read_further_fails_and_says_where(
+    client, token, line, monkeypatch, body, failure, stored
+):
+    monkeypatch.setattr(csv_import, "CHUNK_ROWS", 1)
+    response = upload(client, token, body(line))
+    store(response.json()["id"])
+    answer = show(client, token, response.json()["url"]).json()
+    assert (answer["status"], answer["failure"], answer["new"]) == ("failed", failure, stored)
+    assert UsageRecord.objects.count() == stored
+
+
+def test_the_sweep_removes_files_no_import_needs_after_a_day(client, token, line, import_dir):
+    response = upload(client, token, csv_text([record(line, 1)]))
+    queued = UsageImport.objects.get(pk=response.json()["id"])
+    left_behind = import_dir / "0123abcd.csv"  # an upload cut off by a killed web process
+    left_behind.write_text("iccid\n")
+    now = timezone.now()
+    assert import_files_orphaned_remove(at=now) == 0
+    assert import_files_orphaned_remove(at=now + dt.timedelta(days=1, minutes=1)) == 1
+    assert stored_files(import_dir) == [queued.file_name]  # still queued: kept
