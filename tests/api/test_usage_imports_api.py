@@ -205,9 +205,9 @@ def test_another_tokens_import_is_not_found_and_unchanged(client, token, line):
         PROBLEM,
         "Not Found",
     )
-    assert (
-        show(client, token, url.replace(url[-36:], "00000000-0000-0000-0000-000000000000")).status_code == 404
-    )
+    unknown = url.replace(url[-36:], "00000000-0000-0000-0000-000000000000")
+    assert show(client, token, unknown).status_code == 404
+    assert client.get(url).status_code == 401  # no token at all
     # The same file from the other token is its own import.
     own = upload(client, other, csv_text([record(line, 1)]))
     assert own.status_code == 202
