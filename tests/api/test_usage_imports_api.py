@@ -10,11 +10,16 @@ import json
 from pathlib import Path
 
 import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
 from django.db.models import Sum
 from django.utils import timezone
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
 
 from esimdash.units import MB
 from tests.api.conftest import PROBLEM
+from tests.api.test_api_fuzz import _operation_fuzz, connection_kept, unthrottled  # noqa: F401 (fixtures)
 from tests.factories import make_line
 from usage import csv_import, imports
 from usage.csv_import import COLUMNS
@@ -384,3 +389,25 @@ def test_the_sweep_removes_files_no_import_needs_after_a_day(client, token, line
     assert import_files_orphaned_remove(at=now) == 0
     assert import_files_orphaned_remove(at=now + dt.timedelta(days=1, minutes=1)) == 1
     assert stored_files(import_dir) == [queued.file_name]  # still queued: kept
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("unthrottled", "connection_kept")
+def test_the_import_endpoints_never_answer_5xx_and_refuse_with_problems():
+    """Fuzzed from the OpenAPI schema, as the other endpoints are (tests/api/test_api_fuzz.py)."""
+    token = integration_token_create(name="fuzz")[1]
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
+    seen = {}
+    for path, method in (("/api/v1/usage/imports", "POST"), ("/api/v1/usage/imports/{import_id}", "GET")):
+        operation = schema[path][method]
+        generated = st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)
+        )
+        statuses = seen.setdefault(f"{method} {path}", set())
+        _operation_fuzz(generated, token, statuses)()
+    # schemathesis streams the file without a Content-Length (411, as a chunked upload is): what
+    # is stored is tested above, with the test client.
+    assert seen == {
+        "POST /api/v1/usage/imports": {401, 411},
+        "GET /api/v1/usage/imports/{import_id}": {401, 404},
+    }, seen

@@ -119,9 +119,13 @@ def import_create(request: HttpRequest, response: HttpResponse):
     return Status(202 if created else 200, body)
 
 
-def _import_for_token(token: IntegrationToken, import_id: uuid.UUID) -> UsageImport:
-    """The token's own import; another token's is Not Found, as one that does not exist."""
-    usage_import = UsageImport.objects.filter(pk=import_id, token=token).first()
+def _import_for_token(token: IntegrationToken, import_id: str) -> UsageImport:
+    """The token's own import; another token's is Not Found, as one that does not exist (and an id
+    that is no UUID: the path takes any text, so that it too is answered as a problem)."""
+    try:
+        usage_import = UsageImport.objects.filter(pk=uuid.UUID(import_id), token=token).first()
+    except ValueError:
+        usage_import = None
     if usage_import is None:
         raise Problem(404, "Not Found")
     return usage_import
@@ -135,12 +139,12 @@ def _percent(usage_import: UsageImport) -> float:
 
 
 @router.get(
-    "/usage/imports/{uuid:import_id}",
+    "/usage/imports/{import_id}",
     response={200: ImportOut, **problems(404)},
     url_name="usage_import_show",
     summary="Follow an import: progress, counts and errors by line",
 )
-def import_show(request: HttpRequest, import_id: uuid.UUID):
+def import_show(request: HttpRequest, import_id: str):
     usage_import = _import_for_token(request.auth, import_id)  # type: ignore[attr-defined]
     return {
         "id": usage_import.pk,
