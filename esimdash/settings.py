@@ -357,6 +357,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "reminders-send": {"task": "alerts.tasks.reminders_send", "schedule": 3600.0},
     "gift-codes-expire": {"task": "family.tasks.gift_codes_expire", "schedule": 60.0},
     "health-heartbeat": {"task": "esimdash.health.heartbeat", "schedule": 30.0},
+    "usage-imports-resume": {"task": "usage.tasks.usage_imports_resume", "schedule": 60.0},
 }
 
 # --- The demo usage simulator --------------------------------------------------------------------------
@@ -408,6 +409,14 @@ INGEST_MAX_PERIOD_SECONDS = env.int("INGEST_MAX_PERIOD_SECONDS", default=3_600)
 INGEST_FUTURE_TOLERANCE_SECONDS = env.int("INGEST_FUTURE_TOLERANCE_SECONDS", default=300)
 INGEST_LATE_WINDOW_DAYS = env.int("INGEST_LATE_WINDOW_DAYS", default=35)
 INGEST_RATE_LIMIT = env.str("INGEST_RATE_LIMIT", default="600/m")
+# Background imports (POST /api/v1/usage/imports, `import_usage --queue`): the files wait in this
+# directory, shared by the web and worker processes, until their import ends.
+USAGE_IMPORT_DIR = Path(env.str("USAGE_IMPORT_DIR", default=str(VAR_DIR / "imports")))
+USAGE_IMPORT_MAX_BYTES = env.int("USAGE_IMPORT_MAX_BYTES", default=5 * 1024**3)
+# A worker stores chunks for this long, then queues the rest as a new task (under the task time limit).
+USAGE_IMPORT_SLICE_SECONDS = env.int("USAGE_IMPORT_SLICE_SECONDS", default=120)
+# A running import with no chunk stored for this long lost its worker: the minute sweep resumes it.
+USAGE_IMPORT_STALE_SECONDS = env.int("USAGE_IMPORT_STALE_SECONDS", default=600)
 # --- Provisioning API (docs/api.md) ---
 PROVISION_RATE_LIMIT = env.str("PROVISION_RATE_LIMIT", default="600/m")
 # An Idempotency-Key's stored answer is kept this long (swept by usage.tasks.idempotency_keys_expire).

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.utils.decorators import method_decorator
 
 from plans.admin import ReadOnlyAdmin
-from usage.models import Device, IntegrationToken, SimulatedLine, UsageRecord
+from usage.models import Device, IntegrationToken, SimulatedLine, UsageImport, UsageRecord
 from usage.tokens import integration_token_create
 
 
@@ -23,6 +23,25 @@ class UsageRecordAdmin(ReadOnlyAdmin):
     date_hierarchy = "period_start"
     # Counting every row of a large table is slow; the admin shows "more than" instead.
     show_full_result_count = False
+
+
+@admin.register(UsageImport)
+class UsageImportAdmin(ReadOnlyAdmin):
+    """Background imports, as GET /api/v1/usage/imports/{id} shows them; written only by their worker."""
+
+    list_display = (
+        "id",
+        "token",
+        "format",
+        "status",
+        "rows_read",
+        "new",
+        "duplicate",
+        "invalid",
+        "created_at",
+    )
+    list_filter = ("status", "format")
+    date_hierarchy = "created_at"
 
 
 @admin.register(SimulatedLine)

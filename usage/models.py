@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -225,3 +227,67 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.token_id})"
+
+
+class UsageImport(models.Model):
+    """A file of usage records sent to be stored in the background (`POST /api/v1/usage/imports`
+    or `import_usage --queue`), and how far its storing got. Each chunk of rows is stored in one
+    transaction with this row's progress, so the resume point always matches what is stored."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        NDJSON = "ndjson", "NDJSON"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    token = models.ForeignKey(
+        IntegrationToken,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The token that sent the file; empty for the import_usage command.",
+    )
+    format = models.CharField(max_length=8, choices=Format.choices)
+    file_name = models.CharField(
+        max_length=100, help_text="The stored file, in USAGE_IMPORT_DIR, until the import ends."
+    )
+    file_key = models.CharField(max_length=64, help_text="SHA-256 of the file as it was sent.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    failure = models.CharField(max_length=300, blank=True, help_text="Why the whole file was refused.")
+    bytes_total = models.BigIntegerField()
+    bytes_done = models.BigIntegerField(default=0)
+    rows_read = models.BigIntegerField(default=0)
+    new = models.BigIntegerField(default=0)
+    duplicate = models.BigIntegerField(default=0)
+    invalid = models.BigIntegerField(default=0)
+    errors = models.JSONField(default=list, help_text="The first 100 problems: {line, field, message}.")
+    resume_line = models.BigIntegerField(default=0, help_text="The file line of the last row stored.")
+    resume_offset = models.BigIntegerField(
+        default=0, help_text="Bytes of the (uncompressed) file up to the end of that line."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    progress_at = models.DateTimeField(
+        null=True, blank=True, help_text="The last chunk's commit: a running import silent long is resumed."
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["token", "file_key"], condition=Q(token__isnull=False), name="usage_import_once"
+            ),
+            models.UniqueConstraint(
+                fields=["file_key"], condition=Q(token__isnull=True), name="usage_import_once_by_command"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "progress_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.format} import {self.pk} ({self.status})"

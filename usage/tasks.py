@@ -8,6 +8,12 @@ from django.utils import timezone
 from plans.models import Grant, Line, Plan, Pool
 from plans.services import cycle_grants_ensure
 from usage.carry_over import carry_overs_settle
+from usage.imports import (
+    import_files_orphaned_remove,
+    usage_import_request,
+    usage_import_store,
+)
+from usage.imports import usage_imports_resume as imports_resume
 from usage.models import IdempotencyKey
 from usage.partitions import month_start, next_month, partitions_ensure
 from usage.services import usage_prune
@@ -93,3 +99,23 @@ def idempotency_keys_expire() -> int:
     before = timezone.now() - dt.timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=before).delete()
     return deleted
+
+
+# acks_late and reject_on_worker_lost are the project's defaults (settings), named here because
+# this task relies on them: a slice killed mid-chunk is delivered again (or found by the sweep)
+# and starts from the last chunk committed.
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def usage_import_run(import_id: str) -> None:
+    """Stores a background import for USAGE_IMPORT_SLICE_SECONDS, then queues the rest as a new
+    task, so a big file never meets the task time limit and other work gets its turn."""
+    if usage_import_store(import_id=import_id, budget_seconds=settings.USAGE_IMPORT_SLICE_SECONDS):
+        usage_import_request(import_id)
+
+
+@shared_task
+def usage_imports_resume() -> int:
+    """Beat, every minute: imports whose worker died (or whose task was lost) are queued again, and
+    files left behind by a killed process are removed. Returns the imports queued."""
+    now = timezone.now()
+    import_files_orphaned_remove(at=now)
+    return imports_resume(at=now)

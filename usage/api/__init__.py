@@ -6,7 +6,7 @@ write honours an Idempotency-Key (usage.api.idempotency). docs/api.md says it fo
 
 from ninja import NinjaAPI
 
-from usage.api import catalog, ingest, lines, orders
+from usage.api import catalog, imports, ingest, lines, orders
 from usage.api.auth import INGEST, INGEST_THROTTLE
 from usage.api.problems import problems_install
 
@@ -26,6 +26,7 @@ api = NinjaAPI(
 )
 problems_install(api)
 api.add_router("", ingest.router)
+api.add_router("", imports.router)
 api.add_router("", lines.router)
 api.add_router("", catalog.router)
 api.add_router("", orders.router)

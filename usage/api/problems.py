@@ -28,7 +28,9 @@ HTTP_TITLES = {
     403: "Forbidden",
     404: "Not Found",
     409: "Conflict",
+    411: "Length Required",
     413: "Content Too Large",
+    415: "Unsupported Media Type",
     422: "Unprocessable Content",
     429: "Too Many Requests",
 }
