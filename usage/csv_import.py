@@ -94,7 +94,7 @@ def _typed_payload(row: dict[str, Any]) -> tuple[UsageRecordPayload | None, list
         return None, [(".".join(map(str, e["loc"])) or "row", e["msg"]) for e in error.errors()]
 
 
-def _chunks(reader: csv.DictReader) -> Iterator[list[tuple[int, dict[str, str]]]]:
+def rows_in_chunks(reader: csv.DictReader) -> Iterator[list[tuple[int, dict[str, str]]]]:
     chunk: list[tuple[int, dict[str, str]]] = []
     for row in reader:
         chunk.append((reader.line_num, row))
@@ -131,8 +131,8 @@ def usage_csv_import(
         with transaction.atomic():
             position = 0
             # Each chunk is read and checked in a thread while the database stores the one before.
-            for parsed, read_to in _one_ahead(_parsed_chunks(reader, raw)):
-                _chunk_store(
+            for parsed, read_to in one_ahead(_parsedrows_in_chunks(reader, raw)):
+                parsed_chunk_store(
                     parsed, summary, skip_invalid=skip_invalid, rejects=rejects, check_only=check_only
                 )
                 if progress:
@@ -158,8 +158,8 @@ def chunk_import(
     """Checks and stores one chunk of rows, each with the number of its line in the file, adding
     to `summary`. Rows are a CSV's text fields, or with `typed` a JSON object's values, checked as
     strictly as the API checks them (NDJSON)."""
-    _chunk_store(
-        _chunk_parse(chunk, typed=typed),
+    parsed_chunk_store(
+        chunk_parse(chunk, typed=typed),
         summary,
         skip_invalid=skip_invalid,
         rejects=rejects,
@@ -168,7 +168,7 @@ def chunk_import(
 
 
 @dataclass
-class _ParsedChunk:
+class ParsedChunk:
     """A chunk read and checked as far as can be without the database."""
 
     rows: dict[int, dict[str, Any]]
@@ -180,7 +180,7 @@ class _ParsedChunk:
     batch: PreparedBatch
 
 
-def _chunk_parse(chunk: list[tuple[int, dict[str, Any]]], *, typed: bool) -> _ParsedChunk:
+def chunk_parse(chunk: list[tuple[int, dict[str, Any]]], *, typed: bool) -> ParsedChunk:
     lines, payloads, row_errors = [], [], {}
     for line_number, row in chunk:
         payload, problems = _typed_payload(row) if typed else _to_payload(row)
@@ -190,19 +190,19 @@ def _chunk_parse(chunk: list[tuple[int, dict[str, Any]]], *, typed: bool) -> _Pa
             lines.append(line_number)
             payloads.append(payload)
     batch = batch_prepare(payloads, now=timezone.now())
-    return _ParsedChunk(dict(chunk), lines, payloads, row_errors, batch)
+    return ParsedChunk(dict(chunk), lines, payloads, row_errors, batch)
 
 
-def _parsed_chunks(reader: csv.DictReader, raw: IO[bytes]) -> Iterator[tuple[_ParsedChunk, int]]:
+def _parsedrows_in_chunks(reader: csv.DictReader, raw: IO[bytes]) -> Iterator[tuple[ParsedChunk, int]]:
     """Each chunk parsed, with how far into the file (in bytes) it was read."""
-    for chunk in _chunks(reader):
-        yield _chunk_parse(chunk, typed=False), raw.tell()
+    for chunk in rows_in_chunks(reader):
+        yield chunk_parse(chunk, typed=False), raw.tell()
 
 
 _END = object()
 
 
-def _one_ahead[T](items: Iterator[T]) -> Iterator[T]:
+def one_ahead[T](items: Iterator[T]) -> Iterator[T]:
     """The items, each next one worked out in a thread while the caller uses this one. The thread
     only parses (Python); the caller waits on the database, which lets it run."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-reader") as reader:
@@ -212,8 +212,8 @@ def _one_ahead[T](items: Iterator[T]) -> Iterator[T]:
             yield item  # type: ignore[misc]
 
 
-def _chunk_store(
-    parsed: _ParsedChunk, summary: ImportSummary, *, skip_invalid: bool, rejects: Any, check_only: bool
+def parsed_chunk_store(
+    parsed: ParsedChunk, summary: ImportSummary, *, skip_invalid: bool, rejects: Any, check_only: bool
 ) -> None:
     summary.read += len(parsed.rows)
     row_errors = parsed.row_errors

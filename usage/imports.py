@@ -27,7 +27,17 @@ from django.utils import timezone
 
 from esimdash.celery import app as celery_app
 from usage import csv_import
-from usage.csv_import import COLUMNS, MAX_REPORTED, ImportSummary, RowError, _chunks, chunk_import
+from usage.csv_import import (
+    COLUMNS,
+    MAX_REPORTED,
+    ImportSummary,
+    ParsedChunk,
+    RowError,
+    chunk_parse,
+    one_ahead,
+    parsed_chunk_store,
+    rows_in_chunks,
+)
 from usage.models import IntegrationToken, UsageImport
 
 logger = logging.getLogger(__name__)
@@ -205,7 +215,7 @@ def _csv_chunks(stream: IO[bytes], task: UsageImport, position: Position) -> Ite
     lines = _Lines(stream, offset=start_offset, line=start_line)
     reader = csv.DictReader(lines, fieldnames=header)
     try:
-        for chunk in _chunks(reader):
+        for chunk in rows_in_chunks(reader):
             rows = [(start_line + line_number, row) for line_number, row in chunk]
             yield _Chunk(
                 rows,
@@ -289,7 +299,7 @@ def _unreadable_report(summary: ImportSummary, line_number: int, message: str) -
         summary.errors.append(RowError(line_number, "row", message))
 
 
-def _chunk_store(task: UsageImport, chunk: _Chunk, summary: ImportSummary) -> bool:
+def _chunk_store(task: UsageImport, chunk: _Chunk, parsed: ParsedChunk, summary: ImportSummary) -> bool:
     """Stores one chunk and the import's progress in one transaction. False, storing nothing,
     when another run of the import has moved it on (or ended it) meanwhile."""
     with transaction.atomic():
@@ -303,9 +313,7 @@ def _chunk_store(task: UsageImport, chunk: _Chunk, summary: ImportSummary) -> bo
         for line_number, message in chunk.unreadable:
             _unreadable_report(summary, line_number, message)
         if chunk.rows:
-            chunk_import(
-                chunk.rows, summary, skip_invalid=True, typed=task.format == UsageImport.Format.NDJSON
-            )
+            parsed_chunk_store(parsed, summary, skip_invalid=True, rejects=None, check_only=False)
         summary.errors[reported:] = sorted(summary.errors[reported:], key=lambda error: error.line_number)
         progress = {
             "rows_read": summary.read,
@@ -353,9 +361,11 @@ def usage_import_store(*, import_id: uuid.UUID | str, budget_seconds: float) -> 
     summary = usage_import_summary(task)
     deadline = time.monotonic() + budget_seconds
     try:
+        typed = task.format == UsageImport.Format.NDJSON
         with _chunks_of(task) as chunks:
-            for chunk in chunks:
-                if not _chunk_store(task, chunk, summary):
+            # Each chunk is read and checked in a thread while the database stores the one before.
+            for chunk, parsed in one_ahead((chunk, chunk_parse(chunk.rows, typed=typed)) for chunk in chunks):
+                if not _chunk_store(task, chunk, parsed, summary):
                     return False
                 if time.monotonic() > deadline:
                     return True

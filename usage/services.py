@@ -119,7 +119,7 @@ def _prepared(rows: list[StagedRecord], clock_problems: dict[int, list[tuple[str
         if key in seen:
             repeats.append(row.position)
         seen.add(key)
-    starts = [row.period_start for row in rows]
+    starts = [row.period_start for row in rows] or [dt.datetime.min.replace(tzinfo=dt.UTC)]  # none: unused
     return PreparedBatch(rows, clock_problems, repeats, min(starts), max(starts), copy_text(rows))
 
 

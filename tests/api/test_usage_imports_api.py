@@ -345,7 +345,8 @@ def test_a_run_behind_another_stores_nothing(client, token, line, monkeypatch):
     behind = UsageImport.objects.get(pk=queued.pk)
     assert usage_import_store(import_id=queued.pk, budget_seconds=0) is True  # the other run moves on
     chunk = imports._Chunk(rows=[(4, record(line, 3))], end_line=5, end_offset=1, bytes_done=1)
-    assert imports._chunk_store(behind, chunk, imports.usage_import_summary(behind)) is False
+    parsed = csv_import.chunk_parse(chunk.rows, typed=True)
+    assert imports._chunk_store(behind, chunk, parsed, imports.usage_import_summary(behind)) is False
     store(queued.pk)
     queued.refresh_from_db()
     assert (queued.status, queued.rows_read, queued.new, queued.duplicate) == ("done", 5, 5, 0)
