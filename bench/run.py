@@ -23,12 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.floor import measure_sql_floor  # noqa: E402
+from bench.imports import import_arrival_to_balance_latencies, import_upload_rate, p99  # noqa: E402
 from tests.services import free_port, running_postgresql, running_redis  # noqa: E402
 
 LINES = 2_000
 TARGETS = {
     "api_ingest_vs_floor": (">=", 0.8),
     "csv_import_vs_floor": (">=", 0.9),
+    "import_arrival_to_balance_p99_s": ("<=", 2.0),
+    "poll_unchanged_vs_floor": ("<=", 1.2),
     "dashboard_vs_floor": ("<=", 2.0),
     "dashboard_10m_vs_100k": ("<=", 1.2),
     "csv_import_peak_rss_mb": ("<=", 300.0),
@@ -732,6 +735,16 @@ def ingest_phase(base: str, lines, now: dt.datetime, env: dict[str, str], args, 
     checked = (csv_count / run_import(csv_path, env, "--check")) / floor_rate
     details["csv_check_only_vs_floor"] = checked
     log(f"import_usage --check (reads and checks, writes nothing): {checked:.2f} x the floor")
+    background_import_phase(base, token, lines, csv_path, csv_count, copy_rate, floor_rate, now, details)
+    log("arrival to balance, with ingestion at 80 % of the floor meanwhile")
+    arrival = import_arrival_to_balance_latencies(base, token, lines, floor_records_per_s=floor_rate)
+    results["import_arrival_to_balance_p99_s"] = p99(arrival.imports)
+    details.update(
+        api_arrival_to_balance_p99_s=p99(arrival.api),
+        arrival_load_vs_floor=arrival.load_records_per_s / floor_rate,
+    )
+    log(f"import_arrival_to_balance_p99_s = {p99(arrival.imports):.3f} (API: {p99(arrival.api):.3f})")
+    wait_for_evaluations()
 
     rows_per_mb = csv_count / (csv_path.stat().st_size / 1e6)
     peaks = {}
@@ -744,6 +757,39 @@ def ingest_phase(base: str, lines, now: dt.datetime, env: dict[str, str], args, 
     results["csv_import_peak_rss_mb"] = peaks["big"][1]
     details["csv_mb_and_peak_rss_mb"] = peaks
     log(f"csv_import_peak_rss_mb = {peaks}")
+
+
+def background_import_phase(
+    base: str,
+    token: str,
+    lines,
+    csv_path: Path,
+    csv_count: int,
+    copy_rate: float,
+    floor_rate: float,
+    now,
+    details,
+) -> None:
+    """POST /api/v1/usage/imports of the CSV file again (new keys): the upload's rate until its 202,
+    in rows/s against COPY's, then the worker's rate storing it, against the floor."""
+    from usage.models import UsageImport
+
+    write_csv(csv_path, lines, csv_count, now, "background")
+    log(f"background import of {csv_count:,} rows: the upload")
+    upload_rate = import_upload_rate(base, token, csv_path) * csv_count / csv_path.stat().st_size
+    details["import_upload_vs_copy"] = upload_rate / copy_rate
+    log(f"the upload answered 202 at {upload_rate / copy_rate:.2f} x COPY's rows/s")
+    deadline = time.monotonic() + 1800
+    while (task := UsageImport.objects.latest("created_at")).status not in ("done", "failed"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the background import did not end")
+        time.sleep(0.2)
+    assert task.new == csv_count, f"the background import stored {task.new} of {csv_count}"
+    assert task.started_at is not None
+    assert task.finished_at is not None
+    stored_rate = csv_count / (task.finished_at - task.started_at).total_seconds()
+    details["background_import_vs_floor"] = stored_rate / floor_rate
+    log(f"the worker stored it at {stored_rate / floor_rate:.2f} x the floor ({stored_rate:,.0f} rows/s)")
 
 
 def big_file_phase(lines, now: dt.datetime, env: dict[str, str], args, results, details) -> None:
