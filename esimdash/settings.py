@@ -11,6 +11,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -345,6 +346,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Background imports have a queue of their own, which every worker (started without -Q) takes too,
+# turn about with the default one: each ingested batch queues an evaluation of its lines, and under
+# a steady feed an import would otherwise wait behind all of them.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("imports"))
+CELERY_TASK_ROUTES = {"usage.tasks.usage_import_run": {"queue": "imports"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {

@@ -132,3 +132,15 @@ def test_a_worker_killed_mid_import_is_resumed_without_loss_or_duplicates(
     assert HourlyUsage.objects.aggregate(**total) == expected
     assert DailyUsage.objects.aggregate(**total) == expected
     assert list(import_dir.iterdir()) == []
+
+
+def test_imports_go_to_a_queue_of_their_own_that_every_worker_takes():
+    """Behind a steady feed, each batch's evaluation task would queue ahead of an import."""
+    from esimdash.celery import app
+
+    route = app.amqp.router.route({}, "usage.tasks.usage_import_run")
+    assert (route["queue"].name, app.amqp.router.route({}, "alerts.tasks.evaluate_lines")["queue"].name) == (
+        "imports",
+        "celery",
+    )
+    assert sorted(app.amqp.queues) == ["celery", "imports"]  # a worker without -Q consumes these
