@@ -10,7 +10,7 @@ import redis.exceptions
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
 from esimdash.accounts.requests import AuthenticatedHttpRequest
+from esimdash.polls import poll_match, poll_tag, tagged, unchanged_response
 from esimdash.ratelimit import RateLimitHit, rate_limit_hit
 from plans.models import Line, Order
 from plans.selectors import line_get_for_user, lines_for_user
@@ -28,6 +29,7 @@ from usage.claims import ClaimError, line_claim
 from usage.forms import BuyForm, LineClaimForm
 from usage.history import DEFAULT_RANGE, RANGES, export_rows, history_chart, usage_history
 from usage.orders import OrderError, add_ons_for, order_place, orders_for_user, orders_on_the_way
+from usage.polls import LineVersion, card_fresh_until, history_fresh_until, history_state, line_versions
 from usage.summaries import LineSummary, line_summaries
 
 logger = logging.getLogger(__name__)
@@ -59,43 +61,88 @@ def _bad_range() -> HttpResponseBadRequest:
     return HttpResponseBadRequest(f"Unknown range: choose one of {', '.join(RANGES)}.")
 
 
+def _line_version(request: AuthenticatedHttpRequest, line_id: int, at: dt.datetime) -> LineVersion:
+    """The user's own line with its poll version, or 404 (`line_get_for_user`'s rule)."""
+    versions = line_versions(lines_for_user(request.user).filter(pk=line_id), at=at)
+    if not versions:
+        raise Http404("No such line.")
+    return versions[0]
+
+
+def _card_tag(version: LineVersion, summary: LineSummary) -> str:
+    return poll_tag(version.state, card_fresh_until(version, summary))
+
+
+def _spared(
+    request: AuthenticatedHttpRequest, line: Line, state: str, now: dt.datetime
+) -> HttpResponse | None:
+    """The empty answer to a poll whose tag still matches; None when the fragment must be drawn.
+    An expired line's poll is always drawn: its answer (286) is what stops the polling."""
+    if line.status == Line.Status.EXPIRED or (tag := poll_match(request, state, now=now)) is None:
+        return None
+    return unchanged_response(request, tag)
+
+
 @login_required
 @require_GET
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
-    summaries = _cards(list(lines_for_user(request.user)))
-    return render(request, "usage/home.html", {"summaries": summaries, **_refresh()})
+    now = timezone.now()
+    versions = line_versions(lines_for_user(request.user), at=now)
+    summaries = _cards([version.line for version in versions], at=now)
+    cards = [
+        (summary, _card_tag(version, summary)) for version, summary in zip(versions, summaries, strict=True)
+    ]
+    return render(request, "usage/home.html", {"summaries": summaries, "cards": cards, **_refresh()})
 
 
 @login_required
 @require_GET
 def line_card(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
-    """One line's card, polled by the dashboard to follow new usage without a page reload."""
-    line = line_get_for_user(request.user, line_id)
-    (summary,) = _cards([line])
-    return _polled(request, "usage/home.html#line_card", {"summary": summary, **_refresh()}, line)
+    """One line's card, polled by the dashboard to follow new usage without a page reload. A poll
+    carrying the tag of the card it has gets an empty answer while nothing changed
+    (usage/polls.py)."""
+    now = timezone.now()
+    version = _line_version(request, line_id, now)
+    if spared := _spared(request, version.line, version.state, now):
+        return spared
+    (summary,) = _cards([version.line], at=now)
+    tag = _card_tag(version, summary)
+    context = {"summary": summary, "poll_tag": tag, **_refresh()}
+    return tagged(_polled(request, "usage/home.html#line_card", context, version.line), tag)
 
 
 @login_required
 @require_GET
 def line_detail(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
     """A line's charts and breakdowns over a range. The range links and the poll fetch only the
-    history part."""
-    line = line_get_for_user(request.user, line_id)
+    history part, and a poll whose tag still matches gets an empty answer."""
+    now = timezone.now()
+    version = _line_version(request, line_id, now)
+    line = version.line
     if (range_key := _chosen_range(request)) is None:
         return _bad_range()
-    now = timezone.now()
+    fragment = request.htmx and not request.htmx.boosted
+    state = history_state(version, range_key)
+    if fragment and (spared := _spared(request, line, state, now)):
+        return spared
     history = usage_history(line, range_key=range_key, at=now)
     chart = history_chart(history, tz=timezone.get_current_timezone(), language=translation.get_language())
+    history_tag = poll_tag(state, history_fresh_until(version, now))
     context = {
         "history": history,
         "chart": chart,
         "ranges": RANGES.values(),
+        "history_tag": history_tag,
         **_refresh(),
     }
-    if request.htmx and not request.htmx.boosted:
-        return _polled(request, "usage/line_detail.html#history", context, line)
+    if fragment:
+        return tagged(_polled(request, "usage/line_detail.html#history", context, line), history_tag)
     (summary,) = _cards([line], at=now)
-    context |= {"summary": summary, "advice": plan_advice(line, at=now)}
+    context |= {
+        "summary": summary,
+        "poll_tag": _card_tag(version, summary),
+        "advice": plan_advice(line, at=now),
+    }
     return render(request, "usage/line_detail.html", context)
 
 
