@@ -2,12 +2,13 @@
 computing a balance, so that a poll finding nothing changed is answered with no body.
 
 A version has two halves. The *state* is a digest of every row the fragment's figures come from,
-read in two small queries: the line (status, last usage, time zone, plan), its ledger and its
-pools' (counts, newest ids and sums of grants, gift entries and reversals), its orders waiting, and
-its pools' memberships with each member line's last usage. The *fresh-until* instant is when time
-alone would change the fragment (a new hour for the pace, a local midnight for "today", a lot
-starting or expiring, one day less left, the "no new usage for …" notice). The tag the fragment
-carries is both, signed: a poll matches while the state is the same and the instant has not come.
+read in one query (two for a line that was ever in a pool): the line (status, last usage, its count
+of records in the late window, time zone, plan), its ledger (counts, newest ids and sums of grants,
+gift entries and reversals), its orders waiting, and its pools' memberships with each member
+line's usage and the pool's ledger. The *fresh-until* instant is when time alone would change the
+fragment (a new hour for the pace, a local midnight for "today", a lot starting or expiring, one
+day less left, the "no new usage for …" notice). The tag the fragment carries is both, signed
+(esimdash/polls.py): a poll matches while the state is the same and the instant has not come.
 docs/architecture.md ("Polls") lists the inputs and why each is there."""
 
 import datetime as dt
@@ -18,23 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import (
-    DateTimeField,
-    Exists,
-    F,
-    Func,
-    IntegerField,
-    Min,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-)
-from django.utils import timezone, translation
+from django.db import connection
+from django.db.models import Min, Q
+from django.utils import dateparse, timezone, translation
 
 from esimdash.clock import hour_floor, local_midnight
-from plans.models import GiftEntry, Grant, GrantReversal, Line, Order, PoolMember
-from usage.models import Device, UsageRecord
+from plans.models import Carrier, GiftEntry, Grant, GrantReversal, Line, Order, Plan, Pool, PoolMember
+from usage.models import DailyUsage, Device, UsageRecord
 from usage.summaries import STALE_AFTER, LineSummary
 
 # Raised when a fragment's template changes what it shows from the same rows, so that tags
@@ -43,192 +34,195 @@ SCHEMA = 1
 
 _MINUTE = dt.timedelta(minutes=1)
 
-_LEDGER_FIELDS = (
-    "grants_count",
-    "grants_last",
-    "grants_bytes",
-    "grants_settled",
-    "entries_count",
-    "entries_last",
-    "reversals_last",
-)
-_BOUNDARY_FIELDS = ("next_lot_start", "next_lot_expiry", "next_reversal")
+
+def _ledger_sql(owner_column: str, ref: str) -> tuple[list[str], list[str]]:
+    """What an owner's (a line's or a pool's) lots add up to, and when the next one starts, expires
+    or is reversed: scalar subqueries, and the names of their parameters. A grant is written once,
+    but a carry-over's amount is settled later: its sum and newest settlement catch that; gift
+    entries and reversals only ever add rows."""
+    grant, entry, reversal = (model._meta.db_table for model in (Grant, GiftEntry, GrantReversal))
+    grants = f"FROM {grant} g WHERE g.{owner_column} = {ref}"
+    entries = f"FROM {entry} e JOIN {grant} g ON g.id = e.grant_id WHERE g.{owner_column} = {ref}"
+    reversals = f"FROM {reversal} r JOIN {grant} g ON g.id = r.grant_id WHERE g.{owner_column} = {ref}"
+    columns = [
+        f"(SELECT COUNT(*) {grants})",
+        f"(SELECT MAX(g.id) {grants})",
+        f"(SELECT SUM(g.amount_bytes) {grants})",
+        f"(SELECT MAX(g.settled_at) {grants})",
+        f"(SELECT COUNT(*) {entries})",
+        f"(SELECT MAX(e.id) {entries})",
+        f"(SELECT MAX(r.id) {reversals})",
+        # The instants, last: they are boundaries, not state.
+        f"(SELECT MIN(g.starts_at) {grants} AND g.starts_at > %(at)s)",
+        f"(SELECT MIN(g.expires_at) {grants} AND g.expires_at > %(at)s)",
+        f"(SELECT MIN(r.at) {reversals} AND r.at > %(at)s)",
+    ]
+    return columns, ["at", "at", "at"]
 
 
-def _scalar(queryset: QuerySet, function: str, column: str, output_field) -> Subquery:
-    """`(SELECT function(column) FROM … WHERE …)`: a Func, not an aggregate, so no GROUP BY."""
-    return Subquery(
-        queryset.order_by()
-        .annotate(value=Func(F(column), function=function, output_field=output_field))
-        .values("value")[:1]
+_LEDGER_BOUNDARIES = 3
+
+
+def _records_sql(ref: str) -> str:
+    """How many records the line's daily rollups hold from before the late window to now: any
+    record stored, late ones included, adds one (the line's last-updated time moves only for a
+    newer record). No record can arrive for a day before the window, so the days summed are all
+    that can change; the window's start (`since`) moves on with the hour, when tags go stale."""
+    daily = DailyUsage._meta.db_table
+    return f"(SELECT SUM(d.records) FROM {daily} d WHERE d.line_id = {ref} AND d.bucket_start >= %(since)s)"  # noqa: S608
+
+
+def _line_sql(one_line: bool) -> str:
+    line, plan, carrier = (model._meta.db_table for model in (Line, Plan, Carrier))
+    order, member = Order._meta.db_table, PoolMember._meta.db_table
+    ledger, _params = _ledger_sql("line_id", "l.id")
+    waiting = f"FROM {order} o WHERE o.line_id = l.id AND o.state = %(requested)s"
+    columns = [
+        # State: what the card shows of the line and its plan; a record arriving (last usage, and
+        # the count of records for a late one); the ledger; data bought and on its way.
+        "l.id, l.time_zone, l.nickname, l.iccid, l.status, l.status_reason, l.status_changed_at",
+        "l.usage_updated_at, l.cycle_start_day, l.activated_at, l.expires_at",
+        "p.id, p.name, p.kind, p.allowance_bytes, p.daily_fair_use_bytes, c.name",
+        _records_sql("l.id"),
+        f"(SELECT COUNT(*) {waiting})",
+        f"(SELECT MAX(o.id) {waiting})",
+        f"EXISTS (SELECT 1 FROM {member} m WHERE m.line_id = l.id)",  # noqa: S608
+        *ledger,
+    ]
+    only = " AND l.id = %(line_id)s" if one_line else ""
+    return (
+        f"SELECT {', '.join(columns)} FROM {line} l JOIN {plan} p ON p.id = l.plan_id "  # noqa: S608
+        f"JOIN {carrier} c ON c.id = p.carrier_id WHERE l.owner_id = %(owner_id)s{only} "
+        "ORDER BY l.created_at, l.id"
     )
 
 
-def _ledger(owner: str, ref: str, at: dt.datetime) -> dict[str, Subquery]:
-    """What the owner's (a line's or a pool's) lots add up to, and when the next one starts, expires
-    or is reversed. A grant is written once, but a carry-over's amount is settled later: its sum and
-    newest settlement catch that; gifts and reversals only ever add rows."""
-    grants = Grant.objects.filter(**{owner: OuterRef(ref)})
-    entries = GiftEntry.objects.filter(**{f"grant__{owner}": OuterRef(ref)})
-    reversals = GrantReversal.objects.filter(**{f"grant__{owner}": OuterRef(ref)})
-    number, moment = IntegerField(), DateTimeField()
-    return {
-        "grants_count": _scalar(grants, "COUNT", "id", number),
-        "grants_last": _scalar(grants, "MAX", "id", number),
-        "grants_bytes": _scalar(grants, "SUM", "amount_bytes", number),
-        "grants_settled": _scalar(grants, "MAX", "settled_at", moment),
-        "entries_count": _scalar(entries, "COUNT", "id", number),
-        "entries_last": _scalar(entries, "MAX", "id", number),
-        "reversals_last": _scalar(reversals, "MAX", "id", number),
-        "next_lot_start": _scalar(grants.filter(starts_at__gt=at), "MIN", "starts_at", moment),
-        "next_lot_expiry": _scalar(grants.filter(expires_at__gt=at), "MIN", "expires_at", moment),
-        "next_reversal": _scalar(reversals.filter(at__gt=at), "MIN", "at", moment),
-    }
+def _members_sql(count: int) -> str:
+    line, pool, member = (model._meta.db_table for model in (Line, Pool, PoolMember))
+    ledger, _params = _ledger_sql("pool_id", "m.pool_id")
+    columns = [
+        # State: every membership of the pool (its role, cap, pause, joining and leaving), each
+        # member line's usage (last usage, records in the late window) and zone, the pool's
+        # settings, and the pool's ledger.
+        "m.line_id, m.pool_id, l.time_zone, pool.time_zone, m.joined_at, m.left_at, m.paused_until",
+        "m.id, m.role, m.cap_bytes, m.cap_action, l.usage_updated_at",
+        _records_sql("m.line_id"),
+        "pool.name, pool.plan_id, pool.owner_reserve_bytes, pool.cycle_start_day",
+        *ledger,
+    ]
+    lines = ", ".join(f"%(line{n})s" for n in range(count))
+    return (
+        f"SELECT {', '.join(columns)} FROM {member} m JOIN {line} l ON l.id = m.line_id "  # noqa: S608
+        f"JOIN {pool} pool ON pool.id = m.pool_id "
+        f"WHERE m.pool_id IN (SELECT pool_id FROM {member} WHERE line_id IN ({lines})) "
+        "ORDER BY m.pool_id, m.id"
+    )
 
 
-_LINE_FIELDS = (
-    "pk",
-    "nickname",
-    "iccid",
-    "status",
-    "status_reason",
-    "status_changed_at",
-    "usage_updated_at",
-    "evaluation_requested_at",
-    "time_zone",
-    "cycle_start_day",
-    "activated_at",
-    "expires_at",
-    "plan_id",
-    "plan.name",
-    "plan.kind",
-    "plan.allowance_bytes",
-    "plan.daily_fair_use_bytes",
-    "plan.carrier.name",
-)
-
-_MEMBER_FIELDS = (
-    "pk",
-    "pool_id",
-    "line_id",
-    "role",
-    "cap_bytes",
-    "cap_action",
-    "paused_until",
-    "joined_at",
-    "left_at",
-    "line__usage_updated_at",
-    "line__evaluation_requested_at",
-    "line__time_zone",
-    "pool__name",
-    "pool__plan_id",
-    "pool__owner_reserve_bytes",
-    "pool__cycle_start_day",
-    "pool__time_zone",
-)
+_LINE_SQL = {True: _line_sql(True), False: _line_sql(False)}
 
 
-def _attribute(line: Line, path: str) -> object:
-    value: object = line
-    for name in path.split("."):
-        value = getattr(value, name)
-    return value
+def _moment(value: object) -> dt.datetime | None:
+    """A datetime column read by raw SQL: PostgreSQL gives it aware, SQLite naive in UTC (or, out
+    of an aggregate, as text)."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, dt.datetime) else dateparse.parse_datetime(str(value))
+    if moment is None:
+        raise ValueError(f"not a datetime: {value!r}")
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=dt.UTC)
 
 
 @dataclass
 class LineVersion:
-    """A line as its card and chart are drawn from it (`line`, with its plan), and the digest of
-    everything else they read."""
+    """The digest of everything a line's card and chart are drawn from, and what the time-bound
+    part of a tag needs."""
 
-    line: Line
+    line_id: int
+    time_zone: str
+    status: str
+    orders_waiting: int
+    """Orders for the line waiting for the operator: without any, the card need not read them."""
     state: str
     usage_marks: list[dt.datetime | None]
     """The last usage of the line and of its pools' members: one in the future means records
     whose period has not begun yet, which count as time reaches them."""
     boundaries: list[dt.datetime] = field(default_factory=list)
     """Instants after the reading when a lot starts, expires or is reversed, or a membership
-    starts or ends: the figures change then without a write."""
+    starts, ends or its pause does: the figures change then without a write."""
     pool_time_zones: set[str] = field(default_factory=set)
 
 
-def line_versions(lines: QuerySet[Line], *, at: dt.datetime) -> list[LineVersion]:
-    """The lines of `lines` (a query that already says whose) with their versions: two queries
-    however many lines, and no usage read. The caller's language, time zone and refresh period
-    are part of the state: the fragment is drawn in them."""
-    annotated = list(
-        lines.annotate(
-            **_ledger("line", "pk", at),
-            ever_in_pool=Exists(PoolMember.objects.filter(line=OuterRef("pk"))),
-            orders_waiting=_scalar(
-                Order.objects.filter(line=OuterRef("pk"), state=Order.State.REQUESTED),
-                "COUNT",
-                "id",
-                IntegerField(),
-            ),
-            orders_last=_scalar(
-                Order.objects.filter(line=OuterRef("pk"), state=Order.State.REQUESTED),
-                "MAX",
-                "id",
-                IntegerField(),
-            ),
-        )
-    )
-    members = _pool_memberships([line.pk for line in annotated if line.ever_in_pool], at)
+def line_versions(*, owner_id: int, at: dt.datetime, line_id: int | None = None) -> list[LineVersion]:
+    """The versions of the owner's lines (or of the one line, if it is theirs), in the dashboard's
+    order: one query, a second for lines that were ever in a pool, and no usage read. Written in
+    SQL: building these subqueries with the ORM cost more than the whole page's other queries.
+    The viewer's language, time zone and the refresh period are part of the state: the fragment is
+    drawn in them."""
+    params = {
+        "owner_id": owner_id,
+        "line_id": line_id,
+        "requested": Order.State.REQUESTED.value,
+        "at": connection.ops.adapt_datetimefield_value(at),
+        "since": connection.ops.adapt_datetimefield_value(
+            hour_floor(at) - dt.timedelta(days=settings.INGEST_LATE_WINDOW_DAYS + 1)
+        ),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_LINE_SQL[line_id is not None], params)
+        rows = cursor.fetchall()
+    members = _pool_memberships([row[0] for row in rows if row[20]], params)
     viewer = (
         translation.get_language(),
         timezone.get_current_timezone_name(),
         settings.DASHBOARD_REFRESH_SECONDS,
     )
     versions = []
-    for line in annotated:
-        rows = members.get(line.pk, [])
-        parts = [
-            SCHEMA,
-            viewer,
-            [_attribute(line, path) for path in _LINE_FIELDS],
-            [getattr(line, name) for name in _LEDGER_FIELDS],
-            (line.orders_waiting, line.orders_last),
-            [row[: len(_MEMBER_FIELDS) + len(_LEDGER_FIELDS)] for row in rows],
-        ]
-        boundaries = [getattr(line, name) for name in _BOUNDARY_FIELDS]
-        boundaries += [moment for row in rows for moment in row[len(_MEMBER_FIELDS) + len(_LEDGER_FIELDS) :]]
-        boundaries += [
-            row[_MEMBER_FIELDS.index(name)]
-            for row in rows
-            for name in ("joined_at", "left_at", "paused_until")
+    for row in rows:
+        pool_rows = members.get(row[0], [])
+        state = repr(
+            (
+                SCHEMA,
+                viewer,
+                row[:-_LEDGER_BOUNDARIES],
+                [member[:-_LEDGER_BOUNDARIES] for member in pool_rows],
+            )
+        )
+        moments = [_moment(value) for value in row[-_LEDGER_BOUNDARIES:]]
+        moments += [
+            _moment(value) for member in pool_rows for value in (*member[4:7], *member[-_LEDGER_BOUNDARIES:])
         ]
         versions.append(
             LineVersion(
-                line=line,
-                state=hashlib.sha256(repr(parts).encode()).hexdigest(),
-                usage_marks=[line.usage_updated_at]
-                + [row[_MEMBER_FIELDS.index("line__usage_updated_at")] for row in rows],
-                boundaries=[moment for moment in boundaries if moment is not None and moment > at],
-                pool_time_zones={row[_MEMBER_FIELDS.index("pool__time_zone")] for row in rows},
+                line_id=row[0],
+                time_zone=row[1],
+                status=row[4],
+                orders_waiting=row[18],
+                state=hashlib.sha256(state.encode()).hexdigest(),
+                usage_marks=[_moment(row[7])] + [_moment(member[11]) for member in pool_rows],
+                boundaries=[moment for moment in moments if moment is not None and moment > at],
+                pool_time_zones={member[3] for member in pool_rows},
             )
         )
     return versions
 
 
-def _pool_memberships(line_ids: Sequence[int], at: dt.datetime) -> dict[int, list[tuple]]:
+def _pool_memberships(line_ids: Sequence[int], params: dict) -> dict[int, list[tuple]]:
     """Every membership of every pool the lines are or were in, with its pool's ledger, by line:
-    a pool member's figures are the pool's, drawn by all its members. One query; none for lines
-    that never joined a pool (the usual case)."""
+    a pool member's figures are the pool's, drawn by all its members. No query for lines that
+    never joined a pool (the usual case)."""
     if not line_ids:
         return {}
-    rows = list(
-        PoolMember.objects.filter(pool__in=PoolMember.objects.filter(line_id__in=line_ids).values("pool_id"))
-        .annotate(**_ledger("pool", "pool_id", at))
-        .order_by("pool_id", "pk")
-        .values_list(*_MEMBER_FIELDS, *_LEDGER_FIELDS, *_BOUNDARY_FIELDS)
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _members_sql(len(line_ids)), params | {f"line{n}": line_id for n, line_id in enumerate(line_ids)}
+        )
+        rows = cursor.fetchall()
     pools_of_line: dict[int, set[int]] = defaultdict(set)
     for row in rows:
-        if row[2] in line_ids:
-            pools_of_line[row[2]].add(row[1])
-    return {
-        line_id: [row for row in rows if row[1] in pool_ids] for line_id, pool_ids in pools_of_line.items()
-    }
+        if row[0] in line_ids:
+            pools_of_line[row[0]].add(row[1])
+    return {line_id: [row for row in rows if row[1] in pools] for line_id, pools in pools_of_line.items()}
 
 
 # --- Fresh-until: when time alone changes a fragment -----------------------------------------------
@@ -240,7 +234,7 @@ def _next_minute(since: dt.datetime, at: dt.datetime) -> dt.datetime:
 def _common_bounds(version: LineVersion, at: dt.datetime) -> list[dt.datetime]:
     """A new hour (pace, this hour, the hourly chart), a new day where the line, its pools and the
     viewer live ("today", fair use, cycles), and the ledger's and memberships' own instants."""
-    zones = {version.line.tz, timezone.get_current_timezone()}
+    zones = {zoneinfo.ZoneInfo(version.time_zone), timezone.get_current_timezone()}
     zones |= {zoneinfo.ZoneInfo(name) for name in version.pool_time_zones}
     bounds = [hour_floor(at) + dt.timedelta(hours=1), *version.boundaries]
     bounds += [local_midnight(at, zone, days=1) for zone in zones]
@@ -272,7 +266,7 @@ def history_fresh_until(version: LineVersion, at: dt.datetime) -> dt.datetime:
     part of the window still read from the raw records is its first partial hour)."""
     bounds = _common_bounds(version, at)
     lengths = {"day": dt.timedelta(hours=24), "three_days": dt.timedelta(days=3)}
-    leaving = UsageRecord.objects.filter(line=version.line).aggregate(
+    leaving = UsageRecord.objects.filter(line_id=version.line_id).aggregate(
         **{
             key: Min(
                 "period_start",
@@ -289,9 +283,7 @@ def _hour_after(moment: dt.datetime) -> dt.datetime:
     return hour_floor(moment) + dt.timedelta(hours=1)
 
 
-def history_state(version: LineVersion, range_key: str) -> str:
+def history_state(version: LineVersion, range_key: str, *, owner_id: int) -> str:
     """The chart's state: the line's, its range, and its owner's device names (the breakdowns)."""
-    devices = list(
-        Device.objects.filter(owner_id=version.line.owner_id).order_by("pk").values_list("pk", "name")
-    )
+    devices = list(Device.objects.filter(owner_id=owner_id).order_by("pk").values_list("pk", "name"))
     return hashlib.sha256(repr((version.state, range_key, devices)).encode()).hexdigest()

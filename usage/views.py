@@ -45,10 +45,11 @@ def _polled(request: AuthenticatedHttpRequest, template: str, context: dict, lin
     return render(request, template, context, status=status)
 
 
-def _cards(lines: Sequence[Line], *, at: dt.datetime | None = None) -> list[LineSummary]:
-    """The lines' card figures, each with the data bought for it and still on its way."""
+def _cards(lines: Sequence[Line], versions: dict[int, LineVersion], *, at: dt.datetime) -> list[LineSummary]:
+    """The lines' card figures, each with the data bought for it and still on its way (read only
+    for the lines whose version counts orders waiting: usually none)."""
     summaries = line_summaries(lines, at=at)
-    waiting = orders_on_the_way(lines)
+    waiting = orders_on_the_way([line for line in lines if versions[line.pk].orders_waiting])
     return [replace(summary, orders_on_the_way=tuple(waiting[summary.line.pk])) for summary in summaries]
 
 
@@ -62,8 +63,8 @@ def _bad_range() -> HttpResponseBadRequest:
 
 
 def _line_version(request: AuthenticatedHttpRequest, line_id: int, at: dt.datetime) -> LineVersion:
-    """The user's own line with its poll version, or 404 (`line_get_for_user`'s rule)."""
-    versions = line_versions(lines_for_user(request.user).filter(pk=line_id), at=at)
+    """The poll version of the user's own line, or 404 (`line_get_for_user`'s rule)."""
+    versions = line_versions(owner_id=request.user.pk, line_id=line_id, at=at)
     if not versions:
         raise Http404("No such line.")
     return versions[0]
@@ -74,11 +75,11 @@ def _card_tag(version: LineVersion, summary: LineSummary) -> str:
 
 
 def _spared(
-    request: AuthenticatedHttpRequest, line: Line, state: str, now: dt.datetime
+    request: AuthenticatedHttpRequest, version: LineVersion, state: str, now: dt.datetime
 ) -> HttpResponse | None:
     """The empty answer to a poll whose tag still matches; None when the fragment must be drawn.
     An expired line's poll is always drawn: its answer (286) is what stops the polling."""
-    if line.status == Line.Status.EXPIRED or (tag := poll_match(request, state, now=now)) is None:
+    if version.status == Line.Status.EXPIRED or (tag := poll_match(request, state, now=now)) is None:
         return None
     return unchanged_response(request, tag)
 
@@ -87,11 +88,9 @@ def _spared(
 @require_GET
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     now = timezone.now()
-    versions = line_versions(lines_for_user(request.user), at=now)
-    summaries = _cards([version.line for version in versions], at=now)
-    cards = [
-        (summary, _card_tag(version, summary)) for version, summary in zip(versions, summaries, strict=True)
-    ]
+    versions = {version.line_id: version for version in line_versions(owner_id=request.user.pk, at=now)}
+    summaries = _cards(list(lines_for_user(request.user)), versions, at=now)
+    cards = [(summary, _card_tag(versions[summary.line.pk], summary)) for summary in summaries]
     return render(request, "usage/home.html", {"summaries": summaries, "cards": cards, **_refresh()})
 
 
@@ -103,12 +102,13 @@ def line_card(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
     (usage/polls.py)."""
     now = timezone.now()
     version = _line_version(request, line_id, now)
-    if spared := _spared(request, version.line, version.state, now):
+    if spared := _spared(request, version, version.state, now):
         return spared
-    (summary,) = _cards([version.line], at=now)
+    line = line_get_for_user(request.user, line_id)
+    (summary,) = _cards([line], {line.pk: version}, at=now)
     tag = _card_tag(version, summary)
     context = {"summary": summary, "poll_tag": tag, **_refresh()}
-    return tagged(_polled(request, "usage/home.html#line_card", context, version.line), tag)
+    return tagged(_polled(request, "usage/home.html#line_card", context, line), tag)
 
 
 @login_required
@@ -118,13 +118,13 @@ def line_detail(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse
     history part, and a poll whose tag still matches gets an empty answer."""
     now = timezone.now()
     version = _line_version(request, line_id, now)
-    line = version.line
     if (range_key := _chosen_range(request)) is None:
         return _bad_range()
     fragment = request.htmx and not request.htmx.boosted
-    state = history_state(version, range_key)
-    if fragment and (spared := _spared(request, line, state, now)):
+    state = history_state(version, range_key, owner_id=request.user.pk)
+    if fragment and (spared := _spared(request, version, state, now)):
         return spared
+    line = line_get_for_user(request.user, line_id)
     history = usage_history(line, range_key=range_key, at=now)
     chart = history_chart(history, tz=timezone.get_current_timezone(), language=translation.get_language())
     history_tag = poll_tag(state, history_fresh_until(version, now))
@@ -137,7 +137,7 @@ def line_detail(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse
     }
     if fragment:
         return tagged(_polled(request, "usage/line_detail.html#history", context, line), history_tag)
-    (summary,) = _cards([line], at=now)
+    (summary,) = _cards([line], {line.pk: version}, at=now)
     context |= {
         "summary": summary,
         "poll_tag": _card_tag(version, summary),
