@@ -3,6 +3,7 @@ import datetime as dt
 import logging
 import math
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -49,7 +50,8 @@ def _cards(lines: Sequence[Line], versions: dict[int, LineVersion], *, at: dt.da
     """The lines' card figures, each with the data bought for it and still on its way (read only
     for the lines whose version counts orders waiting: usually none)."""
     summaries = line_summaries(lines, at=at)
-    waiting = orders_on_the_way([line for line in lines if versions[line.pk].orders_waiting])
+    with_orders = [line for line in lines if versions[line.pk].orders_waiting]
+    waiting = orders_on_the_way(with_orders) if with_orders else defaultdict(list)
     return [replace(summary, orders_on_the_way=tuple(waiting[summary.line.pk])) for summary in summaries]
 
 
