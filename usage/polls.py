@@ -35,32 +35,41 @@ SCHEMA = 1
 _MINUTE = dt.timedelta(minutes=1)
 
 
-def _ledger_sql(owner_column: str, ref: str) -> tuple[list[str], list[str]]:
+def _joined(*expressions: str) -> str:
+    """The values as one text, `|` between them (NULL as nothing): several aggregates of a table in
+    one subquery. PostgreSQL plans the query anew on every poll, and planning fifteen subqueries
+    cost three times running them."""
+    return " || '|' || ".join(f"COALESCE(CAST({expression} AS TEXT), '')" for expression in expressions)
+
+
+def _ledger_sql(owner_column: str, ref: str) -> str:
     """What an owner's (a line's or a pool's) lots add up to, and when the next one starts, expires
-    or is reversed: scalar subqueries, and the names of their parameters. A grant is written once,
-    but a carry-over's amount is settled later: its sum and newest settlement catch that; gift
-    entries and reversals only ever add rows."""
+    or is reversed: one subquery giving its values joined (`_instants` reads the instants back).
+    A grant is written once, but a carry-over's amount is settled later (`settled_at` set): the
+    count and newest of settlements catch that; gift entries and reversals only ever add rows
+    (a lot has at most one reversal, so its join repeats no entry)."""
     grant, entry, reversal = (model._meta.db_table for model in (Grant, GiftEntry, GrantReversal))
-    grants = f"FROM {grant} g WHERE g.{owner_column} = {ref}"
-    entries = f"FROM {entry} e JOIN {grant} g ON g.id = e.grant_id WHERE g.{owner_column} = {ref}"
-    reversals = f"FROM {reversal} r JOIN {grant} g ON g.id = r.grant_id WHERE g.{owner_column} = {ref}"
-    columns = [
-        f"(SELECT COUNT(*) {grants})",
-        f"(SELECT MAX(g.id) {grants})",
-        f"(SELECT SUM(g.amount_bytes) {grants})",
-        f"(SELECT MAX(g.settled_at) {grants})",
-        f"(SELECT COUNT(*) {entries})",
-        f"(SELECT MAX(e.id) {entries})",
-        f"(SELECT MAX(r.id) {reversals})",
-        # The instants, last: they are boundaries, not state.
-        f"(SELECT MIN(g.starts_at) {grants} AND g.starts_at > %(at)s)",
-        f"(SELECT MIN(g.expires_at) {grants} AND g.expires_at > %(at)s)",
-        f"(SELECT MIN(r.at) {reversals} AND r.at > %(at)s)",
-    ]
-    return columns, ["at", "at", "at"]
+    values = _joined(
+        "COUNT(DISTINCT g.id)",
+        "MAX(g.id)",
+        "COUNT(DISTINCT CASE WHEN g.settled_at IS NOT NULL THEN g.id END)",
+        "MAX(g.settled_at)",
+        "COUNT(DISTINCT e.id)",
+        "MAX(e.id)",
+        "MAX(r.id)",
+        "MIN(CASE WHEN g.starts_at > %(at)s THEN g.starts_at END)",
+        "MIN(CASE WHEN g.expires_at > %(at)s THEN g.expires_at END)",
+        "MIN(CASE WHEN r.at > %(at)s THEN r.at END)",
+    )
+    return (
+        f"(SELECT {values} FROM {grant} g LEFT JOIN {entry} e ON e.grant_id = g.id "  # noqa: S608
+        f"LEFT JOIN {reversal} r ON r.grant_id = g.id WHERE g.{owner_column} = {ref})"
+    )
 
 
-_LEDGER_BOUNDARIES = 3
+def _instants(ledger: str) -> list[str]:
+    """The next lot start and expiry, and the next reversal, out of `_ledger_sql`'s text."""
+    return ledger.split("|")[7:10]
 
 
 def _records_sql(ref: str) -> str:
@@ -75,8 +84,7 @@ def _records_sql(ref: str) -> str:
 def _line_sql(one_line: bool) -> str:
     line, plan, carrier = (model._meta.db_table for model in (Line, Plan, Carrier))
     order, member = Order._meta.db_table, PoolMember._meta.db_table
-    ledger, _params = _ledger_sql("line_id", "l.id")
-    waiting = f"FROM {order} o WHERE o.line_id = l.id AND o.state = %(requested)s"
+    waiting = _joined("COUNT(*)", "MAX(o.id)")
     columns = [
         # State: what the card shows of the line and its plan; a record arriving (last usage, and
         # the count of records for a late one); the ledger; data bought and on its way.
@@ -84,10 +92,9 @@ def _line_sql(one_line: bool) -> str:
         "l.usage_updated_at, l.cycle_start_day, l.activated_at, l.expires_at",
         "p.id, p.name, p.kind, p.allowance_bytes, p.daily_fair_use_bytes, c.name",
         _records_sql("l.id"),
-        f"(SELECT COUNT(*) {waiting})",
-        f"(SELECT MAX(o.id) {waiting})",
+        f"(SELECT {waiting} FROM {order} o WHERE o.line_id = l.id AND o.state = %(requested)s)",  # noqa: S608
         f"EXISTS (SELECT 1 FROM {member} m WHERE m.line_id = l.id)",  # noqa: S608
-        *ledger,
+        _ledger_sql("line_id", "l.id"),
     ]
     only = " AND l.id = %(line_id)s" if one_line else ""
     return (
@@ -99,7 +106,6 @@ def _line_sql(one_line: bool) -> str:
 
 def _members_sql(count: int) -> str:
     line, pool, member = (model._meta.db_table for model in (Line, Pool, PoolMember))
-    ledger, _params = _ledger_sql("pool_id", "m.pool_id")
     columns = [
         # State: every membership of the pool (its role, cap, pause, joining and leaving), each
         # member line's usage (last usage, records in the late window) and zone, the pool's
@@ -108,7 +114,7 @@ def _members_sql(count: int) -> str:
         "m.id, m.role, m.cap_bytes, m.cap_action, l.usage_updated_at",
         _records_sql("m.line_id"),
         "pool.name, pool.plan_id, pool.owner_reserve_bytes, pool.cycle_start_day",
-        *ledger,
+        _ledger_sql("pool_id", "m.pool_id"),
     ]
     lines = ", ".join(f"%(line{n})s" for n in range(count))
     return (
@@ -120,6 +126,9 @@ def _members_sql(count: int) -> str:
 
 
 _LINE_SQL = {True: _line_sql(True), False: _line_sql(False)}
+# Where `_line_sql`'s and `_members_sql`'s rows hold what is read back.
+_ORDERS, _IN_A_POOL, _LINE_LEDGER = 18, 19, 20
+_POOL_LEDGER = 17
 
 
 def _moment(value: object) -> dt.datetime | None:
@@ -171,7 +180,7 @@ def line_versions(*, owner_id: int, at: dt.datetime, line_id: int | None = None)
     with connection.cursor() as cursor:
         cursor.execute(_LINE_SQL[line_id is not None], params)
         rows = cursor.fetchall()
-    members = _pool_memberships([row[0] for row in rows if row[20]], params)
+    members = _pool_memberships([row[0] for row in rows if row[_IN_A_POOL]], params)
     viewer = (
         translation.get_language(),
         timezone.get_current_timezone_name(),
@@ -180,27 +189,21 @@ def line_versions(*, owner_id: int, at: dt.datetime, line_id: int | None = None)
     versions = []
     for row in rows:
         pool_rows = members.get(row[0], [])
-        state = repr(
-            (
-                SCHEMA,
-                viewer,
-                row[:-_LEDGER_BOUNDARIES],
-                [member[:-_LEDGER_BOUNDARIES] for member in pool_rows],
-            )
-        )
-        moments = [_moment(value) for value in row[-_LEDGER_BOUNDARIES:]]
-        moments += [
-            _moment(value) for member in pool_rows for value in (*member[4:7], *member[-_LEDGER_BOUNDARIES:])
-        ]
+        # The ledger's next instants are in the state too: they change only with the ledger
+        # before they come, and once one comes the tag is stale anyway.
+        state = repr((SCHEMA, viewer, row, pool_rows))
+        moments = [_instants(row[_LINE_LEDGER])]
+        moments += [[*member[4:7], *_instants(member[_POOL_LEDGER])] for member in pool_rows]
+        instants = [_moment(value or None) for values in moments for value in values]
         versions.append(
             LineVersion(
                 line_id=row[0],
                 time_zone=row[1],
                 status=row[4],
-                orders_waiting=row[18],
+                orders_waiting=int(row[_ORDERS].split("|")[0]),
                 state=hashlib.sha256(state.encode()).hexdigest(),
                 usage_marks=[_moment(row[7])] + [_moment(member[11]) for member in pool_rows],
-                boundaries=[moment for moment in moments if moment is not None and moment > at],
+                boundaries=[moment for moment in instants if moment is not None and moment > at],
                 pool_time_zones={member[3] for member in pool_rows},
             )
         )

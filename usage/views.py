@@ -91,7 +91,9 @@ def _spared(
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     now = timezone.now()
     versions = {version.line_id: version for version in line_versions(owner_id=request.user.pk, at=now)}
-    summaries = _cards(list(lines_for_user(request.user)), versions, at=now)
+    # A line claimed between the two reads shows at the next load.
+    lines = [line for line in lines_for_user(request.user) if line.pk in versions]
+    summaries = _cards(lines, versions, at=now)
     cards = [(summary, _card_tag(versions[summary.line.pk], summary)) for summary in summaries]
     return render(request, "usage/home.html", {"summaries": summaries, "cards": cards, **_refresh()})
 
