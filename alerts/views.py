@@ -11,7 +11,7 @@ from django.db.models import Case, Count, F, Prefetch, Q, When
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
@@ -23,6 +23,7 @@ from alerts.notices import NoticeRefused, notice_act, notices_subjects
 from alerts.top_up import bought_this_cycle
 from alerts.webhooks import webhook_secret_generate, webhook_secret_rotate
 from esimdash.accounts.requests import AuthenticatedHttpRequest
+from esimdash.polls import poll_match, poll_tag, tagged, unchanged_response
 from plans.models import Line
 from plans.selectors import line_get_for_rules, lines_with_rules_set_by
 from usage.status import holding_rule_id, line_rule_release
@@ -368,13 +369,16 @@ def notifications_read(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def notification_badge(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The unread count in the header, polled so it follows new alerts without a reload."""
+    """The unread count in the header, polled so it follows new alerts without a reload. The count
+    (of notices visible now: one held for quiet hours shows when they end) is the badge's whole
+    state, so a poll whose tag has the same count, language and period gets an empty answer."""
     unread = _visible(request).filter(read_at__isnull=True).count()
-    return render(
-        request,
-        "alerts/notifications.html#badge",
-        {"unread": unread, "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS},
-    )
+    state = repr((unread, translation.get_language(), settings.DASHBOARD_REFRESH_SECONDS))
+    if tag := poll_match(request, state, now=timezone.now()):
+        return unchanged_response(request, tag)
+    tag = poll_tag(state)
+    context = {"unread": unread, "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS, "poll_tag": tag}
+    return tagged(render(request, "alerts/notifications.html#badge", context), tag)
 
 
 def _webhook_for_user(request: AuthenticatedHttpRequest, webhook_id: int) -> WebhookEndpoint:

@@ -90,6 +90,8 @@ def _renews_at(line: Line, at: dt.datetime) -> dt.datetime | None:
 def line_summaries(lines: Sequence[Line], *, at: dt.datetime | None = None) -> list[LineSummary]:
     """Balances, today's use and forecasts for the lines: the queries of `line_balances`, however
     many lines and records (every window is summed with the balances' own)."""
+    if not lines:
+        return []  # building the balance queries alone costs a signed-in page's own time
     at = at or timezone.now()
     reading = BalanceReading.prepare(lines, at)
     pool_members = {

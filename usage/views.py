@@ -3,6 +3,7 @@ import datetime as dt
 import logging
 import math
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -10,7 +11,7 @@ import redis.exceptions
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
 from esimdash.accounts.requests import AuthenticatedHttpRequest
+from esimdash.polls import poll_match, poll_tag, tagged, unchanged_response
 from esimdash.ratelimit import RateLimitHit, rate_limit_hit
 from plans.models import Line, Order
 from plans.selectors import line_get_for_user, lines_for_user
@@ -28,6 +30,7 @@ from usage.claims import ClaimError, line_claim
 from usage.forms import BuyForm, LineClaimForm
 from usage.history import DEFAULT_RANGE, RANGES, export_rows, history_chart, usage_history
 from usage.orders import OrderError, add_ons_for, order_place, orders_for_user, orders_on_the_way
+from usage.polls import LineVersion, card_fresh_until, history_fresh_until, history_state, line_versions
 from usage.summaries import LineSummary, line_summaries
 
 logger = logging.getLogger(__name__)
@@ -43,10 +46,12 @@ def _polled(request: AuthenticatedHttpRequest, template: str, context: dict, lin
     return render(request, template, context, status=status)
 
 
-def _cards(lines: Sequence[Line], *, at: dt.datetime | None = None) -> list[LineSummary]:
-    """The lines' card figures, each with the data bought for it and still on its way."""
+def _cards(lines: Sequence[Line], versions: dict[int, LineVersion], *, at: dt.datetime) -> list[LineSummary]:
+    """The lines' card figures, each with the data bought for it and still on its way (read only
+    for the lines whose version counts orders waiting: usually none)."""
     summaries = line_summaries(lines, at=at)
-    waiting = orders_on_the_way(lines)
+    with_orders = [line for line in lines if versions[line.pk].orders_waiting]
+    waiting = orders_on_the_way(with_orders) if with_orders else defaultdict(list)
     return [replace(summary, orders_on_the_way=tuple(waiting[summary.line.pk])) for summary in summaries]
 
 
@@ -59,43 +64,89 @@ def _bad_range() -> HttpResponseBadRequest:
     return HttpResponseBadRequest(f"Unknown range: choose one of {', '.join(RANGES)}.")
 
 
+def _line_version(request: AuthenticatedHttpRequest, line_id: int, at: dt.datetime) -> LineVersion:
+    """The poll version of the user's own line, or 404 (`line_get_for_user`'s rule)."""
+    versions = line_versions(owner_id=request.user.pk, line_id=line_id, at=at)
+    if not versions:
+        raise Http404("No such line.")
+    return versions[0]
+
+
+def _card_tag(version: LineVersion, summary: LineSummary) -> str:
+    return poll_tag(version.state, card_fresh_until(version, summary))
+
+
+def _spared(
+    request: AuthenticatedHttpRequest, version: LineVersion, state: str, now: dt.datetime
+) -> HttpResponse | None:
+    """The empty answer to a poll whose tag still matches; None when the fragment must be drawn.
+    An expired line's poll is always drawn: its answer (286) is what stops the polling."""
+    if version.status == Line.Status.EXPIRED or (tag := poll_match(request, state, now=now)) is None:
+        return None
+    return unchanged_response(request, tag)
+
+
 @login_required
 @require_GET
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
-    summaries = _cards(list(lines_for_user(request.user)))
-    return render(request, "usage/home.html", {"summaries": summaries, **_refresh()})
+    now = timezone.now()
+    versions = {version.line_id: version for version in line_versions(owner_id=request.user.pk, at=now)}
+    # A line claimed between the two reads shows at the next load.
+    lines = [line for line in lines_for_user(request.user) if line.pk in versions]
+    summaries = _cards(lines, versions, at=now)
+    cards = [(summary, _card_tag(versions[summary.line.pk], summary)) for summary in summaries]
+    return render(request, "usage/home.html", {"summaries": summaries, "cards": cards, **_refresh()})
 
 
 @login_required
 @require_GET
 def line_card(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
-    """One line's card, polled by the dashboard to follow new usage without a page reload."""
+    """One line's card, polled by the dashboard to follow new usage without a page reload. A poll
+    carrying the tag of the card it has gets an empty answer while nothing changed
+    (usage/polls.py)."""
+    now = timezone.now()
+    version = _line_version(request, line_id, now)
+    if spared := _spared(request, version, version.state, now):
+        return spared
     line = line_get_for_user(request.user, line_id)
-    (summary,) = _cards([line])
-    return _polled(request, "usage/home.html#line_card", {"summary": summary, **_refresh()}, line)
+    (summary,) = _cards([line], {line.pk: version}, at=now)
+    tag = _card_tag(version, summary)
+    context = {"summary": summary, "poll_tag": tag, **_refresh()}
+    return tagged(_polled(request, "usage/home.html#line_card", context, line), tag)
 
 
 @login_required
 @require_GET
 def line_detail(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
     """A line's charts and breakdowns over a range. The range links and the poll fetch only the
-    history part."""
-    line = line_get_for_user(request.user, line_id)
+    history part, and a poll whose tag still matches gets an empty answer."""
+    now = timezone.now()
+    version = _line_version(request, line_id, now)
     if (range_key := _chosen_range(request)) is None:
         return _bad_range()
-    now = timezone.now()
+    fragment = request.htmx and not request.htmx.boosted
+    state = history_state(version, range_key, owner_id=request.user.pk)
+    if fragment and (spared := _spared(request, version, state, now)):
+        return spared
+    line = line_get_for_user(request.user, line_id)
     history = usage_history(line, range_key=range_key, at=now)
     chart = history_chart(history, tz=timezone.get_current_timezone(), language=translation.get_language())
+    history_tag = poll_tag(state, history_fresh_until(version, now))
     context = {
         "history": history,
         "chart": chart,
         "ranges": RANGES.values(),
+        "history_tag": history_tag,
         **_refresh(),
     }
-    if request.htmx and not request.htmx.boosted:
-        return _polled(request, "usage/line_detail.html#history", context, line)
-    (summary,) = _cards([line], at=now)
-    context |= {"summary": summary, "advice": plan_advice(line, at=now)}
+    if fragment:
+        return tagged(_polled(request, "usage/line_detail.html#history", context, line), history_tag)
+    (summary,) = _cards([line], {line.pk: version}, at=now)
+    context |= {
+        "summary": summary,
+        "poll_tag": _card_tag(version, summary),
+        "advice": plan_advice(line, at=now),
+    }
     return render(request, "usage/line_detail.html", context)
 
 

@@ -84,7 +84,7 @@ def test_the_dashboard_makes_the_same_number_of_queries_whatever_the_history(
         use(second, 5 * MB, timezone.now() - dt.timedelta(hours=hour + 1))
     assert count_queries() == before
     # session, user, lines, pool memberships, grants, then the usage (daily and hourly rollups, raw
-    # records) in one query, for the balances and the last 24 hours' pace together; the orders on
-    # their way
+    # records) in one query, for the balances and the last 24 hours' pace together; the lines' poll
+    # versions (usage/polls.py), which find no orders on their way to read
     with django_assert_num_queries(7):
         client.get(reverse("usage:home"))
