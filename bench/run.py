@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.floor import measure_sql_floor  # noqa: E402
 from bench.imports import import_arrival_to_balance_latencies, import_upload_rate, p99  # noqa: E402
+from bench.polls import poll_unchanged_latencies  # noqa: E402
 from tests.services import free_port, running_postgresql, running_redis  # noqa: E402
 
 LINES = 2_000
@@ -843,6 +844,10 @@ def dashboard_phase(base: str, lines, now: dt.datetime, args, results, details) 
     at_10m = p95(latencies(f"{base}/", cookie, requests))
     floor_10m = p95(latencies(f"{base}/accounts/session/", cookie, requests))
     log(f"p95 at {args.records:,} records: dashboard {at_10m:.4f} s, floor {floor_10m:.4f} s")
+    unchanged = p95(poll_unchanged_latencies(base, cookie, lines[0][0], requests))
+    results["poll_unchanged_vs_floor"] = unchanged / floor_10m
+    details["poll_unchanged_p95_10m_s"] = unchanged
+    log(f"poll_unchanged_vs_floor = {unchanged / floor_10m:.3f} (p95 {unchanged:.4f} s)")
     results["dashboard_vs_floor"] = at_10m / floor_10m
     results["dashboard_10m_vs_100k"] = at_10m / at_100k
     details.update(
