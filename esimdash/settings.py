@@ -11,7 +11,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
-from kombu import Queue
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -349,7 +349,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Background imports have a queue of their own, which every worker (started without -Q) takes too,
 # turn about with the default one: each ingested batch queues an evaluation of its lines, and under
 # a steady feed an import would otherwise wait behind all of them.
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("imports"))
+CELERY_TASK_QUEUES = (
+    # Each with its own routing key: bound by the same key, every message went to both.
+    Queue("celery", Exchange("celery"), routing_key="celery"),
+    Queue("imports", Exchange("celery"), routing_key="imports"),
+)
 CELERY_TASK_ROUTES = {"usage.tasks.usage_import_run": {"queue": "imports"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
