@@ -394,8 +394,8 @@ def alert_latencies(lines, now: dt.datetime, samples: int = 100) -> list[float]:
     a moment before its own commit."""
     from django.db import transaction
 
+    from alerts.models import AlertRule, Notification
     from esimdash.accounts.models import User
-    from usage.models import AlertRule, Notification
     from usage.services import UsageRecordIn, usage_ingest
 
     times = []
@@ -452,9 +452,9 @@ def sweep_rates(lines) -> tuple[float, float]:
     from celery import group
 
     from alerts.engine import rules_sweep, rules_sweep_batches
+    from alerts.models import AlertRule
     from alerts.tasks import sweep_rules
     from plans.models import Line
-    from usage.models import AlertRule
 
     owners = dict(
         Line.objects.filter(pk__in=[line_id for line_id, _, _ in lines]).values_list("pk", "owner_id")
