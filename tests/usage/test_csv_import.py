@@ -224,3 +224,16 @@ def test_a_key_whose_first_row_is_bad_is_stored_from_its_next_good_row(tmp_path,
     assert out.splitlines()[0] == "read 3, new 2, duplicate 0, invalid 1"
     stored = UsageRecord.objects.get(external_id="same")
     assert (stored.country, stored.period_start) == ("JP", START + dt.timedelta(minutes=10))
+
+
+@pytest.mark.django_db
+def test_a_file_in_many_chunks_asks_once_for_its_lines_evaluation(
+    tmp_path, owner, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A callback a chunk, each holding its lines, grew with the file: over a hundred MB for 1 GB."""
+    monkeypatch.setattr("usage.csv_import.CHUNK_ROWS", 2)
+    lines = [make_line(owner, activated_at=START - dt.timedelta(days=10)) for _ in range(3)]
+    path = write_csv(tmp_path / "usage.csv", [row(lines[n % 3], n) for n in range(9)])
+    with django_capture_on_commit_callbacks() as callbacks:
+        run(path)
+    assert [sorted(callback.line_ids) for callback in callbacks] == [sorted(line.pk for line in lines)]

@@ -69,7 +69,7 @@ def test_the_ingest_queues_one_evaluation_for_the_batch_when_it_commits(
     with django_capture_on_commit_callbacks() as callbacks:
         usage_ingest(records=records)
     assert len(callbacks) == 1
-    assert callbacks[0].args == ({first.pk, second.pk},)
+    assert callbacks[0].line_ids == {first.pk, second.pk}
 
 
 def test_a_line_still_marked_keeps_the_time_of_its_oldest_unevaluated_usage(owner):
