@@ -3,10 +3,11 @@
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 from django.db import connection
 from django.db.models import Lookup
+from django.utils.dateparse import parse_datetime
 
 Column = tuple[str, str]
 """A column's name and its PostgreSQL type, e.g. ("line_id", "bigint")."""
@@ -56,6 +57,27 @@ class AnyOf(Lookup):
     def as_sql(self, compiler: Any, connection: Any) -> Any:
         # lhs is the compiled column; the values travel only in the parameter.
         lhs, params = self.process_lhs(compiler, connection)
-        if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s)", (*params, self.rhs)
-        return f"{lhs} IN (SELECT value FROM json_each(%s))", (*params, json.dumps(self.rhs))  # noqa: S608
+        sql, value = any_of(lhs, self.rhs)
+        return sql, (*params, value)
+
+
+def any_of(column: str, values: Sequence[Any]) -> tuple[str, Any]:
+    """SQL saying that `column` is one of the values, and its one parameter, for raw queries."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", list(values)
+    return f"{column} IN (SELECT value FROM json_each(%s))", json.dumps(list(values))  # noqa: S608
+
+
+@overload
+def aware(value: dt.datetime | str) -> dt.datetime: ...
+@overload
+def aware(value: None) -> None: ...
+def aware(value: object) -> dt.datetime | None:
+    """A datetime column read by raw SQL: PostgreSQL gives it aware, SQLite naive in UTC (or, out
+    of an aggregate or an expression, as text)."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, dt.datetime) else parse_datetime(str(value))
+    if moment is None:
+        raise ValueError(f"not a datetime: {value!r}")
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection
 from django.db.models import Min, Q
-from django.utils import dateparse, timezone, translation
+from django.utils import timezone, translation
 
 from esimdash.clock import hour_floor, local_midnight
+from esimdash.db import aware
 from plans.models import Carrier, GiftEntry, Grant, GrantReversal, Line, Order, Plan, Pool, PoolMember
 from usage.models import DailyUsage, Device, UsageRecord
 from usage.summaries import STALE_AFTER, LineSummary
@@ -131,17 +132,6 @@ _ORDERS, _IN_A_POOL, _LINE_LEDGER = 18, 19, 20
 _POOL_LEDGER = 17
 
 
-def _moment(value: object) -> dt.datetime | None:
-    """A datetime column read by raw SQL: PostgreSQL gives it aware, SQLite naive in UTC (or, out
-    of an aggregate, as text)."""
-    if value is None:
-        return None
-    moment = value if isinstance(value, dt.datetime) else dateparse.parse_datetime(str(value))
-    if moment is None:
-        raise ValueError(f"not a datetime: {value!r}")
-    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=dt.UTC)
-
-
 @dataclass
 class LineVersion:
     """The digest of everything a line's card and chart are drawn from, and what the time-bound
@@ -194,7 +184,7 @@ def line_versions(*, owner_id: int, at: dt.datetime, line_id: int | None = None)
         state = repr((SCHEMA, viewer, row, pool_rows))
         moments = [_instants(row[_LINE_LEDGER])]
         moments += [[*member[4:7], *_instants(member[_POOL_LEDGER])] for member in pool_rows]
-        instants = [_moment(value or None) for values in moments for value in values]
+        instants = [aware(value or None) for values in moments for value in values]
         versions.append(
             LineVersion(
                 line_id=row[0],
@@ -202,7 +192,7 @@ def line_versions(*, owner_id: int, at: dt.datetime, line_id: int | None = None)
                 status=row[4],
                 orders_waiting=int(row[_ORDERS].split("|")[0]),
                 state=hashlib.sha256(state.encode()).hexdigest(),
-                usage_marks=[_moment(row[7])] + [_moment(member[11]) for member in pool_rows],
+                usage_marks=[aware(row[7])] + [aware(member[11]) for member in pool_rows],
                 boundaries=[moment for moment in instants if moment is not None and moment > at],
                 pool_time_zones={member[3] for member in pool_rows},
             )
