@@ -124,6 +124,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": env.str("TEST_SQLITE_PATH", default=str(VAR_DIR / "test-esimdash.sqlite3"))
     }
+# Server-side binding lets psycopg prepare a query on its fifth run on a connection: PostgreSQL then
+# no longer parses and plans it (the polls' version query: 0.42 ms of planning against 0.23 ms of
+# running). A transaction-mode PgBouncer without max_prepared_statements cannot carry prepared
+# statements: DATABASE_PREPARE_THRESHOLD=off there (docs/deploy.md). The PostgreSQL test run uses
+# these options too.
+_PREPARE_THRESHOLD = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
+POSTGRESQL_OPTIONS = {
+    "server_side_binding": _PREPARE_THRESHOLD != "off",
+    "prepare_threshold": None if _PREPARE_THRESHOLD == "off" else int(_PREPARE_THRESHOLD),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["OPTIONS"] = {**POSTGRESQL_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # Each web and worker process keeps its connection between requests (and checks it is alive before
 # reusing it) instead of opening one per request: a new PostgreSQL connection is a new server
@@ -387,7 +399,15 @@ CACHES = {
         "BACKEND": "esimdash.cache.FileBasedCache",
         "LOCATION": env.str("CACHE_DIR", default=str(VAR_DIR / "cache")),
         "OPTIONS": {"MAX_ENTRIES": 10_000},
-    }
+    },
+    # The cards each web process drew, under the state they were drawn from, until they go stale
+    # (usage.views._drawn_cards): in the process's own memory, emptied when it restarts, as a deploy
+    # that changes the card's template does. About 4 KB a card.
+    "cards": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "cards",
+        "OPTIONS": {"MAX_ENTRIES": env.int("CARD_CACHE_ENTRIES", default=5_000)},
+    },
 }
 
 # --- Gifts (mineo's packet gifts: 10 MB units up to 9,990 MB, codes valid about 2 days) ---------------

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.apps import apps as django_apps
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connections
 from django.test import override_settings
 from django.utils import translation
@@ -107,7 +107,9 @@ def cache_dir(tmp_path_factory) -> Iterator[Path]:
     var/cache: runs side by side (the clock matrix's instants, or someone's run by hand) would clear
     and read each other's rate limits and worker heartbeats there."""
     path = tmp_path_factory.mktemp("cache")
-    with override_settings(CACHES={"default": {**settings.CACHES["default"], "LOCATION": str(path)}}):
+    with override_settings(
+        CACHES={**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": str(path)}}
+    ):
         yield path
 
 
@@ -115,8 +117,9 @@ def cache_dir(tmp_path_factory) -> Iterator[Path]:
 def sign_in_rate_limits_start_empty(cache_dir):
     """allauth counts sign-ins, sign-ups and mails per client address in the cache, and every test
     client comes from 127.0.0.1, often at the same frozen instant: one test's sign-ins must not
-    count against the next test's."""
+    count against the next test's. The drawn cards go too: ids and instants repeat from test to test."""
     cache.clear()
+    caches["cards"].clear()
 
 
 @pytest.fixture(scope="session")
@@ -127,7 +130,9 @@ def django_db_modify_db_settings(request):
         return
     with running_postgresql() as server:
         database = settings.DATABASES["default"]
-        database.update({"ENGINE": "django.db.backends.postgresql", "OPTIONS": {}, **server})
+        database.update(
+            {"ENGINE": "django.db.backends.postgresql", "OPTIONS": settings.POSTGRESQL_OPTIONS, **server}
+        )
         database["TEST"] = {**database["TEST"], "NAME": None}
         # Django opened its SQLite backend when it started; the next use must build a PostgreSQL one.
         with contextlib.suppress(AttributeError):
@@ -157,10 +162,11 @@ def rate_limit_cache(request, settings):
     if request.config.getoption("--database") == "postgresql":
         redis = request.getfixturevalue("redis_proc")
         settings.CACHES = {
+            **settings.CACHES,
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
                 "LOCATION": f"redis://{redis.host}:{redis.port}/1",
-            }
+            },
         }
     cache.clear()
     yield

@@ -63,13 +63,11 @@ def partitions_ensure(months: set[dt.date]) -> None:
         for month, present in zip(ordered, _partitions_exist(ordered), strict=True):
             if present:
                 continue
+            # DDL takes no parameters: the bounds are written in, from dates computed here.
+            start, end = (dt.datetime.combine(day, dt.time(), dt.UTC) for day in (month, next_month(month)))
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {partition_name(month)} PARTITION OF {TABLE} "
-                "FOR VALUES FROM (%s) TO (%s)",
-                [
-                    dt.datetime.combine(month, dt.time(), dt.UTC),
-                    dt.datetime.combine(next_month(month), dt.time(), dt.UTC),
-                ],
+                f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
             )
 
 

@@ -6,13 +6,16 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import redis.exceptions
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import caches
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -86,16 +89,55 @@ def _spared(
     return unchanged_response(request, tag)
 
 
+class Card(NamedTuple):
+    html: str
+    """The card drawn, as safe HTML."""
+    tag: str
+    fresh_until: dt.datetime
+
+
+def _drawn_cards(
+    request: AuthenticatedHttpRequest, versions: Sequence[LineVersion], now: dt.datetime
+) -> list[Card]:
+    """The lines' cards, in the versions' order. A card drawn from a state reads the same until
+    its fresh-until (the poll's contract, usage/polls.py), so each process keeps the cards it drew
+    in the "cards" cache under their state, and a page reloaded while nothing changed reads no
+    balance and draws no card."""
+    kept = caches["cards"].get_many([_card_key(version) for version in versions])
+    cards = {}
+    for version in versions:
+        drawn = kept.get(_card_key(version))
+        if drawn is not None and drawn.fresh_until > now:
+            cards[version.line_id] = drawn
+    if to_draw := {version.line_id: version for version in versions if version.line_id not in cards}:
+        lines = list(lines_for_user(request.user).filter(pk__in=to_draw))
+        for summary in _cards(lines, to_draw, at=now):
+            cards[summary.line.pk] = _card_draw(request, to_draw[summary.line.pk], summary)
+    return [cards[version.line_id] for version in versions if version.line_id in cards]
+
+
+def _card_key(version: LineVersion) -> str:
+    return f"card:{version.state}"
+
+
+def _card_draw(request: AuthenticatedHttpRequest, version: LineVersion, summary: LineSummary) -> Card:
+    fresh_until = card_fresh_until(version, summary)
+    tag = poll_tag(version.state, fresh_until)
+    context = {"summary": summary, "poll_tag": tag, **_refresh()}
+    card = Card(render_to_string("usage/home.html#line_card", context, request), tag, fresh_until)
+    seconds = (fresh_until - summary.at).total_seconds()
+    if seconds > 0:
+        caches["cards"].set(_card_key(version), card, timeout=seconds)
+    return card
+
+
 @login_required
 @require_GET
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     now = timezone.now()
-    versions = {version.line_id: version for version in line_versions(owner_id=request.user.pk, at=now)}
-    # A line claimed between the two reads shows at the next load.
-    lines = [line for line in lines_for_user(request.user) if line.pk in versions]
-    summaries = _cards(lines, versions, at=now)
-    cards = [(summary, _card_tag(versions[summary.line.pk], summary)) for summary in summaries]
-    return render(request, "usage/home.html", {"summaries": summaries, "cards": cards, **_refresh()})
+    # A line claimed between the versions and the cards shows at the next load.
+    cards = _drawn_cards(request, line_versions(owner_id=request.user.pk, at=now), now)
+    return render(request, "usage/home.html", {"cards": cards})
 
 
 @login_required
@@ -108,11 +150,13 @@ def line_card(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
     version = _line_version(request, line_id, now)
     if spared := _spared(request, version, version.state, now):
         return spared
-    line = line_get_for_user(request.user, line_id)
-    (summary,) = _cards([line], {line.pk: version}, at=now)
-    tag = _card_tag(version, summary)
-    context = {"summary": summary, "poll_tag": tag, **_refresh()}
-    return tagged(_polled(request, "usage/home.html#line_card", context, line), tag)
+    cards = _drawn_cards(request, [version], now)
+    if not cards:
+        raise Http404("No such line.")  # deleted since the version was read
+    (card,) = cards
+    # For an expired line, status 286 tells htmx to stop polling.
+    status = HTMX_STOP_POLLING if version.status == Line.Status.EXPIRED else 200
+    return tagged(HttpResponse(card.html, status=status), card.tag)
 
 
 @login_required

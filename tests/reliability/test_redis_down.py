@@ -33,7 +33,8 @@ def redis(settings):
         previous = celery_app.conf.broker_url
         use_broker(server.url)
         settings.CACHES = {
-            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": server.url}
+            **settings.CACHES,
+            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": server.url},
         }
         try:
             yield server

@@ -211,10 +211,11 @@ def test_attempts_on_one_iccid_are_limited_whoever_makes_them(client, settings, 
 
 def test_without_the_rate_limit_cache_nothing_is_checked(client, hana, settings):
     settings.CACHES = {
+        **settings.CACHES,
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",
-        }
+        },
     }
     line = make_unclaimed_line(code=CODE)
     response = client.post(URL, {"iccid": line.iccid, "code": CODE})
