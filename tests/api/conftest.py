@@ -1,12 +1,15 @@
 """Helpers for the provisioning API's tests: tokens by scope and a caller that sends JSON with one."""
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
+from tests.factories import make_line
 from usage.tokens import integration_token_create
 
 PROBLEM = "application/problem+json"
@@ -61,3 +64,15 @@ def ingester(db, client) -> Caller:
 @pytest.fixture
 def anonymous(client) -> Caller:
     return Caller(client, None)
+
+
+@pytest.fixture
+def token(db) -> str:
+    """An integration token, as a carrier's usage feed holds one."""
+    return integration_token_create(name="carrier feed")[1]
+
+
+@pytest.fixture
+def line(owner):
+    """A line active for 40 days: usage sent for the last hours is within its life."""
+    return make_line(owner, activated_at=timezone.now() - dt.timedelta(days=40))

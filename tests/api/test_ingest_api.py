@@ -6,7 +6,6 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from esimdash.units import MB
-from tests.factories import make_line
 from usage.models import Device, HourlyUsage, UsageRecord
 from usage.tokens import integration_token_create, integration_token_revoke
 
@@ -17,16 +16,6 @@ NOW = timezone.now().replace(microsecond=0)
 @pytest.fixture(autouse=True)
 def fresh_rate_limits():
     cache.clear()
-
-
-@pytest.fixture
-def token(db):
-    return integration_token_create(name="carrier feed")[1]
-
-
-@pytest.fixture
-def line(owner):
-    return make_line(owner, activated_at=NOW - dt.timedelta(days=40))
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from schemathesis import GenerationMode
 from esimdash.units import MB
 from tests.api.conftest import PROBLEM
 from tests.api.test_api_fuzz import _operation_fuzz, connection_kept, unthrottled  # noqa: F401 (fixtures)
-from tests.factories import make_line
 from usage import csv_import, imports
 from usage.csv_import import COLUMNS
 from usage.imports import import_files_orphaned_remove, usage_import_store, usage_imports_resume
@@ -36,16 +35,6 @@ NOW = timezone.now().replace(microsecond=0)
 def import_dir(settings, tmp_path):
     settings.USAGE_IMPORT_DIR = tmp_path / "imports"
     return settings.USAGE_IMPORT_DIR
-
-
-@pytest.fixture
-def token(db):
-    return integration_token_create(name="carrier feed")[1]
-
-
-@pytest.fixture
-def line(owner):
-    return make_line(owner, activated_at=NOW - dt.timedelta(days=40))
 
 
 def record(line, n: int, **changes) -> dict:
