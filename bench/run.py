@@ -344,9 +344,12 @@ def _import_usage(*args: str, env: dict[str, str]) -> subprocess.CompletedProces
     )
 
 
-def latencies(url: str, cookie: str, requests: int, clients: int = 4) -> list[float]:
-    def get(_: int) -> float:
-        request = urllib.request.Request(url, headers={"Cookie": f"sessionid={cookie}"})
+def latencies(url: str, cookie: str | list[str], requests: int, clients: int = 4) -> list[float]:
+    """Seconds per GET, `clients` at a time, signed in with the cookie (or each in turn)."""
+    cookies = [cookie] if isinstance(cookie, str) else cookie
+
+    def get(n: int) -> float:
+        request = urllib.request.Request(url, headers={"Cookie": f"sessionid={cookies[n % len(cookies)]}"})
         started = time.perf_counter()
         with urllib.request.urlopen(request, timeout=60) as response:
             response.read()
@@ -354,7 +357,7 @@ def latencies(url: str, cookie: str, requests: int, clients: int = 4) -> list[fl
         return time.perf_counter() - started
 
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        list(pool.map(get, range(clients * 5)))  # warm-up
+        list(pool.map(get, range(-clients * 5, 0)))  # warm-up (with the last cookies)
         return list(pool.map(get, range(requests)))
 
 
@@ -847,6 +850,11 @@ def dashboard_phase(base: str, lines, now: dt.datetime, args, results, details) 
     floor_10m = p95(latencies(f"{base}/accounts/session/", cookie, requests))
     log(f"p95 at {args.records:,} records: dashboard {at_10m:.4f} s, floor {floor_10m:.4f} s")
     unchanged = p95(poll_unchanged_latencies(base, cookie, lines[0][0], requests))
+    # Each process keeps the cards it drew while they are fresh: a reload measures those. A first
+    # visit draws every card: each request here is another user's, none of them seen before.
+    first_visits = p95(latencies(f"{base}/", first_visit_cookies(requests + 20), requests))
+    details["dashboard_first_visit_vs_floor"] = first_visits / floor_10m
+    log(f"dashboard, each request a user's first visit: {first_visits / floor_10m:.2f} x the floor")
     results["poll_unchanged_vs_floor"] = unchanged / floor_10m
     details["poll_unchanged_p95_10m_s"] = unchanged
     log(f"poll_unchanged_vs_floor = {unchanged / floor_10m:.3f} (p95 {unchanged:.4f} s)")
@@ -859,6 +867,20 @@ def dashboard_phase(base: str, lines, now: dt.datetime, args, results, details) 
         floor_p95_100k_s=floor_100k,
         records=args.records,
     )
+
+
+def first_visit_cookies(count: int) -> list[str]:
+    """Session cookies of `count` users who have not loaded the dashboard (bench1 onwards)."""
+    from django.test import Client
+
+    from esimdash.accounts.models import User
+
+    cookies = []
+    for user in User.objects.filter(username__startswith="bench").exclude(username="bench0")[:count]:
+        client = Client()
+        client.force_login(user)
+        cookies.append(client.cookies["sessionid"].value)
+    return cookies
 
 
 def alerts_phase(lines, now: dt.datetime, args, results, details) -> None:
