@@ -172,16 +172,20 @@ def prepare(args, plan_path: Path, result_path: Path) -> list[int]:
     """Lines with a 90 % rule each, sessions for the dashboard users (owners of the first lines) and
     an integration token, written to the plan the locustfile reads. Returns the lines' ids."""
     from django.contrib.auth import get_user_model
+    from django.db.models import F
     from django.test import Client
     from django.utils import timezone
 
+    from esimdash.db import AnyOf
     from plans.models import Line
     from usage.models import AlertRule
     from usage.tokens import integration_token_create
 
     log(f"creating {args.lines:,} lines")
     lines = make_lines(timezone.now(), count=args.lines, age_days=40)
-    owners = dict(Line.objects.filter(pk__in=[pk for pk, _, _ in lines]).values_list("pk", "owner_id"))
+    owners = dict(
+        Line.objects.filter(AnyOf(F("pk"), [pk for pk, _, _ in lines])).values_list("pk", "owner_id")
+    )
     AlertRule.objects.bulk_create(
         AlertRule(
             line_id=pk,
@@ -267,8 +271,9 @@ def wait_for_drain(redis_url: str) -> float | None:
 
 
 def count_records(line_ids: list[int]) -> dict[str, int]:
-    from django.db.models import Count, Sum
+    from django.db.models import Count, F, Sum
 
+    from esimdash.db import AnyOf
     from usage.models import DailyUsage, HourlyUsage, UsageRecord
 
     def totals(queryset, count) -> dict[str, int]:
@@ -277,9 +282,9 @@ def count_records(line_ids: list[int]) -> dict[str, int]:
 
     return {
         "raw_of_source": totals(UsageRecord.objects.filter(source=SOURCE), Count("pk")),
-        "raw_on_lines": totals(UsageRecord.objects.filter(line_id__in=line_ids), Count("pk")),
-        "hourly": totals(HourlyUsage.objects.filter(line_id__in=line_ids), Sum("records")),
-        "daily": totals(DailyUsage.objects.filter(line_id__in=line_ids), Sum("records")),
+        "raw_on_lines": totals(UsageRecord.objects.filter(AnyOf(F("line_id"), line_ids)), Count("pk")),
+        "hourly": totals(HourlyUsage.objects.filter(AnyOf(F("line_id"), line_ids)), Sum("records")),
+        "daily": totals(DailyUsage.objects.filter(AnyOf(F("line_id"), line_ids)), Sum("records")),
     }
 
 

@@ -453,14 +453,19 @@ def sweep_rates(lines) -> tuple[float, float]:
     24 hours, expiry within 3 days; none fires, so both runs do the same work): in this process,
     then as the sweep's tasks on the worker."""
     from celery import group
+    from django.db.models import F
 
     from alerts.engine import rules_sweep, rules_sweep_batches
     from alerts.models import AlertRule
     from alerts.tasks import sweep_rules
+    from esimdash.db import AnyOf
     from plans.models import Line
 
     owners = dict(
-        Line.objects.filter(pk__in=[line_id for line_id, _, _ in lines]).values_list("pk", "owner_id")
+        # One parameter for the 100,000 ids: PostgreSQL binds at most 65,535 (server-side binding).
+        Line.objects.filter(AnyOf(F("pk"), [line_id for line_id, _, _ in lines])).values_list(
+            "pk", "owner_id"
+        )
     )
     rules = []
     for line_id, _, _ in lines:

@@ -79,7 +79,13 @@ def _records_sql(ref: str) -> str:
     newer record). No record can arrive for a day before the window, so the days summed are all
     that can change; the window's start (`since`) moves on with the hour, when tags go stale."""
     daily = DailyUsage._meta.db_table
-    return f"(SELECT SUM(d.records) FROM {daily} d WHERE d.line_id = {ref} AND d.bucket_start >= %(since)s)"  # noqa: S608
+    # Bounded above too (`until`, a day past any record's day): PostgreSQL then estimates the
+    # prepared statement's generic plan as cheaply as it runs, and keeps it, where a bare `>=`
+    # made it plan every poll anew (0.7 ms, against 0.14 ms running).
+    return (
+        f"(SELECT SUM(d.records) FROM {daily} d WHERE d.line_id = {ref} "  # noqa: S608
+        "AND d.bucket_start >= %(since)s AND d.bucket_start < %(until)s)"
+    )
 
 
 def _line_sql(one_line: bool) -> str:
@@ -166,6 +172,8 @@ def line_versions(*, owner_id: int, at: dt.datetime, line_id: int | None = None)
         "since": connection.ops.adapt_datetimefield_value(
             hour_floor(at) - dt.timedelta(days=settings.INGEST_LATE_WINDOW_DAYS + 1)
         ),
+        # A later record moves the line's last usage, which is in the state anyway.
+        "until": connection.ops.adapt_datetimefield_value(hour_floor(at) + dt.timedelta(days=2)),
     }
     with connection.cursor() as cursor:
         cursor.execute(_LINE_SQL[line_id is not None], params)
