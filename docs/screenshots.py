@@ -24,8 +24,9 @@ from tests.services import CHROMIUM, CHROMIUM_FLAGS, free_port  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 PASSWORD = "esimdash-demo-2026"  # noqa: S105 - the demo's password, printed in the README
-# Who is shown in which language: the family pool's owner in English, its manager in Chinese.
-PEOPLE = (("en", "zhangwei", "en-US"), ("zh-hans", "liuyan", "zh-CN"))
+# Who is shown in which language: the family pool's owner in English, its manager in Chinese, and a
+# consultant on a travel eSIM in Japanese (in no pool: her pools page shows how to start one).
+PEOPLE = (("en", "zhangwei", "en-US"), ("zh-hans", "liuyan", "zh-CN"), ("ja", "lijing", "ja-JP"))
 PAGES = ("lines", "line", "rules", "pool", "gifts", "notifications")
 
 
@@ -56,9 +57,9 @@ def wait_until_up(base: str, demo: subprocess.Popen, seconds: int = 600) -> None
     sys.exit(f"The demo did not answer on {base} within {seconds} s.")
 
 
-def first_link(page: Page, pattern: str) -> str:
+def first_link(page: Page, pattern: str) -> str | None:
     hrefs = page.eval_on_selector_all("main a[href]", "links => links.map(link => link.getAttribute('href'))")
-    return next(href for href in hrefs if re.fullmatch(pattern, href))
+    return next((href for href in hrefs if re.fullmatch(pattern, href)), None)
 
 
 def shoot(page: Page, name: str) -> None:
@@ -71,18 +72,21 @@ def shoot(page: Page, name: str) -> None:
 def person_shoot(browser, base: str, language: str, username: str, locale: str) -> None:
     page = browser.new_context(viewport={"width": 375, "height": 812}, locale=locale).new_page()
     page.goto(f"{base}/accounts/login/")
-    page.locator("#id_username").fill(username)
+    page.locator("#id_login").fill(username)
     page.locator("#id_password").fill(PASSWORD)
     page.locator("main form button[type=submit]").click()
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
     shoot(page, f"{language}-lines")
     line = first_link(page, r"/lines/\d+/")
+    if line is None:
+        sys.exit(f"{username} has no line in the demo.")
     page.goto(base + line)
     shoot(page, f"{language}-line")
     page.goto(f"{base}{line}rules/")
     shoot(page, f"{language}-rules")
     page.goto(f"{base}/pools/")
-    page.goto(base + first_link(page, r"/pools/\d+/"))
+    if pool := first_link(page, r"/pools/\d+/"):
+        page.goto(base + pool)
     shoot(page, f"{language}-pool")
     page.goto(f"{base}/gifts/")
     shoot(page, f"{language}-gifts")
