@@ -38,3 +38,10 @@ def axe_violations(page: Page) -> list[str]:
         if violation["impact"] in {"moderate", "serious", "critical"}
         for node in violation["nodes"]
     ]
+
+
+def htmx_settled(page: Page) -> None:
+    """Waits until htmx has no request out and has settled what it swapped in: it attaches the new
+    content's triggers only when settling (20 ms after the swap), so typing into a field that was
+    just swapped in is otherwise lost."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, expect
 
 from esimdash.units import GB, MB
 from plans.models import PoolMember
-from tests.browser.session import axe_violations, signed_in
+from tests.browser.session import axe_violations, htmx_settled, signed_in
 from tests.factories import make_line, make_pool, make_user, pool_join, use
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -70,6 +70,7 @@ def test_invite_accept_and_cap_on_the_members_row_in_two_screens(browser: Browse
     son_row.get_by_role("button", name="保存上限").click()
     expect(owner.locator(f"#cap-error-{joined.pk}")).to_have_text(too_small)  # on the row, as previewed
     expect(cap).to_have_value("0.05")
+    htmx_settled(owner)  # the row was swapped in: its field listens once htmx has settled it
     cap.fill("1")
     expect(owner.locator(f"#cap-preview-{joined.pk}")).to_contain_text("浩的手机 · 剩余 1.00 GB")
     son_row.get_by_role("button", name="保存上限").click()
