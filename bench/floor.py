@@ -5,6 +5,7 @@ predicates, each reject with its reason), claims the keys with ON CONFLICT, inse
 upserts both rollups and moves the lines' marks; one transaction per chunk. The API and the CSV
 import are reported as ratios of this rate (bench/run.py): what they spend beyond it is ours."""
 
+import contextlib
 import datetime as dt
 import time
 
@@ -88,11 +89,14 @@ SELECT (SELECT COUNT(*) FROM fresh), (SELECT COUNT(*) FROM checked WHERE problem
 """
 
 
-def measure_sql_floor(records: list[dict], *, chunk: int = 1_000, without: str = "") -> float:
+def measure_sql_floor(
+    records: list[dict], *, chunk: int = 1_000, without: str = "", one_transaction: bool = False
+) -> float:
     """Records/s of the floor over `records` (all valid and new, as the API's and the CSV's are),
     one transaction per chunk of `chunk`. What a part of it costs, measured by leaving it out:
     `without="fk_checks"` runs with the foreign-key triggers off, `without="daily_rollup"` keeps
-    no daily rollup (as if a periodic job derived it from the hourly one)."""
+    no daily rollup (as if a periodic job derived it from the hourly one). `one_transaction` keeps
+    `import_usage`'s promise (all or nothing): every chunk in one transaction, a savepoint each."""
     statement = _STATEMENT
     if without == "daily_rollup":
         statement = statement.replace(f"daily AS ({_upsert('usage_dailyusage', 'day')}),", "").replace(
@@ -118,20 +122,33 @@ def measure_sql_floor(records: list[dict], *, chunk: int = 1_000, without: str =
         )
         if without == "fk_checks":
             cursor.execute("SET session_replication_role = replica")
-        stored = 0
         started = time.perf_counter()
-        for first in range(0, len(text), chunk):
-            with transaction.atomic():
-                with cursor.cursor.copy(f"COPY {STAGED} ({_COLUMNS}) FROM STDIN") as copy:
-                    copy.write("".join(text[first : first + chunk]))
-                cursor.execute(statement, params)
-                new, rejected, hourly_full, daily_full = cursor.fetchone()
-            assert not rejected, f"the floor rejected {rejected} records"
-            assert not hourly_full, "an hourly total overflowed"
-            assert not daily_full, "a daily total overflowed"
-            stored += new
+        whole = transaction.atomic() if one_transaction else contextlib.nullcontext()
+        with whole:
+            stored = _chunks_store(cursor, statement, params, text, chunk, empty_first=one_transaction)
         elapsed = time.perf_counter() - started
         cursor.execute("RESET session_replication_role")
         cursor.execute(f"DROP TABLE {STAGED}")
     assert stored == len(records), f"the floor stored {stored} of {len(records)}"
     return len(records) / elapsed
+
+
+def _chunks_store(
+    cursor, statement: str, params: dict, text: list[str], chunk: int, *, empty_first: bool
+) -> int:
+    """Each chunk COPYed and stored in a transaction of its own, or in a savepoint of the caller's
+    transaction, where the staging table is emptied first (ON COMMIT has not done it)."""
+    stored = 0
+    for first in range(0, len(text), chunk):
+        with transaction.atomic():
+            if empty_first:
+                cursor.execute(f"TRUNCATE {STAGED}")
+            with cursor.cursor.copy(f"COPY {STAGED} ({_COLUMNS}) FROM STDIN") as copy:
+                copy.write("".join(text[first : first + chunk]))
+            cursor.execute(statement, params)
+            new, rejected, hourly_full, daily_full = cursor.fetchone()
+        assert not rejected, f"the floor rejected {rejected} records"
+        assert not hourly_full, "an hourly total overflowed"
+        assert not daily_full, "a daily total overflowed"
+        stored += new
+    return stored

@@ -743,6 +743,17 @@ def ingest_phase(base: str, lines, now: dt.datetime, env: dict[str, str], args, 
     results["csv_import_vs_floor"] = csv_rate / floor_rate
     details["csv_import_vs_copy"] = csv_rate / copy_rate
     log(f"csv_import_vs_floor = {results['csv_import_vs_floor']:.3f} ({csv_rate:,.0f} rows/s)")
+    # The floor under the import's own promise (all or nothing): the same number of records, one
+    # transaction, a savepoint a chunk of 5,000 (the import's chunk).
+    whole_rate = measure_sql_floor(
+        list(api_records(lines, csv_count, now, "floor-whole")), chunk=5_000, one_transaction=True
+    )
+    details["floor_one_transaction_vs_floor"] = whole_rate / floor_rate
+    details["csv_import_vs_floor_one_transaction"] = csv_rate / whole_rate
+    log(
+        f"the floor in one transaction: {whole_rate / floor_rate:.2f} x the floor; the CSV import at "
+        f"{csv_rate / whole_rate:.2f} x it"
+    )
     checked = (csv_count / run_import(csv_path, env, "--check")) / floor_rate
     details["csv_check_only_vs_floor"] = checked
     log(f"import_usage --check (reads and checks, writes nothing): {checked:.2f} x the floor")
