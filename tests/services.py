@@ -53,8 +53,9 @@ def postgres_bindir() -> Path:
 
 
 @contextlib.contextmanager
-def running_postgresql() -> Iterator[dict[str, str]]:
-    """A throwaway PostgreSQL cluster; yields Django DATABASES settings for it."""
+def running_postgresql(*, durable: bool = False) -> Iterator[dict[str, str]]:
+    """A throwaway PostgreSQL cluster; yields Django DATABASES settings for it. `durable` keeps
+    PostgreSQL's default durability (each commit flushed to disk), as production runs it."""
     bindir = postgres_bindir()
     workdir = Path(tempfile.mkdtemp(prefix="esimdash-pg-"))
     as_server_user: list[str] = []
@@ -77,10 +78,10 @@ def running_postgresql() -> Iterator[dict[str, str]]:
         "UTF8",
         "--no-sync",
     )
-    # Durability is not under test here: fsync off makes the suite several times faster.
-    options = (
-        f"-p {port} -k {workdir} -h 127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    )
+    options = f"-p {port} -k {workdir} -h 127.0.0.1"
+    if not durable:
+        # The suite does not test durability: fsync off makes it several times faster.
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     pg(
         str(bindir / "pg_ctl"),
         "-D",

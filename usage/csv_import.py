@@ -7,6 +7,8 @@ import contextlib
 import csv
 import gzip
 import io
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -205,11 +207,38 @@ _END = object()
 def one_ahead[T](items: Iterator[T]) -> Iterator[T]:
     """The items, each next one worked out in a thread while the caller uses this one. The thread
     only parses (Python); the caller waits on the database, which lets it run."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-reader") as reader:
+    with _quick_switching(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-reader") as reader:
         pending = reader.submit(next, items, _END)
         while (item := pending.result()) is not _END:
             pending = reader.submit(next, items, _END)
             yield item  # type: ignore[misc]
+
+
+# While a reader parses, the thread storing needs the GIL back as soon as each answer from the
+# database arrives. At Python's default switch interval (5 ms) the reader kept it that long after
+# each of a chunk's round trips: a 200,000-row import took 23-25 s, against 19-22 s at 0.2 ms.
+_READER_SWITCH_INTERVAL_S = 0.0002
+_readers = 0
+_readers_lock = threading.Lock()
+_usual_interval_s = sys.getswitchinterval()
+
+
+@contextlib.contextmanager
+def _quick_switching() -> Iterator[None]:
+    """The short switch interval while any reader runs (it is the whole process's setting)."""
+    global _readers, _usual_interval_s
+    with _readers_lock:
+        if _readers == 0:
+            _usual_interval_s = sys.getswitchinterval()
+            sys.setswitchinterval(min(_usual_interval_s, _READER_SWITCH_INTERVAL_S))
+        _readers += 1
+    try:
+        yield
+    finally:
+        with _readers_lock:
+            _readers -= 1
+            if _readers == 0:
+                sys.setswitchinterval(_usual_interval_s)
 
 
 def parsed_chunk_store(
