@@ -61,3 +61,18 @@ def test_the_poll_version_query_is_prepared_on_its_sixth_run(request, owner):
     assert prepared() == 0
     line_versions(owner_id=owner.pk, at=NOW)
     assert prepared() == 1
+
+
+@pytest.mark.django_db
+def test_the_daily_rollups_line_index_carries_the_record_counts(request):
+    """The polls count a line's records over the late window from this index alone on PostgreSQL;
+    SQLite builds it without INCLUDE."""
+    with connection.cursor() as cursor:
+        if request.config.getoption("--database") == "postgresql":
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'daily_usage_line_time'")
+            expected = "USING btree (line_id, bucket_start) INCLUDE (records)"
+        else:
+            cursor.execute("SELECT sql FROM sqlite_master WHERE name = 'daily_usage_line_time'")
+            expected = 'ON "usage_dailyusage" ("line_id", "bucket_start")'
+        (definition,) = cursor.fetchone()
+    assert definition.endswith(expected), definition

@@ -150,7 +150,12 @@ class DailyUsage(UsageRollup):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=UsageRollup.KEY_FIELDS, name="daily_usage_key")]
-        indexes = [models.Index(fields=["line", "bucket_start"], name="daily_usage_line_time")]
+        indexes = [
+            # `records` rides along so that a poll's count of a line's records over the late
+            # window reads the index alone (usage/polls.py), not a heap page per day and app.
+            # Few daily upserts were HOT anyway (12 %: each day's row is updated hourly).
+            models.Index(fields=["line", "bucket_start"], name="daily_usage_line_time", include=["records"])
+        ]
 
 
 class IntegrationToken(models.Model):
