@@ -137,9 +137,10 @@ POSTGRESQL_OPTIONS = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"] = {**POSTGRESQL_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-# An index's INCLUDE columns (usage.DailyUsage) are PostgreSQL's; SQLite builds the index without
-# them, which is all a single machine needs.
-SILENCED_SYSTEM_CHECKS = ["models.W040"]
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # An index's INCLUDE columns (usage.DailyUsage) are PostgreSQL's; SQLite builds the index
+    # without them, which is all a single machine needs.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
 # Each web and worker process keeps its connection between requests (and checks it is alive before
 # reusing it) instead of opening one per request: a new PostgreSQL connection is a new server
 # process, with empty catalog caches, so its first queries are planned slowly. 0 closes the

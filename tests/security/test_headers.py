@@ -142,16 +142,26 @@ def test_a_local_http_run_keeps_every_header_but_the_https_ones(client, owner):
     assert page["Content-Security-Policy"].startswith("default-src 'self'; script-src 'self' 'nonce-")
 
 
-def test_check_deploy_reports_nothing_with_production_settings():
+@pytest.mark.parametrize(
+    ("database", "silenced"),
+    [
+        # The one check silenced, on SQLite only: it builds the daily rollup's index without the
+        # INCLUDE column PostgreSQL gets (models.W040, esimdash/settings.py).
+        ({}, 1),
+        # `check --deploy` does not connect: an address nothing listens on is enough.
+        ({"DATABASE_URL": "postgres://esimdash@127.0.0.1:1/esimdash"}, 0),
+    ],
+)
+def test_check_deploy_reports_nothing_with_production_settings(database, silenced):
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
         cwd=django_settings.BASE_DIR,
-        env=production_environment(),
+        env=production_environment() | database,
         capture_output=True,
         text=True,
     )
     assert (result.returncode, result.stdout, result.stderr) == (
         0,
-        "System check identified no issues (0 silenced).\n",
+        f"System check identified no issues ({silenced} silenced).\n",
         "",
     )
