@@ -54,7 +54,7 @@ def log(message: str) -> None:
 def setup_django(database: dict[str, str], redis_url: str) -> dict[str, str]:
     env = {
         "REDIS_URL": redis_url,
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "DATABASE_URL": database_url(database),
         "SECRET_KEY": "benchmark-only-not-secret",
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
@@ -85,13 +85,24 @@ def collect_static() -> None:
     call_command("collectstatic", "--noinput", verbosity=0)
 
 
-def create_database(database: dict[str, str]) -> None:
+def database_url(database: dict[str, str]) -> str:
+    return f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+
+
+def create_database(database: dict[str, str], template: str | None = None) -> None:
+    """The database named in the settings, empty or a copy of `template`. PostgreSQL copies only
+    a database nobody is connected to: the template's other connections (idle between requests
+    and tasks) are ended, and Django opens new ones when it next needs them."""
     import psycopg
 
     with psycopg.connect(
         host=database["HOST"], port=database["PORT"], user="postgres", dbname="postgres", autocommit=True
-    ) as c:
-        c.execute(f"CREATE DATABASE {database['NAME']}")
+    ) as admin:
+        if template is None:
+            admin.execute(f"CREATE DATABASE {database['NAME']}")
+            return
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [template])
+        admin.execute(f"CREATE DATABASE {database['NAME']} TEMPLATE {template}")
 
 
 def make_lines(
@@ -964,21 +975,13 @@ def dashboard_phase(base: str, lines, now: dt.datetime, env: dict[str, str], arg
 
 
 def database_copy(env: dict[str, str], name: str) -> dict[str, str]:
-    """A copy of the database as it is now, named `name`; the settings' environment for it.
-    PostgreSQL copies only a database nobody is connected to: the other connections (idle
-    between requests and tasks) are ended, and Django opens new ones when it next needs them."""
-    import psycopg
+    """A copy of the database as it is now, named `name`; the settings' environment for it."""
     from django.db import connection
 
-    source = connection.settings_dict["NAME"]
+    copy = {**connection.settings_dict, "NAME": name}
     connection.close()
-    params = connection.settings_dict
-    with psycopg.connect(
-        host=params["HOST"], port=params["PORT"], user=params["USER"], dbname="postgres", autocommit=True
-    ) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [source])
-        admin.execute(f"CREATE DATABASE {name} TEMPLATE {source}")
-    return {**env, "DATABASE_URL": env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"}
+    create_database(copy, template=connection.settings_dict["NAME"])
+    return {**env, "DATABASE_URL": database_url(copy)}
 
 
 def session_cookies(usernames: list[str]) -> list[str]:
